@@ -1,0 +1,67 @@
+"""What a metric provider hands the engine: raw numbers, never verdicts.
+
+Providers turn a query into one of these values; the engine (analysis.py, judge.py)
+turns them into Pass / Fail / Inconclusive / Error. Keeping verdicts out of the
+providers means every provider is judged by the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from canary.models import Metric
+
+
+@dataclass(frozen=True)
+class ScalarSample:
+    """A threshold query's result; None when the query returned no series (too little data)."""
+
+    value: float | None
+
+
+@dataclass(frozen=True)
+class Counts:
+    requests: float
+    errors: float
+
+
+@dataclass(frozen=True)
+class CountsSample:
+    """errorRate comparison: requests and errors per variant since the step started."""
+
+    canary: Counts
+    stable: Counts
+
+
+# Cumulative histogram: (upper bound `le`, cumulative count), ascending, +Inf last.
+Buckets = tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class BucketsSample:
+    """latency comparison: cumulative bucket counts per variant since the step started."""
+
+    canary: Buckets
+    stable: Buckets
+
+
+@dataclass(frozen=True)
+class ProviderFailure:
+    """The provider could not answer (unreachable, HTTP 5xx, bad query): the Error verdict."""
+
+    message: str
+    transient: bool = True
+
+
+Sample = ScalarSample | CountsSample | BucketsSample | ProviderFailure
+
+
+@dataclass(frozen=True)
+class MetricTask:
+    """One metric due for measurement now, with everything a provider needs to query it."""
+
+    key: str  # unique within a Canary, e.g. "background/error-rate" or "step-1/error-rate"
+    metric: Metric
+    args: Mapping[str, str] = field(default_factory=dict)
+    window_seconds: float = 60.0  # time since the step (or rollout) started; feeds increase()

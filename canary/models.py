@@ -1,0 +1,342 @@
+"""The resources' schema: pydantic models are the source of truth for the CRDs in manifests/.
+
+Field names are snake_case in Python and camelCase on the wire (the Kubernetes convention);
+always serialise with ``model_dump(by_alias=True, exclude_none=True)``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from canary.durations import parse_duration
+
+GROUP = "canary.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    Field(json_schema_extra={"pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$"}),
+]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The dict as it is stored in Kubernetes."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+# ---------------------------------------------------------------- Canary spec
+
+
+class TargetRef(Model):
+    kind: Literal["Deployment"] = "Deployment"
+    name: str = Field(min_length=1)
+
+
+class ServiceSpec(Model):
+    port: int = Field(ge=1, le=65535, description="Port the stable and canary Services expose.")
+    target_port: int | str | None = Field(
+        default=None, description="Container port; defaults to `port`."
+    )
+
+
+class GatewayAPIRouting(Model):
+    http_route: str = Field(min_length=1, description="HTTPRoute whose backendRefs are weighted.")
+
+
+class IstioRouting(Model):
+    virtual_service: str = Field(min_length=1)
+    routes: list[str] = Field(default_factory=list)
+
+
+class NginxRouting(Model):
+    ingress: str = Field(min_length=1)
+
+
+class TrafficRouting(Model):
+    gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
+    istio: IstioRouting | None = None
+    nginx: NginxRouting | None = None
+
+    @model_validator(mode="after")
+    def _one_router(self) -> TrafficRouting:
+        chosen = [n for n in ("gateway_api", "istio", "nginx") if getattr(self, n) is not None]
+        if len(chosen) > 1:
+            raise ValueError(
+                "set only one of gatewayAPI, istio, nginx "
+                "(or leave trafficRouting out for replica-ratio routing)"
+            )
+        return self
+
+
+class Arg(Model):
+    name: str = Field(min_length=1)
+    value: str | None = None
+
+
+class TemplateRef(Model):
+    template_name: str = Field(min_length=1)
+    cluster_scope: bool = Field(
+        default=False, description="Look up a ClusterAnalysisTemplate instead."
+    )
+
+
+class StepAnalysis(Model):
+    templates: list[TemplateRef] = Field(min_length=1)
+    args: list[Arg] = Field(default_factory=list)
+
+
+class BackgroundAnalysis(StepAnalysis):
+    interval: Duration | None = Field(
+        default=None, description="Overrides each metric's interval."
+    )
+
+
+class Pause(Model):
+    duration: Duration | None = Field(
+        default=None, description="Leave out to wait for `canary promote`."
+    )
+
+
+class Step(Model):
+    set_weight: int | None = Field(default=None, ge=0, le=100)
+    pause: Pause | None = None
+    analysis: StepAnalysis | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        kinds = [k for k in ("set_weight", "pause", "analysis") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("each step sets exactly one of setWeight, pause, analysis")
+        return self
+
+
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class DeployWindow(Model):
+    timezone: str = "UTC"
+    days: list[Weekday] = Field(default_factory=lambda: ["Mon", "Tue", "Wed", "Thu", "Fri"])
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+
+
+class CanarySpec(Model):
+    target_ref: TargetRef
+    service: ServiceSpec
+    traffic_routing: TrafficRouting | None = None
+    steps: list[Step] = Field(min_length=1)
+    analysis: BackgroundAnalysis | None = None
+    deploy_window: DeployWindow | None = None
+    progress_deadline_seconds: int = Field(default=600, ge=1)
+    max_metrics_unavailable_intervals: int = Field(
+        default=3,
+        ge=1,
+        description=(
+            "After this many analysis intervals without usable metrics, traffic returns "
+            "to stable and the rollout pauses (reason MetricsUnavailable) instead of deciding."
+        ),
+    )
+
+
+# ---------------------------------------------------------------- Canary status
+
+
+class Phase(StrEnum):
+    IDLE = "Idle"
+    WAITING = "Waiting"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    PROMOTING = "Promoting"
+    SUCCEEDED = "Succeeded"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+
+
+class Verdict(StrEnum):
+    PASS = "Pass"
+    FAIL = "Fail"
+    INCONCLUSIVE = "Inconclusive"
+    ERROR = "Error"
+
+
+class Condition(Model):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str = ""
+    message: str = ""
+    last_transition_time: str | None = None
+
+
+class MetricStatus(Model):
+    name: str
+    verdict: Verdict | None = None
+    value: str | None = None
+    reason: str = ""
+    measured_at: str | None = None
+    measurements: int = 0
+    failures: int = 0
+    inconclusives: int = 0
+    consecutive_errors: int = 0
+
+
+class CanaryStatus(Model):
+    phase: Phase = Phase.IDLE
+    observed_generation: int | None = None
+    stable_revision: str | None = None
+    canary_revision: str | None = None
+    current_step_index: int | None = None
+    canary_weight: int = 0
+    message: str = ""
+    reason: str = ""
+    step_started_at: str | None = None
+    rollout_started_at: str | None = None
+    paused_at: str | None = None
+    metrics_unavailable_intervals: int = 0
+    last_request_id: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    analysis: list[MetricStatus] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- analysis templates
+
+
+class ThresholdRange(Model):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> ThresholdRange:
+        if self.min is None and self.max is None:
+            raise ValueError("thresholdRange needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("thresholdRange.min must not exceed thresholdRange.max")
+        return self
+
+
+class PrometheusProvider(Model):
+    address: str | None = Field(
+        default=None, description="Defaults to the controller's --prometheus-url."
+    )
+    query: str | None = Field(
+        default=None, description="Threshold metrics: PromQL giving one number."
+    )
+
+
+class Provider(Model):
+    prometheus: PrometheusProvider | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> Provider:
+        if self.prometheus is None:
+            raise ValueError("provider must name a backend; supported: prometheus")
+        return self
+
+
+class Comparison(Model):
+    """Canary against stable. Queries may use {{variant}} (canary|stable) and {{window}}."""
+
+    type: Literal["errorRate", "latency"]
+    requests_query: str | None = None
+    errors_query: str | None = None
+    buckets_query: str | None = Field(
+        default=None, description="Cumulative histogram buckets, one series per `le`."
+    )
+    quantile: float = Field(default=0.99, gt=0, lt=1)
+    tolerance: float = Field(
+        gt=0,
+        description="errorRate: allowed canary/stable ratio (1.2). latency: allowed relative "
+        "increase of the quantile (0.1 = +10%).",
+    )
+    max_false_rollback: float = Field(default=0.01, gt=0, lt=0.5)
+    min_requests: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _queries(self) -> Comparison:
+        if self.type == "errorRate" and not (self.requests_query and self.errors_query):
+            raise ValueError("errorRate comparison needs requestsQuery and errorsQuery")
+        if self.type == "latency" and not self.buckets_query:
+            raise ValueError("latency comparison needs bucketsQuery")
+        return self
+
+
+class Metric(Model):
+    name: str = Field(min_length=1)
+    provider: Provider
+    interval: Duration = "30s"
+    count: int | None = Field(
+        default=None, ge=1, description="Stop measuring after this many (inline steps)."
+    )
+    threshold_range: ThresholdRange | None = None
+    comparison: Comparison | None = None
+    failure_limit: int = Field(default=0, ge=0)
+    inconclusive_limit: int = Field(default=0, ge=0)
+    consecutive_error_limit: int = Field(default=4, ge=0)
+
+    @model_validator(mode="after")
+    def _one_check(self) -> Metric:
+        if (self.threshold_range is None) == (self.comparison is None):
+            raise ValueError("a metric has exactly one of thresholdRange, comparison")
+        if self.threshold_range is not None and not (
+            self.provider.prometheus and self.provider.prometheus.query
+        ):
+            raise ValueError("a thresholdRange metric needs provider.prometheus.query")
+        return self
+
+
+class TemplateArg(Model):
+    name: str = Field(min_length=1)
+    value: str | None = Field(default=None, description="Default; leave out to require it.")
+
+
+class AnalysisTemplateSpec(Model):
+    args: list[TemplateArg] = Field(default_factory=list)
+    metrics: list[Metric] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------- whole objects
+
+
+class ObjectMeta(BaseModel):
+    """The parts of metadata we read; everything else passes through untouched."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    name: str
+    namespace: str | None = None
+    generation: int | None = None
+    resource_version: str | None = Field(default=None, alias="resourceVersion")
+    uid: str | None = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class Canary(Model):
+    model_config = ConfigDict(extra="ignore")
+    api_version: Literal["canary.dev/v1alpha1"] = API_VERSION
+    kind: Literal["Canary"] = "Canary"
+    metadata: ObjectMeta
+    spec: CanarySpec
+    status: CanaryStatus = Field(default_factory=CanaryStatus)
+
+
+class AnalysisTemplate(Model):
+    model_config = ConfigDict(extra="ignore")
+    api_version: Literal["canary.dev/v1alpha1"] = API_VERSION
+    kind: Literal["AnalysisTemplate", "ClusterAnalysisTemplate"] = "AnalysisTemplate"
+    metadata: ObjectMeta
+    spec: AnalysisTemplateSpec
