@@ -1,19 +1,387 @@
-"""The `canary` command: a thin Typer layer that parses, calls and prints."""
+"""The `canary` command (also `kubectl canary`): a thin Typer layer that parses, calls, prints.
+
+Exit codes: 0 success / promoted, 1 rolled back or failed, 2 usage or config error,
+3 timed out.
+"""
 
 from __future__ import annotations
 
-import typer
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
 
+import typer
+import yaml
+from rich.console import Console
+
+from canary import naming, render
+from canary.durations import parse_duration
+from canary.errors import CanaryError, PermanentError
+from canary.kube import Kube, NotFound, current_user
 from canary.sandbox.commands import app as sandbox_app
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
+TERMINAL_BAD = {"RolledBack", "Failed"}
+
 app = typer.Typer(
-    help="Canary rollouts for Kubernetes: step traffic, judge from Prometheus, "
-    "promote or roll back on their own.",
+    help="Canary rollouts for Kubernetes: step traffic to a new version, judge it from "
+    "Prometheus, promote it or roll it back on its own.\n\n"
+    "CI:        canary deploy checkout --image app=registry/checkout:v2 --wait --timeout 30m\n\n"
+    "Engineers: canary status checkout --watch | canary promote checkout | canary abort checkout",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 app.add_typer(sandbox_app, name="sandbox")
 
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+Kubeconfig = Annotated[
+    Path | None,
+    typer.Option(
+        "--kubeconfig",
+        envvar="KUBECONFIG",
+        help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config).",
+    ),
+]
+Namespace = Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Canary.")]
+Name = Annotated[str, typer.Argument(help="Name of the Canary.")]
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    err.print(f"error: {message}", highlight=False, markup=False)
+    return typer.Exit(code)
+
+
+def _kube(kubeconfig: Path | None) -> Kube:
+    try:
+        kube = Kube(kubeconfig)
+        kube.require_crds()
+        return kube
+    except CanaryError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _get(kube: Kube, ns: str, name: str) -> dict[str, Any]:
+    try:
+        return kube.get_canary(ns, name)
+    except NotFound:
+        raise _fail(f"Canary {ns}/{name} not found. List them with: canary list -n {ns}") from None
+    except CanaryError as exc:
+        raise _fail(str(exc)) from None
+
+
+# ----------------------------------------------------------------- controller
+
+
+@app.command()
+def controller(
+    kubeconfig: Kubeconfig = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--namespace", "-n", help="Watch only these namespaces (repeatable; default: all)."
+        ),
+    ] = None,
+    prometheus_url: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus-url",
+            envvar="CANARY_PROMETHEUS_URL",
+            help="Prometheus for metrics whose template sets no address.",
+        ),
+    ] = None,
+    log_format: Annotated[str, typer.Option(help="text or json")] = "text",
+    workers: Annotated[int, typer.Option(help="Canaries reconciled in parallel.")] = 4,
+    leader_elect: Annotated[
+        bool, typer.Option(help="Run only while holding a Lease, so several replicas can stand by.")
+    ] = False,
+    leader_namespace: Annotated[
+        str, typer.Option(envvar="POD_NAMESPACE", help="Namespace of the leader-election Lease.")
+    ] = "canary-system",
+) -> None:
+    """Run the controller: watch Canaries and move their traffic until promoted or rolled back."""
+    from canary.controller import Controller
+    from canary.logs import configure_logging
+
+    if log_format not in ("text", "json"):
+        raise _fail(f"--log-format must be text or json, not {log_format!r}")
+    configure_logging(log_format)
+    kube = _kube(kubeconfig)
+    elector = None
+    if leader_elect:
+        from canary.leader import LeaderElector
+
+        identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+        elector = LeaderElector(kube, leader_namespace, identity)
+    ctl = Controller(
+        kube,
+        prometheus_url=prometheus_url,
+        namespaces=namespace or [],
+        workers=workers,
+        elector=elector,
+    )
+    try:
+        ctl.run()
+    except KeyboardInterrupt:
+        ctl.stop()
+    except CanaryError as exc:
+        raise _fail(str(exc)) from None
+
+
+# ----------------------------------------------------------------- deploy (CI)
+
+
+def _set_images(kube: Kube, ns: str, deployment: str, images: list[str]) -> str:
+    from canary.workloads import template_hash
+
+    dep = kube.get_deployment(ns, deployment)
+    if dep is None:
+        raise _fail(f"Deployment {ns}/{deployment} (the Canary's spec.targetRef) not found")
+    containers = dep["spec"]["template"]["spec"]["containers"]
+    names = [c["name"] for c in containers]
+    for item in images:
+        container, sep, image = item.partition("=")
+        if not sep or not image:
+            raise _fail(f"--image {item!r}: write CONTAINER=IMAGE, e.g. app=registry/checkout:v2")
+        if container not in names:
+            raise _fail(
+                f"--image {item!r}: Deployment {deployment} has no container "
+                f"{container!r} (containers: {', '.join(names)})"
+            )
+        next(c for c in containers if c["name"] == container)["image"] = image
+    dep = kube.replace_deployment(ns, dep)
+    return template_hash(dep["spec"]["template"])
+
+
+@app.command()
+def deploy(
+    name: Name,
+    image: Annotated[
+        list[str], typer.Option("--image", help="CONTAINER=IMAGE to roll out (repeatable).")
+    ],
+    namespace: Namespace = "default",
+    wait: Annotated[
+        bool,
+        typer.Option(help="Wait for the verdict; exit 0 promoted, 1 rolled back, 3 timed out."),
+    ] = False,
+    timeout: Annotated[str, typer.Option(help="With --wait: give up after this long.")] = "30m",
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="text or json (a final summary)")
+    ] = "text",
+    junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report here.")] = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Roll out a new image through the Canary (CI's entry point)."""
+    try:
+        limit = parse_duration(timeout)
+    except ValueError as exc:
+        raise _fail(f"--timeout: {exc}") from None
+    if output not in ("text", "json"):
+        raise _fail(f"--output must be text or json, not {output!r}")
+    kube = _kube(kubeconfig)
+    canary = _get(kube, namespace, name)
+    started = time.monotonic()
+    revision = _set_images(kube, namespace, canary["spec"]["targetRef"]["name"], image)
+    _line(f"deploy {namespace}/{name}: revision {revision} ({', '.join(image)})")
+    if not wait:
+        return
+    code, final = _wait_for_verdict(kube, namespace, name, revision, limit)
+    summary = {
+        "canary": f"{namespace}/{name}",
+        "revision": revision,
+        "result": {0: "promoted", 1: "rolled back", 3: "timed out"}[code],
+        "phase": (final.get("status") or {}).get("phase"),
+        "message": (final.get("status") or {}).get("message"),
+        "seconds": round(time.monotonic() - started, 1),
+        "analysis": (final.get("status") or {}).get("analysis", []),
+    }
+    if output == "json":
+        print(json.dumps(summary, indent=2))
+    else:
+        _line(f"result: {summary['result']} after {summary['seconds']}s: {summary['message']}")
+    if junit:
+        from canary.junit import write_report
+
+        write_report(junit, summary)
+    raise typer.Exit(code)
+
+
+def _line(text: str) -> None:
+    stamp = dt.datetime.now().strftime("%H:%M:%S")
+    print(f"{stamp} {text}", flush=True)
+
+
+def _wait_for_verdict(
+    kube: Kube, ns: str, name: str, revision: str, limit: float
+) -> tuple[int, dict[str, Any]]:
+    deadline = time.monotonic() + limit
+    last, seen_metrics = "", set()
+    canary: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            canary = kube.get_canary(ns, name)
+        except CanaryError as exc:
+            _line(f"warning: {exc}")
+            time.sleep(2)
+            continue
+        status = canary.get("status") or {}
+        line = render.summary_line(canary)
+        if line != last:
+            _line(line)
+            last = line
+        for m in render.metric_lines(canary):
+            if m not in seen_metrics:
+                seen_metrics.add(m)
+                _line(f"  {m}")
+        phase = status.get("phase")
+        if status.get("stableRevision") == revision and phase == "Succeeded":
+            return EXIT_OK, canary
+        if status.get("canaryRevision") == revision and phase in TERMINAL_BAD:
+            return EXIT_FAILED, canary
+        time.sleep(1)
+    return EXIT_TIMEOUT, canary
+
+
+# ----------------------------------------------------------------- inspection
+
+
+@app.command()
+def status(
+    name: Name,
+    namespace: Namespace = "default",
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Keep showing changes.")] = False,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="json or yaml")] = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Show a Canary's phase, step, weight, and each metric's last verdict with its reason."""
+    if output not in (None, "json", "yaml"):
+        raise _fail(f"--output must be json or yaml, not {output!r}")
+    kube = _kube(kubeconfig)
+    last = None
+    while True:
+        canary = _get(kube, namespace, name)
+        if output:
+            text = (
+                json.dumps(canary.get("status", {}), indent=2)
+                if output == "json"
+                else yaml.safe_dump(canary.get("status", {}), sort_keys=False)
+            )
+            print(text)
+        elif not watch or out.is_terminal:
+            if watch:
+                out.clear()
+            events = kube.list_events(namespace, name)
+            render.status_view(out, canary, events)
+        else:
+            line = render.summary_line(canary)
+            if line != last:
+                _line(line)
+                last = line
+        if not watch:
+            return
+        time.sleep(1)
+
+
+@app.command("list")
+def list_(
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """List Canaries with their phase, weight and step."""
+    kube = _kube(kubeconfig)
+    try:
+        items, _ = kube.list_canaries(None if all_namespaces else (namespace or "default"))
+    except CanaryError as exc:
+        raise _fail(str(exc)) from None
+    if not items:
+        out.print("no canaries found")
+        return
+    render.list_table(out, items)
+
+
+# ----------------------------------------------------------------- steering
+
+
+def _request(
+    name: str, namespace: str, action: str, kubeconfig: Path | None, full: bool = False
+) -> None:
+    """Ask the controller to act. Spec is left alone (Git owns it): the request is an
+    annotation the controller consumes once, and the Events keep who asked and when."""
+    kube = _kube(kubeconfig)
+    _get(kube, namespace, name)
+    req = {
+        "id": uuid.uuid4().hex[:12],
+        "action": action,
+        "full": full,
+        "user": current_user(),
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    try:
+        kube.annotate_canary(namespace, name, {naming.ANNOTATION_REQUEST: json.dumps(req)})
+    except CanaryError as exc:
+        raise _fail(str(exc)) from None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        canary = kube.get_canary(namespace, name)
+        if (canary.get("status") or {}).get("lastRequestId") == req["id"]:
+            out.print(f"{action} {namespace}/{name}: done. {render.summary_line(canary)}")
+            return
+        time.sleep(0.3)
+    out.print(
+        f"{action} {namespace}/{name}: requested, but the controller has not picked it "
+        "up within 15s. Is `canary controller` running for this namespace?"
+    )
+
+
+@app.command()
+def promote(
+    name: Name,
+    namespace: Namespace = "default",
+    full: Annotated[bool, typer.Option(help="Skip all remaining steps and analysis.")] = False,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Move past the current step (or a pause); --full promotes right away."""
+    _request(name, namespace, "promote", kubeconfig, full=full)
+
+
+@app.command()
+def abort(name: Name, namespace: Namespace = "default", kubeconfig: Kubeconfig = None) -> None:
+    """Roll back now: all traffic to stable in one step, canary scaled down."""
+    _request(name, namespace, "abort", kubeconfig)
+
+
+@app.command()
+def pause(name: Name, namespace: Namespace = "default", kubeconfig: Kubeconfig = None) -> None:
+    """Hold the rollout at its current weight until `canary resume`."""
+    _request(name, namespace, "pause", kubeconfig)
+
+
+@app.command()
+def resume(name: Name, namespace: Namespace = "default", kubeconfig: Kubeconfig = None) -> None:
+    """Continue a paused rollout from where it stopped."""
+    _request(name, namespace, "resume", kubeconfig)
+
+
+@app.command()
+def retry(name: Name, namespace: Namespace = "default", kubeconfig: Kubeconfig = None) -> None:
+    """Start a rolled-back or failed rollout again from step 1 with the same revision."""
+    _request(name, namespace, "retry", kubeconfig)
+
 
 def main() -> None:
-    app()
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        app()
+    except PermanentError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(EXIT_USAGE)

@@ -46,7 +46,7 @@ class Model(BaseModel):
 
 class TargetRef(Model):
     kind: Literal["Deployment"] = "Deployment"
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="The Deployment in this namespace to roll out.")
 
 
 class ServiceSpec(Model):
@@ -70,6 +70,9 @@ class NginxRouting(Model):
 
 
 class TrafficRouting(Model):
+    # At most one router; the CRD mirrors _one_router so the API server rejects it too.
+    model_config = ConfigDict(json_schema_extra={"maxProperties": 1})
+
     gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
     istio: IstioRouting | None = None
     nginx: NginxRouting | None = None
@@ -115,9 +118,24 @@ class Pause(Model):
 
 
 class Step(Model):
-    set_weight: int | None = Field(default=None, ge=0, le=100)
-    pause: Pause | None = None
-    analysis: StepAnalysis | None = None
+    # Exactly one kind per step; the CRD mirrors _one_kind so the API server rejects it too.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["setWeight"]},
+                {"required": ["pause"]},
+                {"required": ["analysis"]},
+            ]
+        }
+    )
+
+    set_weight: int | None = Field(
+        default=None, ge=0, le=100, description="Percent of traffic to send to the canary."
+    )
+    pause: Pause | None = Field(default=None, description="Wait, for a duration or for promotion.")
+    analysis: StepAnalysis | None = Field(
+        default=None, description="Run these templates to completion before the next step."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
@@ -140,10 +158,16 @@ class DeployWindow(Model):
 class CanarySpec(Model):
     target_ref: TargetRef
     service: ServiceSpec
-    traffic_routing: TrafficRouting | None = None
-    steps: list[Step] = Field(min_length=1)
-    analysis: BackgroundAnalysis | None = None
-    deploy_window: DeployWindow | None = None
+    traffic_routing: TrafficRouting | None = Field(
+        default=None, description="How traffic is split; leave out for replica-ratio routing."
+    )
+    steps: list[Step] = Field(min_length=1, description="The rollout, in order.")
+    analysis: BackgroundAnalysis | None = Field(
+        default=None, description="Background analysis: runs from the first step to promotion."
+    )
+    deploy_window: DeployWindow | None = Field(
+        default=None, description="Rollouts start only inside this window."
+    )
     progress_deadline_seconds: int = Field(default=600, ge=1)
     max_metrics_unavailable_intervals: int = Field(
         default=3,
@@ -210,7 +234,10 @@ class CanaryStatus(Model):
     paused_at: str | None = None
     metrics_unavailable_intervals: int = 0
     last_request_id: str | None = None
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
     analysis: list[MetricStatus] = Field(default_factory=list)
 
 
@@ -218,6 +245,8 @@ class CanaryStatus(Model):
 
 
 class ThresholdRange(Model):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})  # mirrors _some_bound
+
     min: float | None = None
     max: float | None = None
 
@@ -240,6 +269,8 @@ class PrometheusProvider(Model):
 
 
 class Provider(Model):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})  # mirrors _known
+
     prometheus: PrometheusProvider | None = None
 
     @model_validator(mode="after")
@@ -277,6 +308,13 @@ class Comparison(Model):
 
 
 class Metric(Model):
+    # Exactly one check; the CRD mirrors _one_check so the API server rejects it too.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [{"required": ["thresholdRange"]}, {"required": ["comparison"]}]
+        }
+    )
+
     name: str = Field(min_length=1)
     provider: Provider
     interval: Duration = "30s"

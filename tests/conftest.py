@@ -5,7 +5,9 @@ Unit tests never touch these fixtures, so `pytest tests/unit` starts nothing.
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,11 +106,14 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
         prom.stop()
 
 
+_namespaces = itertools.count(1)
+
+
 @pytest.fixture
 def namespace(kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace per test, so tests never see each other's objects."""
-    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
-    name = "".join(c if c.isalnum() or c == "-" else "-" for c in name)
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_"))
+    name = f"t{next(_namespaces)}-{slug}"[:50].strip("-")
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)

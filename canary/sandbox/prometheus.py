@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +65,8 @@ class Prometheus:
     tie_to_parent: bool = True
     port: int = 0
     _proc: procs.Managed | None = None
-    _targets: dict[str, list[str]] = field(default_factory=dict)
+    _targets: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def url(self) -> str:
@@ -83,13 +85,25 @@ class Prometheus:
         if running:
             self.start()
 
-    def set_targets(self, job: str, targets: Iterable[str]) -> None:
-        """Scrape `targets` (host:port) as `job`; takes effect within the refresh interval."""
-        self._targets[job] = list(targets)
-        self._write_file_sd()
+    def set_targets(
+        self, job: str, targets: Iterable[str], labels: Mapping[str, str] | None = None
+    ) -> None:
+        """Scrape `targets` (host:port) as `job`, each series also carrying `labels` (e.g.
+        service, variant); replaces the job's earlier targets (none: the job is dropped).
+        Takes effect within the refresh interval."""
+        items = list(targets)
+        with self._lock:  # the stand-in kubelet calls this from its own thread
+            if items:
+                self._targets[job] = (items, dict(labels or {}))
+            else:
+                self._targets.pop(job, None)
+            self._write_file_sd()
 
     def _write_file_sd(self) -> None:
-        groups = [{"targets": t, "labels": {"job": job}} for job, t in self._targets.items()]
+        groups = [
+            {"targets": t, "labels": {**extra, "job": job}}
+            for job, (t, extra) in self._targets.items()
+        ]
         tmp = self.workdir / "targets.json.tmp"
         tmp.write_text(json.dumps(groups))
         tmp.rename(self.workdir / "targets.json")

@@ -1,0 +1,341 @@
+"""The long-running controller: watch, queue, reconcile.
+
+One reconcile = load the Canary, observe (target revision, readiness, due metrics,
+a manual request), ask the pure engine, apply its actions in order, write the whole
+status once. All rollout state lives in the Canary's status, and every action is
+idempotent, so `kill -9` at any moment followed by a restart repeats at most the
+last reconcile's actions and ends with the same outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from canary import naming, workloads
+from canary.engine import machine
+from canary.engine.actions import (
+    Decision,
+    EmitEvent,
+    EnsureCanary,
+    InitializeStable,
+    ManualRequest,
+    Observations,
+    PromoteStable,
+    ScaleDownCanary,
+    SetWeight,
+)
+from canary.engine.analysis import due_tasks
+from canary.engine.samples import ProviderFailure, Sample
+from canary.errors import CanaryError, PermanentError, TransientError
+from canary.kube import Gone, Kube, NotFound, Obj
+from canary.leader import LeaderElector
+from canary.models import AnalysisTemplateSpec, Canary, CanaryStatus, Phase
+from canary.providers.base import provider_for
+from canary.routers import router_for
+from canary.validation import template_key, validate_canary
+from canary.workqueue import WorkQueue
+
+log = logging.getLogger("canary.controller")
+
+RESYNC_SECONDS = 30.0
+
+
+def parse_request(annotations: Mapping[str, str], last_id: str | None) -> ManualRequest | None:
+    """The CLI's pending request, if it is new; malformed ones are ignored (and logged)."""
+    raw = annotations.get(naming.ANNOTATION_REQUEST)
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        at = dt.datetime.fromisoformat(data["at"]) if data.get("at") else None
+        request = ManualRequest(
+            id=str(data["id"]),
+            action=data["action"],
+            full=bool(data.get("full")),
+            user=str(data.get("user", "")),
+            at=at,
+        )
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignoring malformed %s annotation: %r", naming.ANNOTATION_REQUEST, raw)
+        return None
+    return None if request.id == last_id else request
+
+
+@dataclass
+class Controller:
+    kube: Kube
+    prometheus_url: str | None = None
+    namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
+    workers: int = 4
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    elector: LeaderElector | None = None
+
+    def __post_init__(self) -> None:
+        self.queue = WorkQueue()
+        self._targets: dict[tuple[str, str], set[str]] = {}  # (ns, deployment) -> canaries
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._failures: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> None:
+        self.kube.require_crds()
+        if self.elector is not None:
+            threading.Thread(
+                target=self.elector.run, args=(self._stop,), daemon=True, name="leader-election"
+            ).start()
+            log.info("waiting to become leader")
+            while not self.elector.leading.wait(1.0):
+                if self._stop.is_set():
+                    return
+        threads = [
+            threading.Thread(
+                target=self._watch_loop,
+                args=(kind, ns),
+                daemon=True,
+                name=f"watch-{kind}-{ns or 'all'}",
+            )
+            for kind in ("Canary", "Deployment")
+            for ns in (self.namespaces or [None])
+        ]
+        threads += [
+            threading.Thread(target=self._worker, daemon=True, name=f"worker-{i}")
+            for i in range(self.workers)
+        ]
+        for t in threads:
+            t.start()
+        log.info(
+            "controller started: namespaces=%s prometheus=%s",
+            ",".join(self.namespaces) or "*",
+            self.prometheus_url,
+        )
+        try:
+            while not self._stop.wait(1.0):
+                if self.elector is not None and not self.elector.leading.is_set():
+                    # Another replica may already act on our Canaries: stop at once and let
+                    # the restart start over as a candidate.
+                    raise TransientError("lost leadership")
+        finally:
+            self.queue.shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.queue.shutdown()
+
+    def _watch_loop(self, kind: str, ns: str | None) -> None:
+        while not self._stop.is_set():
+            try:
+                if kind == "Canary":
+                    items, rv = self.kube.list_canaries(ns)
+                else:
+                    items, rv = self.kube.list_deployments(ns)
+                for obj in items:
+                    self._on_event(kind, "ADDED", obj)
+                while not self._stop.is_set():
+                    for event, obj in self.kube.watch(kind, ns, rv):
+                        rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                        if event != "BOOKMARK":
+                            self._on_event(kind, event, obj)
+            except Gone:
+                log.info("watch %s: resourceVersion expired, re-listing", kind)
+            except CanaryError as exc:
+                log.warning("watch %s: %s; retrying in 2s", kind, exc)
+                self._stop.wait(2.0)
+
+    def _on_event(self, kind: str, event: str, obj: Obj) -> None:
+        meta = obj.get("metadata", {})
+        ns, name = meta.get("namespace", "default"), meta.get("name", "")
+        if kind == "Canary":
+            target = (obj.get("spec") or {}).get("targetRef", {}).get("name")
+            with self._lock:
+                for names in self._targets.values():
+                    names.discard(name)
+                if target and event != "DELETED":
+                    self._targets.setdefault((ns, target), set()).add(name)
+            if event != "DELETED":
+                self.queue.add(f"{ns}/{name}")
+            return
+        owner = (meta.get("labels") or {}).get(naming.LABEL_NAME)
+        with self._lock:
+            keys = set(self._targets.get((ns, name), set()))
+        if owner:
+            keys.add(owner)
+        for canary_name in keys:
+            self.queue.add(f"{ns}/{canary_name}")
+
+    def _worker(self) -> None:
+        while not self._stop.is_set():
+            key = self.queue.get(timeout=1.0)
+            if key is None:
+                continue
+            try:
+                after = self.reconcile_key(key)
+                self._failures.pop(key, None)
+            except TransientError as exc:
+                n = self._failures[key] = self._failures.get(key, 0) + 1
+                after = min(30.0, 0.5 * 2 ** min(n, 6))
+                log.warning("%s: %s (retry in %.1fs)", key, exc, after)
+            except Exception:
+                log.exception("%s: reconcile crashed; retrying in 10s", key)
+                after = 10.0
+            finally:
+                self.queue.done(key)
+            if after is not None:
+                self.queue.add(key, min(after, RESYNC_SECONDS))
+
+    # ------------------------------------------------------------------ reconcile
+
+    def reconcile_key(self, key: str) -> float | None:
+        ns, name = key.split("/", 1)
+        try:
+            obj = self.kube.get_canary(ns, name)
+        except NotFound:
+            return None
+        return self.reconcile(obj)
+
+    def _templates(self, ns: str) -> dict[str, AnalysisTemplateSpec]:
+        out: dict[str, AnalysisTemplateSpec] = {}
+        for t in self.kube.list_templates(ns):
+            try:
+                spec = AnalysisTemplateSpec.model_validate(t.get("spec") or {})
+            except ValidationError:
+                continue  # reported as "template invalid/missing" by validation
+            cluster = t.get("kind") == "ClusterAnalysisTemplate"
+            out[template_key(t["metadata"]["name"], cluster)] = spec
+        return out
+
+    def reconcile(self, obj: Obj) -> float | None:
+        now = self.clock()
+        meta = obj["metadata"]
+        ns = meta.setdefault("namespace", "default")
+        templates = self._templates(ns)
+        findings = [str(f) for f in validate_canary(obj, templates)]
+        try:
+            canary = Canary.model_validate(obj)
+        except ValidationError:
+            return self._write_invalid(obj, findings, now)
+
+        target = workloads.read_target(self.kube, obj)
+        primary = self.kube.get_deployment(ns, naming.primary(canary.metadata.name))
+        can_dep = self.kube.get_deployment(ns, naming.canary_deployment(canary.metadata.name))
+        status = canary.status
+        stable_rev = (
+            status.canary_revision if status.phase == Phase.PROMOTING else status.stable_revision
+        )
+        samples = {} if findings else self._measure(canary, templates, now)
+        obs = Observations(
+            target_revision=target.revision if target else None,
+            stable_ready=workloads.is_ready(primary, stable_rev),
+            canary_ready=workloads.is_ready(can_dep, status.canary_revision),
+            samples=samples,
+            request=parse_request(canary.metadata.annotations, status.last_request_id),
+            spec_errors=tuple(findings),
+        )
+        decision = machine.step(canary, templates, obs, now)
+        self._apply(obj, canary, decision, target)
+        self._write_status(obj, decision.status)
+        self._handoff_target(obj, target, primary)
+        return decision.requeue_after
+
+    def _measure(
+        self, canary: Canary, templates: Mapping[str, AnalysisTemplateSpec], now: dt.datetime
+    ) -> dict[str, Sample]:
+        samples: dict[str, Sample] = {}
+        for task in due_tasks(canary, templates, now):
+            try:
+                provider = provider_for(task.metric, default_prometheus_url=self.prometheus_url)
+                samples[task.key] = provider.measure(task)
+            except PermanentError as exc:
+                samples[task.key] = ProviderFailure(str(exc), transient=False)
+        return samples
+
+    def _apply(
+        self, obj: Obj, canary: Canary, decision: Decision, target: workloads.Target | None
+    ) -> None:
+        router = None
+        for action in decision.actions:
+            if isinstance(action, EmitEvent):
+                self._event(obj, action.type, action.reason, action.message)
+                continue
+            router = router or router_for(canary, self.kube)
+            if isinstance(action, SetWeight):
+                router.set_weight(canary, action.weight)
+            elif isinstance(action, ScaleDownCanary):
+                dep = naming.canary_deployment(canary.metadata.name)
+                if self.kube.get_deployment(obj["metadata"]["namespace"], dep) is not None:
+                    self.kube.scale_deployment(obj["metadata"]["namespace"], dep, 0)
+            elif isinstance(action, InitializeStable | EnsureCanary | PromoteStable):
+                self._apply_workload(obj, canary, action, target, router.name)
+
+    def _apply_workload(
+        self,
+        obj: Obj,
+        canary: Canary,
+        action: InitializeStable | EnsureCanary | PromoteStable,
+        target: workloads.Target | None,
+        router_name: str,
+    ) -> None:
+        if target is None or target.revision != action.revision:
+            raise TransientError(
+                f"target Deployment {canary.spec.target_ref.name} is no longer at revision "
+                f"{action.revision}; deciding again"
+            )
+        total = workloads.desired_total(self.kube, obj, target)
+        if isinstance(action, EnsureCanary):
+            # Replica routing sizes the canary through the weight; a mesh runs it full size.
+            replicas = 0 if router_name == "replicas" else total
+            workloads.apply_deployment(self.kube, obj, "canary", target, replicas, total)
+        else:
+            workloads.ensure_services(self.kube, obj)
+            workloads.apply_deployment(self.kube, obj, "stable", target, total, total)
+
+    def _handoff_target(
+        self, obj: Obj, target: workloads.Target | None, primary: Obj | None
+    ) -> None:
+        """Once the primary serves, the user's Deployment stops running its own pods."""
+        if target and target.replicas and primary is not None:
+            ns, name = obj["metadata"]["namespace"], obj["spec"]["targetRef"]["name"]
+            self.kube.scale_deployment(ns, name, 0)
+
+    def _event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        try:
+            self.kube.emit_event(obj, type_, reason, message)
+        except CanaryError as exc:  # an event is never worth failing a reconcile for
+            log.warning("event %s for %s: %s", reason, obj["metadata"]["name"], exc)
+        log.info(
+            "%s/%s %s %s: %s",
+            obj["metadata"]["namespace"],
+            obj["metadata"]["name"],
+            type_,
+            reason,
+            message,
+        )
+
+    def _write_status(self, obj: Obj, status: CanaryStatus) -> None:
+        meta = obj["metadata"]
+        body = status.wire()
+        if body == (obj.get("status") or {}):
+            return
+        self.kube.patch_canary_status(
+            meta["namespace"], meta["name"], body, meta["resourceVersion"]
+        )
+
+    def _write_invalid(self, obj: Obj, findings: list[str], now: dt.datetime) -> float | None:
+        try:
+            status = CanaryStatus.model_validate(obj.get("status") or {})
+        except ValidationError:
+            status = CanaryStatus()
+        decision = machine.reject(status, tuple(findings), now)
+        for action in decision.actions:
+            if isinstance(action, EmitEvent):
+                self._event(obj, action.type, action.reason, action.message)
+        self._write_status(obj, decision.status)
+        return None

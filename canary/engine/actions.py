@@ -1,0 +1,102 @@
+"""The engine's inputs (what the controller observed) and outputs (what it should do).
+
+The controller gathers `Observations`, calls `machine.step()`, applies `Decision.actions`
+in order and only then writes `Decision.status`. If applying an action fails, the status
+is not written, so the next reconcile decides again from the old status and repeats the
+actions: every action must therefore be idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from canary.engine.samples import Sample
+from canary.models import CanaryStatus
+
+RequestAction = Literal["promote", "abort", "pause", "resume", "retry"]
+
+
+@dataclass(frozen=True)
+class ManualRequest:
+    """A command from the CLI, read from an annotation on the Canary."""
+
+    id: str
+    action: RequestAction
+    full: bool = False
+    user: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Observations:
+    """What the controller saw this reconcile.
+
+    Readiness flags are judged against the revisions in the status passed to step():
+    `canary_ready` means <name>-canary is fully available at `status.canary_revision`;
+    `stable_ready` means <name>-primary is fully available at the revision last written
+    to it, i.e. `status.canary_revision` while the phase is Promoting, otherwise
+    `status.stable_revision`. "Fully available" includes the Deployment controller having
+    observed the latest generation, so a just-written template never reads as ready.
+    """
+
+    target_revision: str | None
+    stable_ready: bool
+    canary_ready: bool
+    samples: Mapping[str, Sample] = field(default_factory=dict)
+    request: ManualRequest | None = None
+    spec_errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InitializeStable:
+    """Create or refresh <name>-primary from the target's template; route 100% to it."""
+
+    revision: str
+
+
+@dataclass(frozen=True)
+class EnsureCanary:
+    """Create or update <name>-canary from the target's current template, scaled up."""
+
+    revision: str
+
+
+@dataclass(frozen=True)
+class SetWeight:
+    """One router call: the canary gets `weight`%, stable the rest."""
+
+    weight: int
+
+
+@dataclass(frozen=True)
+class PromoteStable:
+    """Copy the canary's template into <name>-primary."""
+
+    revision: str
+
+
+@dataclass(frozen=True)
+class ScaleDownCanary:
+    """Scale <name>-canary to zero replicas."""
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+Action = InitializeStable | EnsureCanary | SetWeight | PromoteStable | ScaleDownCanary | EmitEvent
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: CanaryStatus
+    actions: tuple[Action, ...]
+    # Seconds until the engine wants to be called again; 0 means "right away", None means
+    # only when something changes (a watch event).
+    requeue_after: float | None

@@ -1,0 +1,382 @@
+"""Which metrics to measure now, and what a measurement means.
+
+Two scopes of metrics exist during a rollout:
+
+- background (`spec.analysis`): measured once traffic has reached the canary (the first
+  applied setWeight above 0) and until promotion begins, keyed "background/<metric>";
+- inline (an `analysis` step): measured while that step is current, `count` times
+  (default 1), keyed "step-<index>/<metric>" with the 0-based step index.
+
+A metric name must therefore be unique within its scope (spec validation checks that).
+
+Counters in MetricStatus are what the limits are checked against:
+
+- `measurements`: results that count towards `count` (never an Error; for comparisons,
+  only results taken once the canary served minRequests);
+- `failures`: Fail results; the rollout rolls back when failures > failureLimit;
+- `inconclusives`: threshold "no data" results; the rollout pauses when
+  inconclusives > inconclusiveLimit;
+- `consecutive_errors`: provider errors in a row; above consecutiveErrorLimit the metric
+  counts as unavailable (see machine.py), because an Error never counts as a Pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from canary.durations import parse_duration
+from canary.engine.clock import seconds_since, to_iso
+from canary.engine.samples import (
+    BucketsSample,
+    CountsSample,
+    MetricTask,
+    ProviderFailure,
+    Sample,
+    ScalarSample,
+)
+from canary.models import (
+    AnalysisTemplateSpec,
+    Arg,
+    Canary,
+    Metric,
+    MetricStatus,
+    Phase,
+    Step,
+    StepAnalysis,
+    TemplateRef,
+    ThresholdRange,
+    Verdict,
+)
+
+BACKGROUND = "background"
+_MEASURING = (Phase.PROGRESSING, Phase.PAUSED)
+
+
+def template_key(ref: TemplateRef) -> str:
+    return f"cluster/{ref.template_name}" if ref.cluster_scope else ref.template_name
+
+
+def step_scope(index: int) -> str:
+    return f"step-{index}"
+
+
+def weight_before(steps: list[Step], index: int) -> int:
+    """The canary weight set by the last setWeight step before step `index`."""
+    weights = [s.set_weight for s in steps[:index] if s.set_weight is not None]
+    return weights[-1] if weights else 0
+
+
+# ---------------------------------------------------------------- which metrics
+
+
+def template_problems(canary: Canary, templates: Mapping[str, AnalysisTemplateSpec]) -> list[str]:
+    """Missing templates and missing required args, as "field: problem (fix)" strings.
+
+    Checked here as well as by spec validation because an analysis whose templates
+    cannot be found would otherwise measure nothing and pass.
+    """
+    problems = []
+    for path, analysis in _analyses(canary):
+        given = {a.name for a in analysis.args if a.value is not None}
+        for j, ref in enumerate(analysis.templates):
+            spec = templates.get(template_key(ref))
+            kind = "ClusterAnalysisTemplate" if ref.cluster_scope else "AnalysisTemplate"
+            if spec is None:
+                problems.append(
+                    f"{path}.templates[{j}]: {kind} {ref.template_name!r} not found "
+                    "(create it or fix templateName)"
+                )
+                continue
+            for arg in spec.args:
+                if arg.value is None and arg.name not in given:
+                    problems.append(
+                        f"{path}.args: {kind} {ref.template_name!r} needs argument "
+                        f"{arg.name!r} (add it to args)"
+                    )
+    return problems
+
+
+def _analyses(canary: Canary) -> list[tuple[str, StepAnalysis]]:
+    found: list[tuple[str, StepAnalysis]] = []
+    if canary.spec.analysis is not None:
+        found.append(("spec.analysis", canary.spec.analysis))
+    for i, step in enumerate(canary.spec.steps):
+        if step.analysis is not None:
+            found.append((f"spec.steps[{i}].analysis", step.analysis))
+    return found
+
+
+def background_tasks(
+    canary: Canary, templates: Mapping[str, AnalysisTemplateSpec], now: datetime
+) -> list[MetricTask]:
+    status, background = canary.status, canary.spec.analysis
+    if background is None or status.phase not in _MEASURING:
+        return []
+    if weight_before(canary.spec.steps, status.current_step_index or 0) == 0:
+        return []
+    interval = background.interval
+    return _tasks(BACKGROUND, background, templates, status.step_started_at, now, interval)
+
+
+def step_tasks(
+    canary: Canary, templates: Mapping[str, AnalysisTemplateSpec], now: datetime
+) -> list[MetricTask]:
+    status, steps = canary.status, canary.spec.steps
+    index = status.current_step_index
+    if status.phase not in _MEASURING or index is None or index >= len(steps):
+        return []
+    analysis = steps[index].analysis
+    if analysis is None:
+        return []
+    return _tasks(step_scope(index), analysis, templates, status.step_started_at, now, None)
+
+
+def active_tasks(
+    canary: Canary, templates: Mapping[str, AnalysisTemplateSpec], now: datetime
+) -> list[MetricTask]:
+    return background_tasks(canary, templates, now) + step_tasks(canary, templates, now)
+
+
+def _tasks(
+    scope: str,
+    analysis: StepAnalysis,
+    templates: Mapping[str, AnalysisTemplateSpec],
+    started_at: str | None,
+    now: datetime,
+    interval: str | None,
+) -> list[MetricTask]:
+    elapsed = seconds_since(started_at, now) or 0.0
+    tasks = []
+    for ref in analysis.templates:
+        spec = templates.get(template_key(ref))
+        if spec is None:
+            continue  # reported by template_problems(); nothing to measure
+        args = _merge_args(spec, analysis.args)
+        for metric in spec.metrics:
+            if interval is not None:
+                metric = metric.model_copy(update={"interval": interval})
+            window = max(elapsed, parse_duration(metric.interval))
+            tasks.append(MetricTask(f"{scope}/{metric.name}", metric, args, window))
+    return tasks
+
+
+def _merge_args(spec: AnalysisTemplateSpec, given: list[Arg]) -> dict[str, str]:
+    merged = {a.name: a.value for a in spec.args if a.value is not None}
+    merged.update({a.name: a.value for a in given if a.value is not None})
+    return merged
+
+
+def due_tasks(
+    canary: Canary, templates: Mapping[str, AnalysisTemplateSpec], now: datetime
+) -> list[MetricTask]:
+    """The metrics the controller must measure before calling step() at `now`.
+
+    Metrics are measured while the rollout is Progressing or Paused (during a
+    MetricsUnavailable pause the measurements are probes). Each is due one interval after
+    its last measurement, or one interval after the step began for its first. A task's
+    args are the template's defaults overridden by the Canary's args, and its
+    window_seconds is the time since the step began, at least one interval.
+    `templates` is keyed by templateName, cluster-scoped ones by "cluster/<name>".
+    """
+    return [t for t in _pending(canary, templates, now) if _wait(t, canary, now) <= 0]
+
+
+def next_due_seconds(
+    canary: Canary, templates: Mapping[str, AnalysisTemplateSpec], now: datetime
+) -> float | None:
+    """Seconds until the next metric is due (0 if one is due now); None if none will be."""
+    waits = [_wait(t, canary, now) for t in _pending(canary, templates, now)]
+    return max(0.0, min(waits)) if waits else None
+
+
+def _pending(
+    canary: Canary, templates: Mapping[str, AnalysisTemplateSpec], now: datetime
+) -> list[MetricTask]:
+    """Active metrics that still want measurements (inline ones stop at `count`)."""
+    statuses = statuses_by_key(canary.status.analysis)
+    inline = [t for t in step_tasks(canary, templates, now) if not complete(t, statuses.get(t.key))]
+    return background_tasks(canary, templates, now) + inline
+
+
+def _wait(task: MetricTask, canary: Canary, now: datetime) -> float:
+    """Seconds until `task` is due: one interval after its last measurement, or after
+    the step began if it has none, so that a first result already covers an interval of
+    traffic at the step's weight."""
+    previous = statuses_by_key(canary.status.analysis).get(task.key)
+    last = previous.measured_at if previous and previous.measured_at else None
+    since = seconds_since(last or canary.status.step_started_at, now)
+    return 0.0 if since is None else parse_duration(task.metric.interval) - since
+
+
+def statuses_by_key(analysis: list[MetricStatus]) -> dict[str, MetricStatus]:
+    return {m.name: m for m in analysis}
+
+
+# ---------------------------------------------------------------- limits
+
+
+def complete(task: MetricTask, status: MetricStatus | None) -> bool:
+    return status is not None and status.measurements >= (task.metric.count or 1)
+
+
+def failed(task: MetricTask, status: MetricStatus | None) -> bool:
+    return status is not None and status.failures > task.metric.failure_limit
+
+
+def inconclusive(task: MetricTask, status: MetricStatus | None) -> bool:
+    return status is not None and status.inconclusives > task.metric.inconclusive_limit
+
+
+def erroring(task: MetricTask, status: MetricStatus | None) -> bool:
+    return status is not None and status.consecutive_errors > task.metric.consecutive_error_limit
+
+
+# ---------------------------------------------------------------- one measurement
+
+
+@dataclass(frozen=True)
+class _Result:
+    verdict: Verdict
+    reason: str
+    value: str | None = None
+    counts: bool = True  # counts towards `count` (see module docstring)
+    inconclusive: bool = False  # counts against inconclusiveLimit
+
+
+def evaluate(
+    task: MetricTask, sample: Sample, previous: MetricStatus | None, now: datetime
+) -> MetricStatus:
+    """The metric's status after one more measurement.
+
+    Comparison metrics (canary against stable) use this gate: a result only counts once
+    the canary served minRequests and the judge could use the data; before that the
+    metric holds (verdict Inconclusive, no counter moves), so the step waits for traffic.
+    After that, Pass and the judge's Inconclusive both count as "no evidence of a
+    regression" and satisfy `count`;
+    a Fail counts against failureLimit like any other metric (default 0: roll back at once).
+    """
+    base = previous or MetricStatus(name=task.key)
+    result = _judge_sample(task.metric, sample)
+    if result.verdict is Verdict.ERROR:
+        return base.model_copy(
+            update={
+                "verdict": result.verdict,
+                "value": None,
+                "reason": result.reason,
+                "measured_at": to_iso(now),
+                "consecutive_errors": base.consecutive_errors + 1,
+            }
+        )
+    return base.model_copy(
+        update={
+            "verdict": result.verdict,
+            "value": result.value,
+            "reason": result.reason,
+            "measured_at": to_iso(now),
+            "measurements": base.measurements + int(result.counts),
+            "failures": base.failures + int(result.verdict is Verdict.FAIL),
+            "inconclusives": base.inconclusives + int(result.inconclusive),
+            "consecutive_errors": 0,
+        }
+    )
+
+
+def probe(
+    task: MetricTask, sample: Sample, previous: MetricStatus | None, now: datetime
+) -> MetricStatus:
+    """Record a measurement taken only to see whether the provider answers again.
+
+    While traffic is held back for missing metrics the canary's numbers say nothing, so
+    an answer is not judged: it only clears the error streak.
+    """
+    base = previous or MetricStatus(name=task.key)
+    if isinstance(sample, ProviderFailure):
+        return evaluate(task, sample, previous, now)
+    return base.model_copy(
+        update={
+            "reason": "provider answers again; judging resumes with traffic",
+            "measured_at": to_iso(now),
+            "consecutive_errors": 0,
+        }
+    )
+
+
+def _judge_sample(metric: Metric, sample: Sample) -> _Result:
+    if isinstance(sample, ProviderFailure):
+        return _Result(Verdict.ERROR, f"{metric.name}: provider error: {sample.message}")
+    if metric.threshold_range is not None and isinstance(sample, ScalarSample):
+        return _threshold(metric.name, metric.threshold_range, sample.value)
+    if metric.comparison is not None and isinstance(sample, CountsSample | BucketsSample):
+        return _compare(metric, sample)
+    kind = type(sample).__name__
+    return _Result(Verdict.ERROR, f"{metric.name}: provider returned {kind}, which it cannot judge")
+
+
+def _threshold(name: str, bounds: ThresholdRange, value: float | None) -> _Result:
+    if value is None or math.isnan(value):
+        return _Result(Verdict.INCONCLUSIVE, f"{name}: no data", inconclusive=True)
+    shown = f"{value:.4g}"
+    if bounds.max is not None and value > bounds.max:
+        return _Result(Verdict.FAIL, f"{name} {shown} above max {bounds.max:g}", shown)
+    if bounds.min is not None and value < bounds.min:
+        return _Result(Verdict.FAIL, f"{name} {shown} below min {bounds.min:g}", shown)
+    return _Result(Verdict.PASS, f"{name} {shown} within {_describe(bounds)}", shown)
+
+
+def _describe(bounds: ThresholdRange) -> str:
+    if bounds.min is None:
+        return f"max {bounds.max:g}"
+    if bounds.max is None:
+        return f"min {bounds.min:g}"
+    return f"[{bounds.min:g}, {bounds.max:g}]"
+
+
+def _compare(metric: Metric, sample: CountsSample | BucketsSample) -> _Result:
+    # Imported here: the judge pulls in scipy, which threshold-only callers never need.
+    from canary.engine.judge import judge_error_rate, judge_latency
+
+    comparison = metric.comparison
+    assert comparison is not None  # _judge_sample only routes comparison metrics here
+    tolerance, alpha = comparison.tolerance, comparison.max_false_rollback
+    try:
+        if isinstance(sample, CountsSample) and comparison.type == "errorRate":
+            judgement = judge_error_rate(
+                sample.canary,
+                sample.stable,
+                tolerance=tolerance,
+                alpha=alpha,
+                min_requests=comparison.min_requests,
+            )
+        elif isinstance(sample, BucketsSample) and comparison.type == "latency":
+            judgement = judge_latency(
+                sample.canary,
+                sample.stable,
+                quantile=comparison.quantile,
+                tolerance=tolerance,
+                alpha=alpha,
+                min_requests=comparison.min_requests,
+            )
+        else:
+            kind = type(sample).__name__
+            reason = f"{metric.name}: {kind} cannot feed a {comparison.type} comparison"
+            return _Result(Verdict.ERROR, reason)
+    except ValueError as err:  # malformed provider data (e.g. non-monotonic buckets)
+        return _Result(Verdict.ERROR, f"{metric.name}: cannot judge: {err}")
+    value = None if judgement.estimate is None else f"{judgement.estimate:.4g}"
+    reason = f"{metric.name}: {judgement.reason}"
+    usable = judgement.lower is not None  # the judge leaves bounds empty for unusable data
+    if judgement.verdict is Verdict.INCONCLUSIVE and not (
+        usable and _canary_requests(sample) >= comparison.min_requests
+    ):
+        return _Result(Verdict.INCONCLUSIVE, reason, value, counts=False)
+    return _Result(judgement.verdict, reason, value)
+
+
+def _canary_requests(sample: CountsSample | BucketsSample) -> float:
+    """Requests the canary served; buckets are cumulative with +Inf last."""
+    if isinstance(sample, CountsSample):
+        return sample.canary.requests
+    return sample.canary[-1][1] if sample.canary else 0.0

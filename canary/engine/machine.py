@@ -1,0 +1,399 @@
+"""step(): everything the controller should do for one Canary in one reconcile.
+
+Pure: the status, the templates, what the controller observed and the time go in; the
+whole new status, the actions to apply and when to call again come out. Each call makes
+at most one phase change, and every phase change emits exactly one event; anything that
+could happen next is left to the next call (requeue_after is 0 when that is right away).
+
+Conditions: the engine keeps only the "Invalid" condition (status "True" with the spec
+problems, or "False"). Phase, reason and message already say whether a rollout is
+progressing; a second condition would only repeat them.
+
+Metrics unavailable: a reconcile whose measured samples are all provider failures counts
+one unavailable interval; any usable sample resets the count. When the count exceeds
+spec.maxMetricsUnavailableIntervals, or one metric's error streak exceeds its
+consecutiveErrorLimit, traffic returns to stable and the rollout pauses (reason
+MetricsUnavailable) without recording any Fail. Measurements taken while so paused are
+probes only (analysis.probe). When the provider answers again the rollout returns to the
+weight of its current step and carries on with that step, its clock frozen while paused
+(see transitions.leave_pause). If that pause outlasts progressDeadlineSeconds the rollout
+rolls back. Provider errors alone therefore never roll back by analysis and never promote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Literal
+
+from canary.durations import parse_duration
+from canary.engine.actions import (
+    Decision,
+    InitializeStable,
+    Observations,
+    ScaleDownCanary,
+    SetWeight,
+)
+from canary.engine.analysis import (
+    active_tasks,
+    background_tasks,
+    complete,
+    erroring,
+    evaluate,
+    failed,
+    inconclusive,
+    probe,
+    statuses_by_key,
+    step_tasks,
+    template_problems,
+)
+from canary.engine.clock import seconds_since, to_iso, utc
+from canary.engine.requests import handle_request, ignore_request
+from canary.engine.samples import MetricTask, ProviderFailure
+from canary.engine.schedule import requeue_after
+from canary.engine.transitions import (
+    ABANDONED,
+    ANALYSIS_FAILED,
+    DEADLINE_EXCEEDED,
+    INCONCLUSIVE,
+    INITIALIZED,
+    LIVE,
+    METRICS_UNAVAILABLE,
+    PAUSED_AT_STEP,
+    PROMOTED,
+    RESUMED,
+    REVERTED,
+    TARGET_MISSING,
+    Context,
+    Draft,
+    advance,
+    begin_promotion,
+    deadline_left,
+    deadline_text,
+    leave_pause,
+    pause,
+    roll_back,
+    start_rollout,
+    step_label,
+)
+from canary.engine.windows import in_window, window_problems
+from canary.models import (
+    AnalysisTemplateSpec,
+    Canary,
+    CanaryStatus,
+    Condition,
+    MetricStatus,
+    Pause,
+    Phase,
+    Verdict,
+)
+
+
+def step(
+    canary: Canary,
+    templates: Mapping[str, AnalysisTemplateSpec],
+    obs: Observations,
+    now: datetime,
+) -> Decision:
+    ctx = Context(canary, templates, obs, utc(now))
+    draft = Draft(
+        canary.status.model_copy(update={"observed_generation": canary.metadata.generation})
+    )
+    problems = _problems(ctx)
+    _mark_validity(ctx.now, draft, problems)
+    if problems:
+        ignore_request(ctx, draft, "the spec is invalid; fix it first")
+    else:
+        # Samples first: they were measured for this status, whatever a request then does.
+        answered = _record(ctx, draft)
+        if not handle_request(ctx, draft):
+            _reconcile(ctx, draft, answered=answered)
+    requeue = requeue_after(ctx, draft.status, invalid=bool(problems))
+    return Decision(draft.status, tuple(draft.actions), requeue)
+
+
+# ---------------------------------------------------------------- validity
+
+
+def _problems(ctx: Context) -> list[str]:
+    window = ctx.canary.spec.deploy_window
+    found = [*ctx.obs.spec_errors, *template_problems(ctx.canary, ctx.templates)]
+    return found + (window_problems(window) if window is not None else [])
+
+
+def reject(status: CanaryStatus, problems: tuple[str, ...], now: datetime) -> Decision:
+    """A spec too malformed to parse: only the Invalid condition (and its event) change."""
+    draft = Draft(status)
+    _mark_validity(utc(now), draft, list(problems))
+    return Decision(draft.status, tuple(draft.actions), None)
+
+
+def _mark_validity(now: datetime, draft: Draft, problems: list[str]) -> None:
+    """Keep the Invalid condition current; one event per change of the problem list."""
+    state: Literal["True", "False"] = "True" if problems else "False"
+    message = "; ".join(problems)
+    others = [c for c in draft.status.conditions if c.type != "Invalid"]
+    old = next((c for c in draft.status.conditions if c.type == "Invalid"), None)
+    if old is not None and old.status == state and old.message == message:
+        return
+    changed_at = old.last_transition_time if old is not None and old.status == state else None
+    condition = Condition(
+        type="Invalid",
+        status=state,
+        reason="InvalidSpec" if problems else "Valid",
+        message=message,
+        last_transition_time=changed_at or to_iso(now),
+    )
+    draft.update(conditions=[*others, condition])
+    if problems:
+        message = f"spec is invalid, nothing changes until it is fixed: {message}"
+        draft.event("Warning", "InvalidSpec", message)
+    elif old is not None:
+        draft.event("Normal", "SpecValid", "spec is valid again")
+
+
+# ---------------------------------------------------------------- revisions
+
+
+def _reconcile(ctx: Context, draft: Draft, *, answered: bool) -> None:
+    status, target = draft.status, ctx.obs.target_revision
+    if status.phase is Phase.PROMOTING:
+        _promoting(ctx, draft)  # committed: a changed target waits until it finishes
+    elif target is None:
+        _target_missing(ctx, draft)
+    elif status.stable_revision is None:
+        _initialize(ctx, draft, target)
+    elif target == status.stable_revision:
+        _settle(ctx, draft)
+    elif target != status.canary_revision:
+        start_rollout(ctx, draft, target)
+    elif status.phase is Phase.WAITING:
+        _waiting(ctx, draft)
+    elif status.phase in LIVE:
+        _live(ctx, draft, answered=answered)
+    # RolledBack and Failed keep their revision until a new one arrives or `retry`.
+
+
+def _initialize(ctx: Context, draft: Draft, target: str) -> None:
+    draft.act(InitializeStable(target), SetWeight(0))
+    draft.update(stable_revision=target, canary_revision=None, canary_weight=0)
+    message = f"revision {target} is stable and serves all traffic"
+    draft.enter(Phase.IDLE, INITIALIZED, message)
+
+
+def _target_missing(ctx: Context, draft: Draft) -> None:
+    status, name = draft.status, ctx.canary.spec.target_ref.name
+    if status.stable_revision is None:
+        draft.update(reason=TARGET_MISSING, message=f"waiting for Deployment {name} to exist")
+    elif status.phase in (*LIVE, Phase.WAITING):
+        if status.phase in LIVE:
+            draft.act(SetWeight(0), ScaleDownCanary())
+        draft.update(canary_revision=None, canary_weight=0, paused_at=None)
+        message = f"Deployment {name} not found; the rollout stopped, stable serves all traffic"
+        draft.enter(Phase.FAILED, TARGET_MISSING, message, warning=True)
+
+
+def _settle(ctx: Context, draft: Draft) -> None:
+    """The target is back at the stable revision: nothing left to roll out."""
+    status = draft.status
+    if status.phase in (Phase.IDLE, Phase.SUCCEEDED):
+        return
+    if status.phase in LIVE:
+        draft.act(SetWeight(0), ScaleDownCanary())
+    abandoned = status.phase in (*LIVE, Phase.WAITING)
+    draft.update(canary_revision=None, canary_weight=0, current_step_index=None, paused_at=None)
+    if abandoned:
+        message = (
+            f"target is back at stable revision {status.stable_revision}; "
+            f"revision {status.canary_revision} abandoned"
+        )
+    else:
+        message = f"target is back at stable revision {status.stable_revision}"
+    draft.enter(Phase.IDLE, ABANDONED if abandoned else REVERTED, message)
+
+
+def _waiting(ctx: Context, draft: Draft) -> None:
+    window, revision = ctx.canary.spec.deploy_window, draft.status.canary_revision
+    if (window is None or in_window(window, ctx.now)) and revision is not None:
+        start_rollout(ctx, draft, revision)
+
+
+def _promoting(ctx: Context, draft: Draft) -> None:
+    status = draft.status
+    revision = status.canary_revision
+    if ctx.obs.stable_ready:
+        draft.act(SetWeight(0), ScaleDownCanary())
+        draft.update(stable_revision=revision, canary_weight=0)
+        message = f"revision {revision} promoted; it serves all traffic as stable"
+        draft.enter(Phase.SUCCEEDED, PROMOTED, message)
+    elif deadline_left(ctx, status.step_started_at) <= 0:
+        message = (
+            f"the stable Deployment was not ready at revision {revision} within the progress "
+            f"deadline ({deadline_text(ctx)}); the canary keeps {status.canary_weight}% of traffic"
+        )
+        draft.enter(Phase.FAILED, DEADLINE_EXCEEDED, message, warning=True)
+    else:
+        draft.say(f"promoting revision {revision}: waiting for the stable Deployment to be ready")
+
+
+# ---------------------------------------------------------------- a rollout in progress
+
+
+def _metrics_paused(status: CanaryStatus) -> bool:
+    return status.phase is Phase.PAUSED and status.reason == METRICS_UNAVAILABLE
+
+
+def _live(ctx: Context, draft: Draft, *, answered: bool) -> None:
+    status = draft.status
+    tasks = active_tasks(ctx.canary, ctx.templates, ctx.now)
+    statuses = statuses_by_key(status.analysis)
+    cause = _unavailable(ctx, status, tasks, statuses)
+    if _metrics_paused(status):
+        _while_unavailable(ctx, draft, cause, answered=answered)
+    elif bad := next((t for t in tasks if failed(t, statuses.get(t.key))), None):
+        roll_back(ctx, draft, ANALYSIS_FAILED, statuses[bad.key].reason)
+    elif cause is not None:
+        draft.act(SetWeight(0))
+        draft.update(canary_weight=0)
+        message = f"{cause}; traffic returned to stable until metrics answer again"
+        pause(ctx, draft, METRICS_UNAVAILABLE, message, warning=True)
+    elif status.phase is Phase.PAUSED:
+        return  # a user or step pause: keep measuring, wait for a request
+    elif unsure := next((t for t in tasks if inconclusive(t, statuses.get(t.key))), None):
+        message = (
+            f"{statuses[unsure.key].reason}: more inconclusive results than its limit of "
+            f"{unsure.metric.inconclusive_limit}; `canary resume` measures again, "
+            "`canary promote` continues, `canary abort` rolls back"
+        )
+        pause(ctx, draft, INCONCLUSIVE, message, warning=True)
+    else:
+        _progress(ctx, draft)
+
+
+def _record(ctx: Context, draft: Draft) -> bool:
+    """Fold this reconcile's samples into the status and count unavailable intervals.
+
+    Only a rollout in progress has metrics; samples for anything else are stale and
+    dropped. True when at least one sample was usable (not a provider failure).
+    """
+    if draft.status.phase not in LIVE:
+        return False
+    tasks = active_tasks(ctx.canary, ctx.templates, ctx.now)
+    measured = [(t, ctx.obs.samples[t.key]) for t in tasks if t.key in ctx.obs.samples]
+    if not measured:
+        return False
+    judge = probe if _metrics_paused(draft.status) else evaluate
+    by_key = statuses_by_key(draft.status.analysis)
+    for task, sample in measured:
+        by_key[task.key] = judge(task, sample, by_key.get(task.key), ctx.now)
+    all_failed = all(isinstance(sample, ProviderFailure) for _, sample in measured)
+    intervals = draft.status.metrics_unavailable_intervals + 1 if all_failed else 0
+    draft.update(analysis=list(by_key.values()), metrics_unavailable_intervals=intervals)
+    return not all_failed
+
+
+def _unavailable(
+    ctx: Context, status: CanaryStatus, tasks: list[MetricTask], statuses: dict[str, MetricStatus]
+) -> str | None:
+    """Why the metrics count as unavailable, or None when they do not."""
+    errors = [statuses[t.key] for t in tasks if t.key in statuses]
+    last = next((m.reason for m in errors if m.verdict is Verdict.ERROR), "no error recorded")
+    if status.metrics_unavailable_intervals > ctx.canary.spec.max_metrics_unavailable_intervals:
+        count = status.metrics_unavailable_intervals
+        return f"no metric could be measured for {count} intervals in a row ({last})"
+    for task in tasks:
+        if erroring(task, statuses.get(task.key)):
+            stuck = statuses[task.key]
+            return (
+                f"{task.key} failed to measure {stuck.consecutive_errors} times in a row "
+                f"({stuck.reason})"
+            )
+    return None
+
+
+def _while_unavailable(ctx: Context, draft: Draft, cause: str | None, *, answered: bool) -> None:
+    """Resume once a provider answered this call and nothing is still failing to measure."""
+    if answered and cause is None:
+        leave_pause(ctx, draft)
+        status = draft.status
+        label = step_label(ctx, status.current_step_index)
+        message = f"metrics answer again; {label} resumes at canary weight {status.canary_weight}%"
+        draft.enter(Phase.PROGRESSING, RESUMED, message)
+    elif deadline_left(ctx, draft.status.paused_at) <= 0:
+        detail = f"metrics unavailable for longer than the progress deadline ({deadline_text(ctx)})"
+        roll_back(ctx, draft, DEADLINE_EXCEEDED, f"{detail}: {cause or 'no answer yet'}")
+
+
+def _progress(ctx: Context, draft: Draft) -> None:
+    index = draft.status.current_step_index or 0
+    if index >= len(ctx.steps):
+        _try_promote(ctx, draft)
+        return
+    current = ctx.steps[index]
+    if current.set_weight is not None:
+        _set_weight(ctx, draft, current.set_weight)
+    elif current.pause is not None:
+        _pause_step(ctx, draft, current.pause)
+    else:
+        _analysis_step(ctx, draft)
+
+
+def _finish_step(ctx: Context, draft: Draft, reason: str, message: str) -> None:
+    """Move to the next step; past the last one, the next call tries to promote."""
+    draft.event("Normal", reason, message)
+    draft.say(message)
+    advance(ctx, draft)
+
+
+def _set_weight(ctx: Context, draft: Draft, weight: int) -> None:
+    label = step_label(ctx, draft.status.current_step_index)
+    if ctx.obs.canary_ready:
+        draft.act(SetWeight(weight))
+        draft.update(canary_weight=weight)
+        _finish_step(ctx, draft, "WeightSet", f"{label}: canary weight set to {weight}%")
+    elif deadline_left(ctx, draft.status.step_started_at) <= 0:
+        detail = f"the canary was not ready within the progress deadline ({deadline_text(ctx)})"
+        roll_back(ctx, draft, DEADLINE_EXCEEDED, detail)
+    else:
+        draft.say(f"{label}: waiting for the canary to be ready before setting weight {weight}%")
+
+
+def _pause_step(ctx: Context, draft: Draft, step_pause: Pause) -> None:
+    label = step_label(ctx, draft.status.current_step_index)
+    if step_pause.duration is None:
+        name = ctx.canary.metadata.name
+        message = f"{label}: paused until `canary promote {name}`"
+        pause(ctx, draft, PAUSED_AT_STEP, message)
+        return
+    elapsed = seconds_since(draft.status.step_started_at, ctx.now) or 0.0
+    if elapsed >= parse_duration(step_pause.duration):
+        _finish_step(ctx, draft, "PauseEnded", f"{label}: pause of {step_pause.duration} ended")
+    else:
+        draft.say(f"{label}: pausing for {step_pause.duration}")
+
+
+def _analysis_step(ctx: Context, draft: Draft) -> None:
+    label = step_label(ctx, draft.status.current_step_index)
+    statuses = statuses_by_key(draft.status.analysis)
+    tasks = step_tasks(ctx.canary, ctx.templates, ctx.now)
+    done = [t for t in tasks if complete(t, statuses.get(t.key))]
+    if len(done) == len(tasks):
+        reasons = "; ".join(statuses[t.key].reason for t in done)
+        _finish_step(ctx, draft, "AnalysisPassed", f"{label}: analysis passed: {reasons}")
+    else:
+        draft.say(f"{label}: analysis has {len(done)} of {len(tasks)} metrics complete")
+
+
+def _try_promote(ctx: Context, draft: Draft) -> None:
+    """Promote once every background metric has a result and none is a provider error."""
+    canary = ctx.canary.model_copy(update={"status": draft.status})
+    statuses = statuses_by_key(draft.status.analysis)
+    unproven = [
+        t.key
+        for t in background_tasks(canary, ctx.templates, ctx.now)
+        if statuses.get(t.key) is None or statuses[t.key].verdict in (None, Verdict.ERROR)
+    ]
+    if unproven:
+        draft.say(f"all steps done; promotion waits for a result from {', '.join(unproven)}")
+    else:
+        begin_promotion(ctx, draft)

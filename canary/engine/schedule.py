@@ -1,0 +1,62 @@
+"""When the engine wants to be called again: the soonest of the next metric due, the end
+of a timed pause, the progress deadline, a readiness poll and the deploy window opening.
+"""
+
+from __future__ import annotations
+
+from canary.durations import parse_duration
+from canary.engine.analysis import next_due_seconds
+from canary.engine.clock import seconds_since
+from canary.engine.transitions import METRICS_UNAVAILABLE, Context, deadline_left
+from canary.engine.windows import next_open
+from canary.models import CanaryStatus, Phase
+
+# Readiness is re-checked this often even if no watch event reports it.
+POLL_SECONDS = 5.0
+# An invalid spec mid-rollout is re-checked this often: a missing template may appear
+# without any change to the Canary itself.
+INVALID_RECHECK_SECONDS = 60.0
+SETTLED = (Phase.IDLE, Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED)
+
+
+def requeue_after(ctx: Context, status: CanaryStatus, *, invalid: bool) -> float | None:
+    """Seconds until step() has something to do for `status`, the decision's new status;
+    0 means right away, None means only when something changes (settled phases, or a
+    pause that waits for a request and has no metrics to measure)."""
+    if status.phase in SETTLED:
+        return None
+    if invalid:
+        return INVALID_RECHECK_SECONDS
+    if status.phase is Phase.WAITING:
+        window = ctx.canary.spec.deploy_window
+        opens = ctx.now if window is None else next_open(window, ctx.now)
+        return (opens - ctx.now).total_seconds()
+    if status.phase is Phase.PROMOTING:
+        return max(0.0, min(POLL_SECONDS, deadline_left(ctx, status.step_started_at)))
+    canary = ctx.canary.model_copy(update={"status": status})
+    waits = [next_due_seconds(canary, ctx.templates, ctx.now)]
+    if status.phase is Phase.PAUSED:
+        if status.reason == METRICS_UNAVAILABLE:
+            waits.append(deadline_left(ctx, status.paused_at))
+    else:
+        waits.append(_step_wait(ctx, status))
+    known = [w for w in waits if w is not None]
+    return max(0.0, min(known)) if known else None
+
+
+def _step_wait(ctx: Context, status: CanaryStatus) -> float | None:
+    """Seconds until the current step of a Progressing rollout can move on its own."""
+    before = ctx.canary.status
+    moved = (status.phase, status.current_step_index, status.step_started_at)
+    if moved != (before.phase, before.current_step_index, before.step_started_at):
+        return 0.0  # a new step, phase or step clock: evaluate it right away
+    index = status.current_step_index or 0
+    if index >= len(ctx.steps):
+        return None  # promotion waits for background metrics, timed by next_due_seconds
+    current = ctx.steps[index]
+    if current.set_weight is not None:
+        return min(POLL_SECONDS, deadline_left(ctx, status.step_started_at))
+    if current.pause is not None and current.pause.duration is not None:
+        elapsed = seconds_since(status.step_started_at, ctx.now) or 0.0
+        return parse_duration(current.pause.duration) - elapsed
+    return None  # analysis steps wait for metrics, timed by next_due_seconds

@@ -1,0 +1,232 @@
+"""The moves a rollout can make, shared by machine.py and requests.py.
+
+Each move edits a Draft (the status being built plus the actions so far). A move that
+changes the phase goes through Draft.enter(), which emits exactly one event; step() makes
+at most one such move per call, so every phase change has exactly one event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from canary.durations import format_duration
+from canary.engine.actions import (
+    Action,
+    EmitEvent,
+    EnsureCanary,
+    ManualRequest,
+    Observations,
+    PromoteStable,
+    ScaleDownCanary,
+    SetWeight,
+)
+from canary.engine.analysis import active_tasks, inconclusive, statuses_by_key, weight_before
+from canary.engine.clock import seconds_since, shift, to_iso
+from canary.engine.windows import in_window, next_open
+from canary.models import AnalysisTemplateSpec, Canary, CanaryStatus, MetricStatus, Phase, Step
+
+# status.reason values; events for phase changes use the same words.
+INITIALIZED = "Initialized"
+ROLLOUT_STARTED = "RolloutStarted"
+OUTSIDE_WINDOW = "OutsideDeployWindow"
+PAUSED_AT_STEP = "PausedAtStep"
+PAUSED_BY_USER = "PausedByUser"
+INCONCLUSIVE = "Inconclusive"
+METRICS_UNAVAILABLE = "MetricsUnavailable"
+RESUMED = "Resumed"
+PROMOTING = "Promoting"
+PROMOTED = "Promoted"
+ANALYSIS_FAILED = "AnalysisFailed"
+ABORTED = "Aborted"
+DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+TARGET_MISSING = "TargetMissing"
+ABANDONED = "Abandoned"
+REVERTED = "Reverted"
+
+# Phases in which the canary Deployment is scaled up and may carry traffic.
+LIVE = (Phase.PROGRESSING, Phase.PAUSED)
+
+
+@dataclass(frozen=True)
+class Context:
+    canary: Canary
+    templates: Mapping[str, AnalysisTemplateSpec]
+    obs: Observations
+    now: datetime
+
+    @property
+    def steps(self) -> list[Step]:
+        return self.canary.spec.steps
+
+
+@dataclass
+class Draft:
+    status: CanaryStatus
+    actions: list[Action] = field(default_factory=list)
+
+    def update(self, **changes: Any) -> None:
+        self.status = self.status.model_copy(update=changes)
+
+    def act(self, *actions: Action) -> None:
+        self.actions.extend(actions)
+
+    def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
+        self.actions.append(EmitEvent(type_, reason, message))
+
+    def enter(
+        self, phase: Phase, reason: str, message: str, *, warning: bool = False, audit: str = ""
+    ) -> None:
+        """Change phase (or restart it) with exactly one event saying why (and who asked)."""
+        message = f"{message} ({audit})" if audit else message
+        self.update(phase=phase, reason=reason, message=message)
+        self.event("Warning" if warning else "Normal", reason, message)
+
+    def say(self, message: str) -> None:
+        """Update the message of a phase that continues; no event, to avoid spam."""
+        self.update(message=message)
+
+
+def requested_by(request: ManualRequest | None, now: datetime) -> str:
+    """Who asked for a move and when, for the audit trail in events; "" if nobody did."""
+    if request is None:
+        return ""
+    who = request.user or "an unknown user"
+    when = request.at or now
+    if when.tzinfo is None:  # an annotation written without a zone; the CLI writes UTC
+        when = when.replace(tzinfo=UTC)
+    return f"{request.action} requested by {who} at {to_iso(when)}"
+
+
+def step_label(ctx: Context, index: int | None) -> str:
+    index, total = index or 0, len(ctx.steps)
+    return f"step {index + 1}/{total}" if index < total else f"after step {total}/{total}"
+
+
+def start_rollout(
+    ctx: Context, draft: Draft, revision: str, request: ManualRequest | None = None
+) -> None:
+    """Begin (or restart) the rollout of `revision` from step 0, or wait for the window."""
+    window = ctx.canary.spec.deploy_window
+    live, weight = draft.status.phase in LIVE, draft.status.canary_weight
+    reset = {
+        "canary_revision": revision,
+        "canary_weight": 0,
+        "analysis": [],
+        "metrics_unavailable_intervals": 0,
+        "paused_at": None,
+    }
+    if weight > 0:
+        draft.act(SetWeight(0))
+    if window is not None and not in_window(window, ctx.now):
+        if live:
+            draft.act(ScaleDownCanary())
+        draft.update(
+            **reset, current_step_index=None, step_started_at=None, rollout_started_at=None
+        )
+        opens = to_iso(next_open(window, ctx.now))
+        message = f"revision {revision} waits for the deploy window, which opens at {opens}"
+        draft.enter(Phase.WAITING, OUTSIDE_WINDOW, message, audit=requested_by(request, ctx.now))
+        return
+    draft.act(EnsureCanary(revision))
+    now = to_iso(ctx.now)
+    draft.update(**reset, current_step_index=0, step_started_at=now, rollout_started_at=now)
+    message = f"rolling out revision {revision} (stable: {draft.status.stable_revision})"
+    draft.enter(Phase.PROGRESSING, ROLLOUT_STARTED, message, audit=requested_by(request, ctx.now))
+
+
+def advance(ctx: Context, draft: Draft) -> None:
+    index = (draft.status.current_step_index or 0) + 1
+    draft.update(current_step_index=index, step_started_at=to_iso(ctx.now))
+
+
+def begin_promotion(ctx: Context, draft: Draft, request: ManualRequest | None = None) -> None:
+    revision = draft.status.canary_revision
+    assert revision is not None  # only rollouts in progress promote
+    draft.act(PromoteStable(revision))
+    draft.update(current_step_index=len(ctx.steps), step_started_at=to_iso(ctx.now), paused_at=None)
+    message = f"promoting revision {revision}: updating the stable Deployment"
+    draft.enter(Phase.PROMOTING, PROMOTING, message, audit=requested_by(request, ctx.now))
+
+
+def roll_back(
+    ctx: Context, draft: Draft, reason: str, detail: str, request: ManualRequest | None = None
+) -> None:
+    """All traffic back to stable with one router call, and the canary scaled down."""
+    draft.act(SetWeight(0), ScaleDownCanary())
+    draft.update(canary_weight=0, paused_at=None)
+    message = (
+        f"rolled back revision {draft.status.canary_revision}: {detail}; "
+        f"stable revision {draft.status.stable_revision} serves all traffic"
+    )
+    draft.enter(
+        Phase.ROLLED_BACK, reason, message, warning=True, audit=requested_by(request, ctx.now)
+    )
+
+
+def pause(
+    ctx: Context,
+    draft: Draft,
+    reason: str,
+    message: str,
+    *,
+    warning: bool = False,
+    request: ManualRequest | None = None,
+) -> None:
+    draft.update(paused_at=to_iso(ctx.now))
+    draft.enter(
+        Phase.PAUSED, reason, message, warning=warning, audit=requested_by(request, ctx.now)
+    )
+
+
+def route(draft: Draft, weight: int) -> None:
+    """Send `weight`% to the canary, with a router call only if that changes anything."""
+    if weight != draft.status.canary_weight:
+        draft.act(SetWeight(weight))
+    draft.update(canary_weight=weight)
+
+
+def leave_pause(ctx: Context, draft: Draft, weight: int | None = None) -> None:
+    """Undo what the pause did, so the rollout does not pause again for the same cause.
+
+    The step clock is frozen while paused: step_started_at moves later by the time spent
+    paused, so a timed pause step resumes with the time it had left, and neither the
+    progress deadline nor the analysis window count the paused time. Leaving a
+    MetricsUnavailable pause restores the step's weight and starts the unavailable count
+    and error streaks over; leaving an Inconclusive pause measures the metrics over their
+    limit afresh (an inline step needs `count` new results). Either way, resuming is the
+    user's (or the recovered provider's) word that the cause is dealt with.
+
+    Traffic goes to `weight`, by default the current step's weight.
+    """
+    status = draft.status
+    paused_for = seconds_since(status.paused_at, ctx.now) or 0.0
+    route(
+        draft,
+        weight_before(ctx.steps, status.current_step_index or 0) if weight is None else weight,
+    )
+    draft.update(paused_at=None, step_started_at=shift(status.step_started_at, paused_for))
+    if status.reason == METRICS_UNAVAILABLE:
+        analysis = [m.model_copy(update={"consecutive_errors": 0}) for m in status.analysis]
+        draft.update(metrics_unavailable_intervals=0, analysis=analysis)
+    elif status.reason == INCONCLUSIVE:
+        draft.update(analysis=_measure_afresh(ctx, status))
+
+
+def _measure_afresh(ctx: Context, status: CanaryStatus) -> list[MetricStatus]:
+    statuses = statuses_by_key(status.analysis)
+    canary = ctx.canary.model_copy(update={"status": status})
+    tasks = active_tasks(canary, ctx.templates, ctx.now)
+    over = {t.key for t in tasks if inconclusive(t, statuses.get(t.key))}
+    fresh = {"inconclusives": 0, "measurements": 0}
+    return [m.model_copy(update=fresh) if m.name in over else m for m in status.analysis]
+
+
+def deadline_left(ctx: Context, since: str | None) -> float:
+    return ctx.canary.spec.progress_deadline_seconds - (seconds_since(since, ctx.now) or 0.0)
+
+
+def deadline_text(ctx: Context) -> str:
+    return format_duration(ctx.canary.spec.progress_deadline_seconds)

@@ -1,0 +1,83 @@
+"""Deploy windows: when a new revision may start rolling out.
+
+A window opens at `start` local time on each listed day and closes at `end`. When `end`
+is not after `start` the window runs past midnight into the next day (so "22:00"-"06:00"
+listed on Fri is open Friday night until Saturday 06:00), and `start == end` means a full
+24 hours. "24:00" is accepted as an end. Times are wall-clock times in `timezone`, so a
+window keeps its local hours across daylight-saving changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from canary.engine.clock import utc
+from canary.models import DeployWindow
+
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def window_problems(window: DeployWindow) -> list[str]:
+    """What makes `window` unusable, as "field: problem (fix)" strings."""
+    problems = []
+    try:
+        ZoneInfo(window.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            f"spec.deployWindow.timezone: unknown timezone {window.timezone!r} "
+            "(use an IANA name such as Europe/Berlin)"
+        )
+    if not window.days:
+        problems.append("spec.deployWindow.days: no days listed (list at least one, e.g. Mon)")
+    return problems
+
+
+def in_window(window: DeployWindow, now: datetime) -> bool:
+    now = utc(now)
+    return any(opens <= now < closes for opens, closes in _spans(window, now))
+
+
+def next_open(window: DeployWindow, now: datetime) -> datetime:
+    """`now` (in UTC) when the window is open, else the UTC moment it next opens."""
+    now = utc(now)
+    if in_window(window, now):
+        return now
+    starts = [opens for opens, _ in _spans(window, now) if opens > now]
+    if not starts:
+        raise ValueError("deploy window never opens: it lists no days")
+    return min(starts)
+
+
+def _spans(window: DeployWindow, now: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """(opens, closes) in UTC for every window touching the eight days around `now`.
+
+    Starting a day early catches a window that opened yesterday and runs past midnight.
+    """
+    zone = ZoneInfo(window.timezone)
+    today = now.astimezone(zone).date()
+    for offset in range(-1, 8):
+        day = today + timedelta(days=offset)
+        if DAYS[day.weekday()] in window.days:
+            yield _span(day, window.start, window.end, zone)
+
+
+def _span(day: date, start: str, end: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    opens = datetime.combine(day, _clock(start), tzinfo=zone)
+    end_day = day if _minutes(end) > _minutes(start) else day + timedelta(days=1)
+    if end == "24:00":
+        end_day, end = day + timedelta(days=1), "00:00"
+    closes = datetime.combine(end_day, _clock(end), tzinfo=zone)
+    # Compare in UTC: aware datetimes sharing a tzinfo compare by wall time, not instant.
+    return opens.astimezone(UTC), closes.astimezone(UTC)
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _clock(hhmm: str) -> time:
+    hours, minutes = hhmm.split(":")
+    return time(int(hours), int(minutes))

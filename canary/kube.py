@@ -1,0 +1,441 @@
+"""The only module that talks to the Kubernetes API.
+
+Everything else gets plain dicts in and out, and typed errors: NotFound and Forbidden
+are permanent (tell the user), Conflict and server/network trouble are transient
+(retry on the next reconcile), Gone means "re-list, your resourceVersion is too old".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client, config, watch
+from kubernetes.client.rest import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from canary.errors import PermanentError, TransientError
+from canary.models import GROUP, VERSION
+
+Obj = dict[str, Any]
+
+CANARY_PLURAL = "canaries"
+TEMPLATE_PLURAL = "analysistemplates"
+CLUSTER_TEMPLATE_PLURAL = "clusteranalysistemplates"
+
+
+class NotFound(PermanentError):
+    pass
+
+
+class Forbidden(PermanentError):
+    pass
+
+
+class Conflict(TransientError):
+    pass
+
+
+class Gone(TransientError):
+    """The watch's resourceVersion is too old (HTTP 410): list again."""
+
+
+def _translate(exc: ApiException, what: str) -> Exception:
+    status = exc.status or 0
+    reason = exc.reason or ""
+    if status == 404:
+        return NotFound(f"{what} not found")
+    if status in (401, 403):
+        return Forbidden(f"{what}: {reason} (check the kubeconfig user or the controller's RBAC)")
+    if status == 409:
+        return Conflict(f"{what}: conflict, will retry")
+    if status == 410:
+        return Gone(f"{what}: resourceVersion too old")
+    if status == 422 or status == 400:
+        return PermanentError(f"{what} rejected by the API server: {_message(exc)}")
+    return TransientError(f"{what}: API server answered {status} {reason}")
+
+
+def _message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body).get("message", exc.body))
+    except (TypeError, ValueError):
+        return str(exc.body)
+
+
+def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except ApiException as exc:
+        raise _translate(exc, what) from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise TransientError(f"{what}: cannot reach the API server ({exc})") from None
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Kube:
+    """A thin client: dicts in, dicts out, typed errors."""
+
+    def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None):
+        try:
+            if (
+                kubeconfig is None
+                and "KUBECONFIG" not in os.environ
+                and os.environ.get("KUBERNETES_SERVICE_HOST")
+            ):
+                config.load_incluster_config()
+                self.api = client.ApiClient()
+            else:
+                path = str(kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config"))
+                path = os.path.expanduser(path.split(os.pathsep)[0])
+                if not os.path.exists(path):
+                    raise PermanentError(
+                        f"kubeconfig {path} does not exist. Fix: pass --kubeconfig FILE or set "
+                        "KUBECONFIG (for the local sandbox: eval $(canary sandbox env))."
+                    )
+                self.api = config.new_client_from_config(config_file=path, context=context)
+        except ConfigException as exc:
+            raise PermanentError(f"cannot load the Kubernetes config: {exc}") from None
+        self.custom = client.CustomObjectsApi(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.core = client.CoreV1Api(self.api)
+        self.events = client.EventsV1Api(self.api)
+        self.auth = client.AuthorizationV1Api(self.api)
+        self.apiext = client.ApiextensionsV1Api(self.api)
+        self.coordination = client.CoordinationV1Api(self.api)
+
+    # ------------------------------------------------------------- canary.dev objects
+
+    def get_canary(self, ns: str, name: str) -> Obj:
+        return _call(
+            f"Canary {ns}/{name}",
+            self.custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            ns,
+            CANARY_PLURAL,
+            name,
+        )
+
+    def list_canaries(self, ns: str | None) -> tuple[list[Obj], str]:
+        if ns:
+            out = _call(
+                "list Canaries",
+                self.custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                ns,
+                CANARY_PLURAL,
+            )
+        else:
+            out = _call(
+                "list Canaries",
+                self.custom.list_cluster_custom_object,
+                GROUP,
+                VERSION,
+                CANARY_PLURAL,
+            )
+        return out["items"], out["metadata"]["resourceVersion"]
+
+    def require_crds(self) -> None:
+        """Fail early, with the fix, when the CRDs are not installed."""
+        try:
+            self.apiext.read_custom_resource_definition(f"{CANARY_PLURAL}.{GROUP}")
+        except ApiException as exc:
+            if exc.status == 404:
+                raise PermanentError(
+                    f"the Canary CRD ({CANARY_PLURAL}.{GROUP}) is not installed in this cluster."
+                    " Fix: kubectl apply -k manifests/"
+                ) from None
+            if exc.status not in (401, 403):  # users may lack CRD read rights; go on
+                raise _translate(exc, "CustomResourceDefinition canaries") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransientError(f"cannot reach the API server ({exc})") from None
+
+    def patch_canary_status(self, ns: str, name: str, status: Obj, resource_version: str) -> Obj:
+        """Write the whole status once; the resourceVersion guards against lost updates."""
+        body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+        return _call(
+            f"Canary {ns}/{name} status",
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            ns,
+            CANARY_PLURAL,
+            name,
+            body,
+        )
+
+    def annotate_canary(self, ns: str, name: str, annotations: dict[str, str | None]) -> Obj:
+        body = {"metadata": {"annotations": annotations}}
+        return _call(
+            f"Canary {ns}/{name}",
+            self.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            ns,
+            CANARY_PLURAL,
+            name,
+            body,
+        )
+
+    def list_templates(self, ns: str) -> list[Obj]:
+        local = _call(
+            "list AnalysisTemplates",
+            self.custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            ns,
+            TEMPLATE_PLURAL,
+        )["items"]
+        try:
+            cluster = self.custom.list_cluster_custom_object(
+                GROUP, VERSION, CLUSTER_TEMPLATE_PLURAL
+            )["items"]
+        except ApiException as exc:
+            if exc.status not in (403, 404):
+                raise _translate(exc, "list ClusterAnalysisTemplates") from None
+            cluster = []
+        return local + cluster
+
+    def watch(
+        self, kind: str, ns: str | None, resource_version: str, timeout_seconds: int = 60
+    ) -> Iterator[tuple[str, Obj]]:
+        """Yield (event type, object) for Canaries or Deployments; raises Gone on 410."""
+        w = watch.Watch()
+        if kind == "Canary":
+            fn, args = (
+                (self.custom.list_namespaced_custom_object, (GROUP, VERSION, ns, CANARY_PLURAL))
+                if ns
+                else (self.custom.list_cluster_custom_object, (GROUP, VERSION, CANARY_PLURAL))
+            )
+        else:
+            fn, args = (
+                (self.apps.list_namespaced_deployment, (ns,))
+                if ns
+                else (self.apps.list_deployment_for_all_namespaces, ())
+            )
+        try:
+            for event in w.stream(
+                fn,
+                *args,
+                resource_version=resource_version,
+                timeout_seconds=timeout_seconds,
+                allow_watch_bookmarks=True,
+            ):
+                obj = event["object"]
+                if not isinstance(obj, dict):
+                    obj = self.api.sanitize_for_serialization(obj)
+                if event["type"] == "ERROR":
+                    if obj.get("code") == 410:
+                        raise Gone(f"watch {kind}: resourceVersion too old")
+                    raise TransientError(f"watch {kind}: {obj.get('message')}")
+                yield event["type"], obj
+        except ApiException as exc:
+            raise _translate(exc, f"watch {kind}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransientError(f"watch {kind}: connection lost ({exc})") from None
+        finally:
+            w.stop()
+
+    def list_deployments(self, ns: str | None) -> tuple[list[Obj], str]:
+        if ns:
+            out = _call("list Deployments", self.apps.list_namespaced_deployment, ns)
+        else:
+            out = _call("list Deployments", self.apps.list_deployment_for_all_namespaces)
+        data = self.api.sanitize_for_serialization(out)
+        return data.get("items", []), data["metadata"]["resourceVersion"]
+
+    # ------------------------------------------------------------- workloads
+
+    def get_deployment(self, ns: str, name: str) -> Obj | None:
+        try:
+            out = _call(f"Deployment {ns}/{name}", self.apps.read_namespaced_deployment, name, ns)
+        except NotFound:
+            return None
+        return self.api.sanitize_for_serialization(out)
+
+    def create_deployment(self, ns: str, body: Obj) -> Obj:
+        name = body["metadata"]["name"]
+        return self.api.sanitize_for_serialization(
+            _call(
+                f"create Deployment {ns}/{name}", self.apps.create_namespaced_deployment, ns, body
+            )
+        )
+
+    def replace_deployment(self, ns: str, body: Obj) -> Obj:
+        name = body["metadata"]["name"]
+        return self.api.sanitize_for_serialization(
+            _call(
+                f"Deployment {ns}/{name}", self.apps.replace_namespaced_deployment, name, ns, body
+            )
+        )
+
+    def scale_deployment(self, ns: str, name: str, replicas: int) -> None:
+        _call(
+            f"Deployment {ns}/{name}",
+            self.apps.patch_namespaced_deployment,
+            name,
+            ns,
+            {"spec": {"replicas": replicas}},
+        )
+
+    def patch_deployment_status(self, ns: str, name: str, status: Obj) -> None:
+        """Only the sandbox's stand-in kubelet uses this: there are no real pods."""
+        _call(
+            f"Deployment {ns}/{name} status",
+            self.apps.patch_namespaced_deployment_status,
+            name,
+            ns,
+            {"status": status},
+        )
+
+    def get_service(self, ns: str, name: str) -> Obj | None:
+        try:
+            out = _call(f"Service {ns}/{name}", self.core.read_namespaced_service, name, ns)
+        except NotFound:
+            return None
+        return self.api.sanitize_for_serialization(out)
+
+    def apply_service(self, ns: str, body: Obj) -> None:
+        name = body["metadata"]["name"]
+        existing = self.get_service(ns, name)
+        if existing is None:
+            _call(f"create Service {ns}/{name}", self.core.create_namespaced_service, ns, body)
+        else:
+            _call(
+                f"Service {ns}/{name}",
+                self.core.patch_namespaced_service,
+                name,
+                ns,
+                {
+                    "metadata": {
+                        "labels": body["metadata"].get("labels", {}),
+                        "ownerReferences": body["metadata"].get("ownerReferences", []),
+                    },
+                    "spec": {"selector": body["spec"]["selector"], "ports": body["spec"]["ports"]},
+                },
+            )
+
+    # ------------------------------------------------------------- other APIs' objects
+
+    def get_object(self, group: str, version: str, plural: str, ns: str, name: str) -> Obj:
+        return _call(
+            f"{plural}.{group} {ns}/{name}",
+            self.custom.get_namespaced_custom_object,
+            group,
+            version,
+            ns,
+            plural,
+            name,
+        )
+
+    def replace_object(self, group: str, version: str, plural: str, ns: str, body: Obj) -> Obj:
+        name = body["metadata"]["name"]
+        return _call(
+            f"{plural}.{group} {ns}/{name}",
+            self.custom.replace_namespaced_custom_object,
+            group,
+            version,
+            ns,
+            plural,
+            name,
+            body,
+        )
+
+    # ------------------------------------------------------------- leader election
+
+    def get_lease(self, ns: str, name: str) -> Obj | None:
+        try:
+            out = _call(f"Lease {ns}/{name}", self.coordination.read_namespaced_lease, name, ns)
+        except NotFound:
+            return None
+        return self.api.sanitize_for_serialization(out)
+
+    def write_lease(self, ns: str, body: Obj) -> None:
+        """Create, or replace guarded by resourceVersion (Conflict if someone else won)."""
+        name = body["metadata"]["name"]
+        if body["metadata"].get("resourceVersion"):
+            _call(f"Lease {ns}/{name}", self.coordination.replace_namespaced_lease, name, ns, body)
+        else:
+            _call(f"Lease {ns}/{name}", self.coordination.create_namespaced_lease, ns, body)
+
+    # ------------------------------------------------------------- events
+
+    def emit_event(
+        self,
+        regarding: Obj,
+        type_: str,
+        reason: str,
+        message: str,
+        component: str = "canary-controller",
+    ) -> None:
+        meta = regarding["metadata"]
+        ns = meta.get("namespace", "default")
+        now = dt.datetime.now(dt.UTC)
+        body = client.EventsV1Event(
+            metadata=client.V1ObjectMeta(
+                name=f"{meta['name']}.{uuid.uuid4().hex[:12]}", namespace=ns
+            ),
+            event_time=now,
+            action=reason,
+            reason=reason,
+            note=message[:1024],
+            type=type_,
+            reporting_controller=f"{GROUP}/{component}",
+            reporting_instance=f"{component}-{os.uname().nodename}"[:128],
+            regarding=client.V1ObjectReference(
+                api_version=regarding.get("apiVersion"),
+                kind=regarding.get("kind"),
+                name=meta["name"],
+                namespace=ns,
+                uid=meta.get("uid"),
+                resource_version=meta.get("resourceVersion"),
+            ),
+        )
+        _call(f"Event for {ns}/{meta['name']}", self.events.create_namespaced_event, ns, body)
+
+    def list_events(self, ns: str, name: str) -> list[Obj]:
+        out = _call(
+            "list Events",
+            self.events.list_namespaced_event,
+            ns,
+            field_selector=f"regarding.name={name}",
+        )
+        items = self.api.sanitize_for_serialization(out).get("items", [])
+        return sorted(items, key=lambda e: e.get("eventTime") or "")
+
+    def can_i(
+        self,
+        user: str,
+        verb: str,
+        group: str,
+        resource: str,
+        ns: str | None = None,
+        subresource: str | None = None,
+    ) -> bool:
+        body = client.V1SubjectAccessReview(
+            spec=client.V1SubjectAccessReviewSpec(
+                user=user,
+                resource_attributes=client.V1ResourceAttributes(
+                    verb=verb, group=group, resource=resource, namespace=ns, subresource=subresource
+                ),
+            )
+        )
+        out = _call("SubjectAccessReview", self.auth.create_subject_access_review, body)
+        return bool(out.status.allowed)
+
+
+def current_user() -> str:
+    """Who asked, for the audit trail of manual requests."""
+    return os.environ.get("CANARY_USER") or getpass.getuser()

@@ -1,0 +1,35 @@
+"""Names and labels of the objects the controller owns for a Canary named N.
+
+N-primary   Deployment running the stable revision (the controller's copy)
+N-canary    Deployment running the new revision during a rollout
+N-stable    Service selecting the primary's pods
+N-canary    Service selecting the canary's pods
+N           the user's Deployment: the template source, scaled to 0 once N-primary runs
+"""
+
+from __future__ import annotations
+
+LABEL_NAME = "canary.dev/name"
+LABEL_VARIANT = "canary.dev/variant"  # "stable" or "canary"
+ANNOTATION_REVISION = "canary.dev/revision"
+ANNOTATION_REQUEST = "canary.dev/request"  # manual requests from the CLI, JSON
+
+
+def primary(name: str) -> str:
+    return f"{name}-primary"
+
+
+def canary_deployment(name: str) -> str:
+    return f"{name}-canary"
+
+
+def stable_service(name: str) -> str:
+    return f"{name}-stable"
+
+
+def canary_service(name: str) -> str:
+    return f"{name}-canary"
+
+
+def selector(name: str, variant: str) -> dict[str, str]:
+    return {LABEL_NAME: name, LABEL_VARIANT: variant}

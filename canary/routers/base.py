@@ -1,0 +1,23 @@
+"""The TrafficRouter protocol: how canary traffic weight reaches the data plane.
+
+One implementation per data plane. Each writes the weight in ONE call to its API and
+reads it back, so a rollback is a single write and a silent drop is caught at once.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from canary.models import Canary
+
+
+class TrafficRouter(Protocol):
+    name: str
+
+    def set_weight(self, canary: Canary, weight: int) -> int:
+        """Send `weight`% to the canary, the rest to stable; return the weight read back."""
+        ...
+
+    def get_weight(self, canary: Canary) -> int:
+        """The canary weight the data plane has now."""
+        ...

@@ -1,0 +1,139 @@
+"""The Deployments and Services the controller owns for a Canary (see naming.py).
+
+The user's Deployment is only read: its pod template is the source of each revision.
+Owned objects carry an ownerReference to the Canary, so deleting it cleans them up.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from canary import naming
+from canary.kube import Kube, Obj
+from canary.routers.replicas import ANNOTATION_TOTAL
+
+
+def template_hash(template: dict[str, Any]) -> str:
+    """A revision id: stable across key order, changes with any template edit."""
+    blob = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class Target:
+    template: dict[str, Any]
+    revision: str
+    replicas: int | None
+
+
+def read_target(kube: Kube, canary: Obj) -> Target | None:
+    ns, spec = canary["metadata"]["namespace"], canary["spec"]
+    dep = kube.get_deployment(ns, spec["targetRef"]["name"])
+    if dep is None:
+        return None
+    template = dep["spec"]["template"]
+    return Target(template, template_hash(template), dep["spec"].get("replicas"))
+
+
+def is_ready(dep: Obj | None, revision: str | None) -> bool:
+    """Fully rolled out at `revision`: what `kubectl rollout status` would call done."""
+    if dep is None or revision is None:
+        return False
+    meta, spec, status = dep["metadata"], dep["spec"], dep.get("status") or {}
+    if (meta.get("annotations") or {}).get(naming.ANNOTATION_REVISION) != revision:
+        return False
+    want = spec.get("replicas", 1) or 0
+    # Old pods still running (replicas > updated) means the switch is not done yet.
+    return (
+        status.get("observedGeneration", 0) >= meta.get("generation", 0)
+        and (status.get("updatedReplicas") or 0) >= want
+        and (status.get("availableReplicas") or 0) >= want
+        and (status.get("replicas") or 0) <= (status.get("updatedReplicas") or 0)
+    )
+
+
+def _owner(canary: Obj) -> dict[str, Any]:
+    meta = canary["metadata"]
+    return {
+        "apiVersion": canary["apiVersion"],
+        "kind": "Canary",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _deployment(
+    canary: Obj, variant: str, template: dict[str, Any], revision: str, replicas: int, total: int
+) -> Obj:
+    name = canary["metadata"]["name"]
+    labels = naming.selector(name, variant)
+    tpl = copy.deepcopy(template)
+    tpl.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
+    dep_name = naming.primary(name) if variant == "stable" else naming.canary_deployment(name)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": dep_name,
+            "namespace": canary["metadata"]["namespace"],
+            "labels": labels,
+            "ownerReferences": [_owner(canary)],
+            "annotations": {naming.ANNOTATION_REVISION: revision, ANNOTATION_TOTAL: str(total)},
+        },
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": tpl},
+    }
+
+
+def apply_deployment(
+    kube: Kube, canary: Obj, variant: str, target: Target, replicas: int, total: int
+) -> None:
+    ns = canary["metadata"]["namespace"]
+    body = _deployment(canary, variant, target.template, target.revision, replicas, total)
+    existing = kube.get_deployment(ns, body["metadata"]["name"])
+    if existing is None:
+        kube.create_deployment(ns, body)
+        return
+    body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+    kube.replace_deployment(ns, body)
+
+
+def ensure_services(kube: Kube, canary: Obj) -> None:
+    name, ns = canary["metadata"]["name"], canary["metadata"]["namespace"]
+    svc = canary["spec"]["service"]
+    port = {"name": "http", "port": svc["port"], "targetPort": svc.get("targetPort", svc["port"])}
+    for svc_name, variant in (
+        (naming.stable_service(name), "stable"),
+        (naming.canary_service(name), "canary"),
+    ):
+        kube.apply_service(
+            ns,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    "name": svc_name,
+                    "namespace": ns,
+                    "labels": naming.selector(name, variant),
+                    "ownerReferences": [_owner(canary)],
+                },
+                "spec": {"selector": naming.selector(name, variant), "ports": [port]},
+            },
+        )
+
+
+def desired_total(kube: Kube, canary: Obj, target: Target) -> int:
+    """Replica count for each variant: the user's count, else what the primary remembers."""
+    if target.replicas:
+        return target.replicas
+    primary = kube.get_deployment(
+        canary["metadata"]["namespace"], naming.primary(canary["metadata"]["name"])
+    )
+    if primary is not None:
+        return int((primary["metadata"].get("annotations") or {}).get(ANNOTATION_TOTAL, 1))
+    return 1

@@ -1,0 +1,126 @@
+"""One contract every TrafficRouter passes, against the real API server.
+
+The official Gateway API CRDs are installed, so the server's own validation checks
+every HTTPRoute the router writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from canary import naming
+from canary.errors import PermanentError
+from canary.kube import Kube
+from canary.models import Canary
+from canary.routers import GatewayAPIRouter, ReplicaRouter, TrafficRouter, router_for
+from canary.routers.replicas import ANNOTATION_TOTAL
+
+
+def _canary(ns: str, routing: dict | None) -> Canary:
+    spec = {"targetRef": {"name": "checkout"}, "service": {"port": 80},
+            "steps": [{"setWeight": 10}]}
+    if routing:
+        spec["trafficRouting"] = routing
+    return Canary.model_validate({"metadata": {"name": "checkout", "namespace": ns,
+                                               "uid": "u1"}, "spec": spec})
+
+
+def _deployment(name: str, variant: str, replicas: int) -> dict:
+    labels = naming.selector("checkout", variant)
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "labels": labels,
+                         "annotations": {ANNOTATION_TOTAL: "10"}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [
+                         {"name": "app", "image": "demo/checkout:v1"}]}}}}
+
+
+ROUTE = {
+    "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+    "metadata": {"name": "checkout"},
+    "spec": {"parentRefs": [{"name": "gw"}], "rules": [
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+         "backendRefs": [{"name": "checkout-stable", "port": 80}]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/other"}}],
+         "backendRefs": [{"name": "other", "port": 80}]},
+    ]},
+}
+
+
+@pytest.fixture(params=["gatewayAPI", "replicas"])
+def setup(request: pytest.FixtureRequest, kubeconfig: Path, gateway_crds: Path, kubectl,
+          namespace: str) -> tuple[TrafficRouter, Canary, Kube]:
+    kube = Kube(kubeconfig)
+    if request.param == "gatewayAPI":
+        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(ROUTE))
+        canary = _canary(namespace, {"gatewayAPI": {"httpRoute": "checkout"}})
+    else:
+        canary = _canary(namespace, None)
+    kube.create_deployment(namespace, _deployment("checkout-primary", "stable", 10))
+    kube.create_deployment(namespace, _deployment("checkout-canary", "canary", 0))
+    router = router_for(canary, kube)
+    return router, canary, kube
+
+
+@pytest.mark.parametrize("weight", [0, 10, 50, 100])
+def test_weight_written_is_weight_read_back(setup, weight: int) -> None:
+    router, canary, _ = setup
+    assert router.set_weight(canary, weight) == weight
+    assert router.get_weight(canary) == weight
+
+
+def test_rollback_is_one_call_from_any_weight(setup) -> None:
+    router, canary, _ = setup
+    router.set_weight(canary, 50)
+    assert router.set_weight(canary, 0) == 0
+    assert router.get_weight(canary) == 0
+
+
+def test_setting_the_same_weight_twice_is_harmless(setup) -> None:
+    router, canary, _ = setup
+    router.set_weight(canary, 10)
+    assert router.set_weight(canary, 10) == 10
+
+
+def test_gateway_router_leaves_other_rules_alone(kubeconfig: Path, gateway_crds: Path,
+                                                kubectl, namespace: str) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(ROUTE))
+    canary = _canary(namespace, {"gatewayAPI": {"httpRoute": "checkout"}})
+    GatewayAPIRouter(Kube(kubeconfig)).set_weight(canary, 30)
+    route = json.loads(kubectl("get", "httproute", "checkout", "-n", namespace,
+                               "-o", "json").stdout)
+    first, second = route["spec"]["rules"]
+    assert [(b["name"], b["weight"]) for b in first["backendRefs"]] == [
+        ("checkout-stable", 70), ("checkout-canary", 30)]
+    assert second["backendRefs"] == [{"group": "", "kind": "Service", "name": "other",
+                                      "port": 80, "weight": 1}]
+
+
+def test_gateway_router_names_the_fix_when_no_rule_is_ours(kubeconfig: Path, gateway_crds: Path,
+                                                           kubectl, namespace: str) -> None:
+    route = json.loads(json.dumps(ROUTE))
+    route["spec"]["rules"] = route["spec"]["rules"][1:]
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(route))
+    canary = _canary(namespace, {"gatewayAPI": {"httpRoute": "checkout"}})
+    with pytest.raises(PermanentError, match="checkout-stable"):
+        GatewayAPIRouter(Kube(kubeconfig)).set_weight(canary, 10)
+
+
+def test_replica_router_splits_replicas(kubeconfig: Path, namespace: str) -> None:
+    kube = Kube(kubeconfig)
+    kube.create_deployment(namespace, _deployment("checkout-primary", "stable", 10))
+    kube.create_deployment(namespace, _deployment("checkout-canary", "canary", 0))
+    canary = _canary(namespace, None)
+    ReplicaRouter(kube).set_weight(canary, 30)
+    replicas = {d: kube.get_deployment(namespace, d)["spec"]["replicas"]
+                for d in ("checkout-primary", "checkout-canary")}
+    assert replicas == {"checkout-primary": 7, "checkout-canary": 3}
+
+
+def test_unknown_router_is_an_error_not_a_default(kubeconfig: Path, namespace: str) -> None:
+    canary = _canary(namespace, {"istio": {"virtualService": "checkout"}})
+    with pytest.raises(PermanentError, match=r"trafficRouting\.istio"):
+        router_for(canary, Kube(kubeconfig))

@@ -1,0 +1,355 @@
+"""analysis.py: which metrics are due, and evaluate() turning samples into verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from engine_support import (
+    BACKGROUND,
+    STEPS,
+    TEMPLATES,
+    at,
+    canary,
+    comparison_metric,
+    measured,
+    rolling,
+    settled,
+    threshold_metric,
+    ts,
+)
+
+from canary.engine import judge
+from canary.engine.analysis import due_tasks, evaluate, template_problems
+from canary.engine.judge import Judgement
+from canary.engine.samples import (
+    BucketsSample,
+    Counts,
+    CountsSample,
+    MetricTask,
+    ProviderFailure,
+    Sample,
+    ScalarSample,
+)
+from canary.models import (
+    Arg,
+    Canary,
+    MetricStatus,
+    Phase,
+    Step,
+    StepAnalysis,
+    TemplateRef,
+    ThresholdRange,
+    Verdict,
+)
+
+pytestmark = pytest.mark.unit
+
+STEP1 = "step-1/error-rate"
+BG = "background/latency"
+
+
+def keys(c: Canary, seconds: float = 0) -> list[str]:
+    return [t.key for t in due_tasks(c, TEMPLATES, at(seconds))]
+
+
+# ---------------------------------------------------------------- due_tasks
+
+DUE = [
+    ("idle measures nothing", canary(settled(), analysis=BACKGROUND), []),
+    ("background waits for canary traffic", canary(rolling(0, 0), analysis=BACKGROUND), []),
+    ("background and inline", canary(rolling(1, 10), analysis=BACKGROUND), [BG, STEP1]),
+    (
+        "background not due within its interval",
+        canary(rolling(3, 50, analysis=[measured(BG, 30)]), analysis=BACKGROUND),
+        [],
+    ),
+    (
+        "background due after its interval",
+        canary(rolling(3, 50, analysis=[measured(BG, 60)]), analysis=BACKGROUND),
+        [BG],
+    ),
+    (
+        "inline stops at its count",
+        canary(rolling(1, 10, analysis=[measured(STEP1, 300, measurements=1)])),
+        [],
+    ),
+    (
+        "errors do not count towards count",
+        canary(rolling(1, 10, analysis=[measured(STEP1, 30, consecutive_errors=1)])),
+        [STEP1],
+    ),
+    (
+        "a paused rollout keeps measuring",
+        canary(rolling(3, 50, phase=Phase.PAUSED, reason="PausedByUser"), analysis=BACKGROUND),
+        [BG],
+    ),
+    (
+        "probes while metrics are unavailable",
+        canary(rolling(3, 0, phase=Phase.PAUSED, reason="MetricsUnavailable"), analysis=BACKGROUND),
+        [BG],
+    ),
+    (
+        "promotion stops background analysis",
+        canary(rolling(5, 50, phase=Phase.PROMOTING), analysis=BACKGROUND),
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("c", "expected"), [d[1:] for d in DUE], ids=[d[0] for d in DUE])
+def test_due(c: Canary, expected: list[str]) -> None:
+    assert keys(c) == expected
+
+
+def test_inline_count_measures_at_each_interval() -> None:
+    metric = threshold_metric(count=3)
+    templates = {"error-rate": TEMPLATES["error-rate"].model_copy(update={"metrics": [metric]})}
+    status = rolling(1, 10, analysis=[measured(STEP1, 29, measurements=1)])
+    assert due_tasks(canary(status), templates, at()) == []
+    assert [t.key for t in due_tasks(canary(status), templates, at(1))] == [STEP1]
+
+
+def test_task_carries_merged_args_interval_and_window() -> None:
+    c = canary(rolling(1, 10, step_started_at=ts(-600)), analysis=BACKGROUND)
+    background, inline = due_tasks(c, TEMPLATES, at())
+    assert background.metric.interval == "1m"  # spec.analysis.interval overrides the metric's
+    assert background.args == {}
+    assert inline.args == {"service": "checkout", "quantile": "0.99"}
+    assert inline.window_seconds == 600
+
+
+def test_first_measurement_comes_one_interval_into_the_step() -> None:
+    c = canary(rolling(1, 10, step_started_at=ts()))
+    assert due_tasks(c, TEMPLATES, at(29)) == []
+    [task] = due_tasks(c, TEMPLATES, at(30))
+    assert task.window_seconds == 30
+
+
+def test_window_is_at_least_one_interval() -> None:
+    c = canary(rolling(1, 10, step_started_at=ts(-10), analysis=[measured(STEP1, 30)]))
+    [task] = due_tasks(c.model_copy(update={"spec": c.spec}), TEMPLATES, at())
+    assert task.window_seconds == 30
+
+
+def test_canary_args_override_template_defaults() -> None:
+    args = [Arg(name="service", value="cart"), Arg(name="quantile", value="0.5")]
+    step = Step(
+        analysis=StepAnalysis(templates=[TemplateRef(template_name="error-rate")], args=args)
+    )
+    c = canary(rolling(0, 0), steps=[step])
+    [task] = due_tasks(c, TEMPLATES, at())
+    assert task.args == {"service": "cart", "quantile": "0.5"}
+
+
+def test_template_problems() -> None:
+    step = Step(analysis=StepAnalysis(templates=[TemplateRef(template_name="error-rate")]))
+    missing = Step(analysis=StepAnalysis(templates=[TemplateRef(template_name="gone")]))
+    c = canary(steps=[*STEPS, step, missing])
+    assert template_problems(c, TEMPLATES) == [
+        "spec.steps[5].analysis.args: AnalysisTemplate 'error-rate' needs argument 'service' "
+        "(add it to args)",
+        "spec.steps[6].analysis.templates[0]: AnalysisTemplate 'gone' not found "
+        "(create it or fix templateName)",
+    ]
+    assert template_problems(canary(analysis=BACKGROUND), TEMPLATES) == []
+
+
+# ---------------------------------------------------------------- evaluate: thresholds
+
+ERROR_RATE = MetricTask(STEP1, threshold_metric())
+BAND = MetricTask("b", threshold_metric("ratio", threshold_range=ThresholdRange(min=0.1, max=0.9)))
+FLOOR = MetricTask("f", threshold_metric("success", threshold_range=ThresholdRange(min=0.99)))
+
+THRESHOLDS: list[tuple[str, MetricTask, Sample, dict[str, Any]]] = [
+    (
+        "inside the range passes",
+        ERROR_RATE,
+        ScalarSample(0.001),
+        {
+            "verdict": Verdict.PASS,
+            "value": "0.001",
+            "reason": "error-rate 0.001 within max 0.01",
+            "measurements": 1,
+        },
+    ),
+    (
+        "above max fails",
+        ERROR_RATE,
+        ScalarSample(0.052),
+        {
+            "verdict": Verdict.FAIL,
+            "reason": "error-rate 0.052 above max 0.01",
+            "failures": 1,
+            "measurements": 1,
+        },
+    ),
+    (
+        "below min fails",
+        FLOOR,
+        ScalarSample(0.95),
+        {"verdict": Verdict.FAIL, "reason": "success 0.95 below min 0.99", "failures": 1},
+    ),
+    ("inside a band", BAND, ScalarSample(0.5), {"reason": "ratio 0.5 within [0.1, 0.9]"}),
+    (
+        "no data is inconclusive",
+        ERROR_RATE,
+        ScalarSample(None),
+        {"verdict": Verdict.INCONCLUSIVE, "reason": "error-rate: no data", "inconclusives": 1},
+    ),
+    (
+        "NaN is no data",
+        ERROR_RATE,
+        ScalarSample(float("nan")),
+        {"verdict": Verdict.INCONCLUSIVE, "inconclusives": 1, "measurements": 1},
+    ),
+    (
+        "provider failure is an error",
+        ERROR_RATE,
+        ProviderFailure("HTTP 503"),
+        {
+            "verdict": Verdict.ERROR,
+            "reason": "error-rate: provider error: HTTP 503",
+            "consecutive_errors": 1,
+            "measurements": 0,
+        },
+    ),
+    (
+        "the wrong sample type is an error",
+        ERROR_RATE,
+        CountsSample(Counts(1, 0), Counts(1, 0)),
+        {
+            "verdict": Verdict.ERROR,
+            "reason": "error-rate: provider returned CountsSample, which it cannot judge",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("task", "sample", "expected"), [t[1:] for t in THRESHOLDS], ids=[t[0] for t in THRESHOLDS]
+)
+def test_evaluate_threshold(task: MetricTask, sample: Sample, expected: dict[str, Any]) -> None:
+    status = evaluate(task, sample, None, at())
+    assert status.name == task.key
+    assert status.measured_at == ts()
+    for name, value in expected.items():
+        assert getattr(status, name) == value, name
+
+
+def test_counters_accumulate_and_a_result_ends_the_error_streak() -> None:
+    previous = MetricStatus(name=STEP1, measurements=2, failures=1, consecutive_errors=3)
+    status = evaluate(ERROR_RATE, ScalarSample(0.5), previous, at())
+    assert (status.measurements, status.failures, status.consecutive_errors) == (3, 2, 0)
+    errored = evaluate(ERROR_RATE, ProviderFailure("timeout"), status, at(30))
+    assert (errored.measurements, errored.failures, errored.consecutive_errors) == (3, 2, 1)
+
+
+# ---------------------------------------------------------------- evaluate: comparisons
+
+COMPARE = MetricTask("step-1/errors-vs-stable", comparison_metric())
+ENOUGH = CountsSample(Counts(500, 5), Counts(5000, 50))
+TOO_FEW = CountsSample(Counts(40, 0), Counts(5000, 50))
+
+
+def judged(verdict: Verdict, lower: float | None = 0.5) -> Judgement:
+    return Judgement(verdict, 1.0, lower, 2.0, f"ratio 1 ({verdict})")
+
+
+COMPARISONS: list[tuple[str, Judgement, Sample, dict[str, Any]]] = [
+    ("pass counts", judged(Verdict.PASS), ENOUGH, {"verdict": Verdict.PASS, "measurements": 1}),
+    (
+        "fail counts against failureLimit",
+        judged(Verdict.FAIL),
+        ENOUGH,
+        {"verdict": Verdict.FAIL, "failures": 1, "measurements": 1},
+    ),
+    (
+        "inconclusive after minRequests is no evidence of a regression",
+        judged(Verdict.INCONCLUSIVE),
+        ENOUGH,
+        {"verdict": Verdict.INCONCLUSIVE, "measurements": 1, "inconclusives": 0},
+    ),
+    (
+        "before minRequests the metric holds",
+        judged(Verdict.INCONCLUSIVE),
+        TOO_FEW,
+        {"verdict": Verdict.INCONCLUSIVE, "measurements": 0, "inconclusives": 0},
+    ),
+    (
+        "unusable data holds",
+        judged(Verdict.INCONCLUSIVE, lower=None),
+        ENOUGH,
+        {"measurements": 0, "inconclusives": 0, "consecutive_errors": 0},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("judgement", "sample", "expected"),
+    [c[1:] for c in COMPARISONS],
+    ids=[c[0] for c in COMPARISONS],
+)
+def test_evaluate_comparison_gate(
+    monkeypatch: pytest.MonkeyPatch, judgement: Judgement, sample: Sample, expected: dict[str, Any]
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake(canary: Counts, stable: Counts, **options: Any) -> Judgement:
+        calls.append(options)
+        return judgement
+
+    monkeypatch.setattr(judge, "judge_error_rate", fake)
+    status = evaluate(COMPARE, sample, None, at())
+    assert calls == [{"tolerance": 1.5, "alpha": 0.01, "min_requests": 100}]
+    assert status.reason == f"errors-vs-stable: {judgement.reason}"
+    assert status.value == "1"
+    for name, value in expected.items():
+        assert getattr(status, name) == value, name
+
+
+def test_judge_rejecting_the_data_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **options: Any) -> Judgement:
+        raise ValueError("buckets must be cumulative")
+
+    monkeypatch.setattr(judge, "judge_latency", broken)
+    task = MetricTask(
+        "l",
+        comparison_metric(
+            "p99", comparison={"type": "latency", "bucketsQuery": "b", "tolerance": 0.1}
+        ),
+    )
+    status = evaluate(task, BucketsSample(((0.1, 5.0), (float("inf"), 3.0)), ()), None, at())
+    assert status.verdict is Verdict.ERROR
+    assert status.reason == "p99: cannot judge: buckets must be cumulative"
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [ScalarSample(0.1), BucketsSample((), ())],
+    ids=["scalar", "buckets for an errorRate comparison"],
+)
+def test_comparison_with_the_wrong_sample_is_an_error(sample: Sample) -> None:
+    status = evaluate(COMPARE, sample, None, at())
+    assert status.verdict is Verdict.ERROR
+    assert status.consecutive_errors == 1
+
+
+@pytest.mark.parametrize(
+    ("sample", "verdict", "measurements"),
+    [
+        (CountsSample(Counts(5000, 500), Counts(50000, 500)), Verdict.FAIL, 1),
+        (CountsSample(Counts(50000, 500), Counts(500000, 5000)), Verdict.PASS, 1),
+        (CountsSample(Counts(5000, 50), Counts(50000, 500)), Verdict.INCONCLUSIVE, 1),
+        (CountsSample(Counts(20, 0), Counts(50000, 500)), Verdict.INCONCLUSIVE, 0),
+    ],
+    ids=[
+        "10x errors fails",
+        "same error rate passes",
+        "same error rate, not yet sure: counts",
+        "too little traffic holds",
+    ],
+)
+def test_evaluate_with_the_real_judge(sample: Sample, verdict: Verdict, measurements: int) -> None:
+    status = evaluate(COMPARE, sample, None, at())
+    assert (status.verdict, status.measurements) == (verdict, measurements)

@@ -1,0 +1,98 @@
+"""Deploy windows: in_window() and next_open() with zoneinfo timezones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from canary.engine.windows import in_window, next_open, window_problems
+from canary.models import DeployWindow
+
+pytestmark = pytest.mark.unit
+
+OFFICE = DeployWindow(
+    timezone="Europe/Berlin", days=["Mon", "Tue", "Wed", "Thu"], start="09:00", end="16:00"
+)
+FRIDAY_NIGHT = DeployWindow(timezone="Europe/Berlin", days=["Fri"], start="22:00", end="06:00")
+EVENING = DeployWindow(days=["Mon"], start="18:00", end="24:00")
+SATURDAY = DeployWindow(days=["Sat"], start="00:00", end="00:00")
+EARLY_SUNDAY = DeployWindow(timezone="Europe/Berlin", days=["Sun"], start="09:00", end="10:00")
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+# 2024-05-06 is a Monday; Berlin is UTC+2 in May.
+IN_WINDOW = [
+    ("office: Monday noon", OFFICE, "2024-05-06T10:00", True),
+    ("office: opens at 09:00 local", OFFICE, "2024-05-06T07:00", True),
+    ("office: closed just before", OFFICE, "2024-05-06T06:59", False),
+    ("office: end is exclusive", OFFICE, "2024-05-06T14:00", False),
+    ("office: Friday is not listed", OFFICE, "2024-05-10T10:00", False),
+    ("office: Sunday", OFFICE, "2024-05-12T10:00", False),
+    ("overnight: Friday 23:00", FRIDAY_NIGHT, "2024-05-10T21:00", True),
+    ("overnight: runs into Saturday", FRIDAY_NIGHT, "2024-05-11T03:59", True),
+    ("overnight: closes Saturday 06:00", FRIDAY_NIGHT, "2024-05-11T04:00", False),
+    ("overnight: Thursday night is not listed", FRIDAY_NIGHT, "2024-05-09T21:00", False),
+    ("24:00 end: last minute", EVENING, "2024-05-06T23:59", True),
+    ("24:00 end: midnight is past it", EVENING, "2024-05-07T00:00", False),
+    ("start == end: the whole day", SATURDAY, "2024-05-11T12:00", True),
+    ("start == end: not the next day", SATURDAY, "2024-05-12T00:00", False),
+    ("DST day: local hours kept", EARLY_SUNDAY, "2024-03-31T07:30", True),
+    ("DST day: not the old offset", EARLY_SUNDAY, "2024-03-31T08:30", False),
+    ("winter: UTC+1", EARLY_SUNDAY, "2024-03-24T08:30", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("window", "now", "expected"), [c[1:] for c in IN_WINDOW], ids=[c[0] for c in IN_WINDOW]
+)
+def test_in_window(window: DeployWindow, now: str, expected: bool) -> None:
+    assert in_window(window, utc(now)) is expected
+
+
+NEXT_OPEN = [
+    ("open now: now", OFFICE, "2024-05-06T10:00", "2024-05-06T10:00"),
+    ("Monday evening: Tuesday 09:00", OFFICE, "2024-05-06T17:00", "2024-05-07T07:00"),
+    ("Thursday evening: next Monday", OFFICE, "2024-05-09T17:00", "2024-05-13T07:00"),
+    ("early Monday: same day", OFFICE, "2024-05-06T05:00", "2024-05-06T07:00"),
+    ("overnight: Friday 22:00", FRIDAY_NIGHT, "2024-05-11T05:00", "2024-05-17T20:00"),
+    ("across the DST change", EARLY_SUNDAY, "2024-03-25T00:00", "2024-03-31T07:00"),
+]
+
+
+@pytest.mark.parametrize(
+    ("window", "now", "expected"), [c[1:] for c in NEXT_OPEN], ids=[c[0] for c in NEXT_OPEN]
+)
+def test_next_open(window: DeployWindow, now: str, expected: str) -> None:
+    assert next_open(window, utc(now)) == utc(expected)
+
+
+def test_other_timezones_compare_by_instant() -> None:
+    new_york = datetime(2024, 5, 6, 6, 0, tzinfo=ZoneInfo("America/New_York"))  # 12:00 Berlin
+    assert in_window(OFFICE, new_york)
+
+
+def test_naive_datetimes_are_rejected() -> None:
+    with pytest.raises(ValueError, match="no timezone"):
+        in_window(OFFICE, datetime(2024, 5, 6, 10, 0))
+
+
+def test_problems() -> None:
+    bad = DeployWindow(timezone="Mars/Olympus", days=[], start="09:00", end="10:00")
+    assert window_problems(bad) == [
+        "spec.deployWindow.timezone: unknown timezone 'Mars/Olympus' "
+        "(use an IANA name such as Europe/Berlin)",
+        "spec.deployWindow.days: no days listed (list at least one, e.g. Mon)",
+    ]
+    assert window_problems(OFFICE) == []
+
+
+def test_a_window_without_days_never_opens() -> None:
+    never = DeployWindow(days=[], start="09:00", end="10:00")
+    assert not in_window(never, utc("2024-05-06T09:30"))
+    with pytest.raises(ValueError, match="never opens"):
+        next_open(never, utc("2024-05-06T09:30"))
