@@ -28,7 +28,7 @@ unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
 demo: setup
-	$(VENV)/bin/canary sandbox up
+	$(VENV)/bin/canary demo
 
 clean-sandbox:
 	-$(VENV)/bin/canary sandbox down

@@ -378,6 +378,25 @@ def retry(name: Name, namespace: Namespace = "default", kubeconfig: Kubeconfig =
     _request(name, namespace, "retry", kubeconfig)
 
 
+@app.command()
+def demo(
+    bad_error_rate: Annotated[float, typer.Option(
+        help="Fraction of requests the bad canary fails.")] = 0.2,
+    rps: Annotated[float, typer.Option(help="Requests per second from the load generator.")] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run the demo on a local control plane: a bad rollout (must roll back), then a good
+    one (must promote). Exits 0 only when both outcomes are right."""
+    from canary.sandbox import demo as demo_mod
+
+    try:
+        outcomes = demo_mod.run(_line, bad_error_rate=bad_error_rate, rps=rps)
+    except (demo_mod.DemoError, CanaryError, RuntimeError) as exc:
+        raise _fail(str(exc), EXIT_FAILED) from None
+    print(demo_mod.as_json(outcomes) if json_out else demo_mod.summary(outcomes))
+    raise typer.Exit(EXIT_OK if all(o.right for o in outcomes) else EXIT_FAILED)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     try:

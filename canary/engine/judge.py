@@ -56,6 +56,17 @@ show. Quantiles are histogram_quantile's (judge_histogram explains why), and the
 estimate is histogram_quantile(canary) / histogram_quantile(stable) - 1. Unlike a
 distribution test, this one ignores changes elsewhere in the distribution and accepts
 different bucket layouts for the two variants.
+
+What to expect (simulated; 30 s looks, alpha = 1%; see tests/unit/test_judge.py)
+----------------------------------------------------------------------------------
+Evidence comes from errors, not requests: at 10 rps with a 10% canary weight (1 canary
+request/s) and 1% stable errors, a 5x error-rate regression Fails in a median 4.5 min
+and a 3x one in about 13 min (tolerance 1.2), while a 2x one is caught within 30 min
+only a fifth of the time. Proving a good canary (Pass) is slower still, because the
+bounds must close under the tolerance: in 30 min that happens for most runs only with
+tolerance 2 at 20 rps / 20% weight (median 10 min) or tolerance 3 at 10 rps / 10%.
+A p99 that grows 50% Fails in a median 7 min with 4 canary requests/s, 19 min with
+1/s and fine buckets; Prometheus' default 2.5x-wide buckets blur the tail further.
 """
 
 from __future__ import annotations

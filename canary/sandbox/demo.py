@@ -1,0 +1,352 @@
+"""`canary demo`: a bad rollout that must roll back, then a good one that must promote.
+
+Everything is real except the kubelet: etcd + kube-apiserver, the official Gateway API
+HTTPRoute CRD, Prometheus scraping real app processes, the controller as its own
+process, and a load generator that splits requests by the weights the controller
+writes into the HTTPRoute. The scenario edits the user's Deployment the way CI would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from canary.kube import Kube, Obj
+from canary.sandbox import procs
+from canary.sandbox.controlplane import ControlPlane
+from canary.sandbox.kubelet import StandInKubelet
+from canary.sandbox.loadgen import LoadGenerator, LoadStats
+from canary.sandbox.prometheus import Prometheus
+from canary.sandbox.tools import kubectl_path
+from canary.workloads import template_hash
+
+REPO = Path(__file__).resolve().parents[2]
+GATEWAY_CRDS = REPO.parent / "shared" / "crds" / "gateway-api-v1.6.1"
+NS = "demo"
+
+Say = Callable[[str], None]
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+def _objects(step_pause: str, interval: str) -> list[Obj]:
+    sel = 'namespace="demo",service="checkout",variant="{{variant}}"'
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "checkout", "namespace": NS},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "checkout"}},
+                "template": {
+                    "metadata": {"labels": {"app": "checkout"}},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "app",
+                                "image": "demo/checkout:v1",
+                                "env": [
+                                    {"name": "ERROR_RATE", "value": "0"},
+                                    {"name": "LATENCY_MS", "value": "20"},
+                                ],
+                            }
+                        ]
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "checkout", "namespace": NS},
+            "spec": {
+                "parentRefs": [{"name": "public-gateway"}],
+                "rules": [{"backendRefs": [{"name": "checkout-stable", "port": 80}]}],
+            },
+        },
+        {
+            "apiVersion": "canary.dev/v1alpha1",
+            "kind": "AnalysisTemplate",
+            "metadata": {"name": "error-rate-vs-stable", "namespace": NS},
+            "spec": {
+                "metrics": [
+                    {
+                        "name": "error-rate",
+                        "interval": interval,
+                        "provider": {"prometheus": {}},
+                        "comparison": {
+                            "type": "errorRate",
+                            "tolerance": 1.5,
+                            "maxFalseRollback": 0.01,
+                            "minRequests": 40,
+                            "requestsQuery": f"sum(increase(http_requests_total{{{sel}}}[{{{{window}}}}]))",
+                            "errorsQuery": (
+                                f'sum(increase(http_requests_total{{{sel},code=~"5.."}}'
+                                "[{{window}}]))"
+                            ),
+                        },
+                    }
+                ]
+            },
+        },
+        {
+            "apiVersion": "canary.dev/v1alpha1",
+            "kind": "Canary",
+            "metadata": {"name": "checkout", "namespace": NS},
+            "spec": {
+                "targetRef": {"kind": "Deployment", "name": "checkout"},
+                "service": {"port": 80, "targetPort": 8080},
+                "trafficRouting": {"gatewayAPI": {"httpRoute": "checkout"}},
+                "steps": [
+                    {"setWeight": 10},
+                    {"pause": {"duration": step_pause}},
+                    {"setWeight": 30},
+                    {"pause": {"duration": step_pause}},
+                    {"setWeight": 60},
+                    {"pause": {"duration": step_pause}},
+                ],
+                "analysis": {"templates": [{"templateName": "error-rate-vs-stable"}]},
+                "progressDeadlineSeconds": 120,
+            },
+        },
+    ]
+
+
+@dataclass
+class Outcome:
+    name: str
+    expected: str
+    phase: str
+    seconds: float
+    failed_requests: int
+    canary_requests: int
+    message: str
+
+    @property
+    def right(self) -> bool:
+        return self.phase == self.expected
+
+
+@dataclass
+class DemoEnv:
+    kube: Kube
+    kubeconfig: Path
+    prometheus: Prometheus
+    loadgen: LoadGenerator
+    controller: procs.Managed
+    workdir: Path
+
+    def restart_controller(self) -> None:
+        """Start a new controller process; the previous one must be gone."""
+        self.controller = _start_controller(self.kubeconfig, self.prometheus.url, self.workdir)
+
+
+def _start_controller(kubeconfig: Path, prometheus_url: str, workdir: Path) -> procs.Managed:
+    return procs.start(
+        "controller",
+        [
+            sys.executable,
+            "-m",
+            "canary",
+            "controller",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--prometheus-url",
+            prometheus_url,
+            "--namespace",
+            NS,
+        ],
+        workdir,
+        tie_to_parent=True,
+    )
+
+
+def _kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> None:
+    out = subprocess.run(
+        [str(kubectl_path()), "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=120,
+    )
+    if out.returncode != 0:
+        raise DemoError(f"kubectl {' '.join(args)} failed: {out.stderr.strip()}")
+
+
+@contextmanager
+def environment(
+    workdir: Path, say: Say, rps: float, interval: str, step_pause: str
+) -> Iterator[DemoEnv]:
+    if not GATEWAY_CRDS.exists():
+        raise DemoError(
+            f"the Gateway API CRDs are expected at {GATEWAY_CRDS}; check out the "
+            "project with its shared/ directory beside it"
+        )
+    with ExitStack() as stack:
+        plane = ControlPlane(workdir / "control-plane").start(say)
+        stack.callback(plane.stop)
+        prom = Prometheus(workdir / "prometheus").start(say)
+        stack.callback(prom.stop)
+        kc = plane.kubeconfig
+        say("installing canary (kubectl apply -k manifests/) and the Gateway API CRDs")
+        _kubectl(kc, "apply", "-k", str(REPO / "manifests"))
+        _kubectl(kc, "apply", "--server-side", "-f", str(GATEWAY_CRDS / "httproutes.yaml"))
+        _kubectl(
+            kc,
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/canaries.canary.dev",
+            "crd/httproutes.gateway.networking.k8s.io",
+        )
+        _kubectl(kc, "create", "namespace", NS)
+        docs = "\n---\n".join(yaml.safe_dump(o) for o in _objects(step_pause, interval))
+        _kubectl(kc, "apply", "-f", "-", input=docs)
+        kube = Kube(kc)
+        kubelet = StandInKubelet(kube, NS, prom, workdir / "apps").start()
+        stack.callback(kubelet.stop)
+        loadgen = LoadGenerator(kube, NS, "checkout", "checkout", rps, kubelet=kubelet)
+        env = DemoEnv(kube, kc, prom, loadgen, _start_controller(kc, prom.url, workdir), workdir)
+        stack.callback(lambda: env.controller.stop())
+        say(f"controller running (pid {env.controller.pid}); log: {env.controller.log}")
+        loadgen.start()
+        stack.callback(loadgen.stop)
+        yield env
+
+
+def _wait_initialized(env: DemoEnv, say: Say, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = env.kube.get_canary(NS, "checkout").get("status") or {}
+        if status.get("stableRevision") and status.get("phase") in ("Idle", "Succeeded"):
+            say(f"canary initialized: stable revision {status['stableRevision']} serves 100%")
+            return
+        if env.controller.proc.poll() is not None:
+            raise DemoError(f"the controller exited:\n{env.controller.log_tail()}")
+        time.sleep(0.5)
+    raise DemoError(
+        "the controller did not initialize the Canary within 60s; its log ends:\n"
+        + env.controller.log_tail()
+    )
+
+
+def release(env: DemoEnv, version: str, error_rate: float) -> str:
+    """What CI does: change the Deployment's template (image and config)."""
+    dep = env.kube.get_deployment(NS, "checkout")
+    assert dep is not None
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    container["image"] = f"demo/checkout:{version}"
+    container["env"] = [
+        {"name": "ERROR_RATE", "value": str(error_rate)},
+        {"name": "LATENCY_MS", "value": "20"},
+    ]
+    dep = env.kube.replace_deployment(NS, dep)
+    return template_hash(dep["spec"]["template"])
+
+
+def _rates(before: LoadStats, now: LoadStats) -> str:
+    parts = []
+    for variant in ("stable", "canary"):
+        sent = now[variant].done - before[variant].done
+        errors = now[variant].errors - before[variant].errors
+        parts.append(
+            f"{variant} {100 * errors / sent:4.1f}% err" if sent else f"{variant}    - err"
+        )
+    return ", ".join(parts)
+
+
+def rollout(
+    env: DemoEnv,
+    say: Say,
+    name: str,
+    version: str,
+    error_rate: float,
+    expected: str,
+    timeout: float = 600,
+) -> Outcome:
+    start_stats = env.loadgen.stats()
+    started = time.monotonic()
+    revision = release(env, version, error_rate)
+    say(f"--- {name}: releasing {version} (errors {error_rate:.0%}), revision {revision}")
+    last_line, window = "", start_stats
+    window_started = started
+    while time.monotonic() - started < timeout:
+        canary = env.kube.get_canary(NS, "checkout")
+        status = canary.get("status") or {}
+        stats = env.loadgen.stats()
+        line = (
+            f"phase {status.get('phase')}, step {status.get('currentStepIndex')}, "
+            f"weight {status.get('canaryWeight', 0)}%"
+        )
+        if time.monotonic() - window_started >= 5 or line != last_line:
+            say(f"{time.monotonic() - started:6.1f}s  {line}  [{_rates(window, stats)}]")
+            last_line, window, window_started = line, stats, time.monotonic()
+        phase = status.get("phase")
+        done = (phase in ("RolledBack", "Failed") and status.get("canaryRevision") == revision) or (
+            phase == "Succeeded" and status.get("stableRevision") == revision
+        )
+        if done:
+            end_stats = env.loadgen.stats()
+            return Outcome(
+                name,
+                expected,
+                phase,
+                time.monotonic() - started,
+                end_stats.failed - start_stats.failed,
+                end_stats["canary"].done - start_stats["canary"].done,
+                status.get("message", ""),
+            )
+        if env.controller.proc.poll() is not None:
+            raise DemoError(f"the controller exited:\n{env.controller.log_tail()}")
+        time.sleep(0.5)
+    return Outcome(name, expected, "TimedOut", timeout, 0, 0, "no verdict in time")
+
+
+def run(
+    say: Say,
+    *,
+    bad_error_rate: float = 0.2,
+    rps: float = 20.0,
+    interval: str = "5s",
+    step_pause: str = "20s",
+    workdir: Path | None = None,
+) -> list[Outcome]:
+    with tempfile.TemporaryDirectory(prefix="canary-demo-") as tmp:
+        base = workdir or Path(tmp)
+        with environment(base, say, rps, interval, step_pause) as env:
+            _wait_initialized(env, say)
+            time.sleep(3)  # a few scrapes of stable-only traffic first
+            return [
+                rollout(env, say, "bad rollout", "v2", bad_error_rate, "RolledBack"),
+                rollout(env, say, "good rollout", "v3", 0.0, "Succeeded"),
+            ]
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    rows = [
+        f"{'scenario':<14} {'expected':<11} {'got':<11} {'seconds':>8} "
+        f"{'failed req':>10} {'canary req':>10}  message"
+    ]
+    for o in outcomes:
+        rows.append(
+            f"{o.name:<14} {o.expected:<11} {o.phase:<11} {o.seconds:8.1f} "
+            f"{o.failed_requests:10d} {o.canary_requests:10d}  {o.message}"
+        )
+    verdict = "both outcomes right" if all(o.right for o in outcomes) else "WRONG OUTCOME"
+    return "\n".join([*rows, f"demo: {verdict}"])
+
+
+def as_json(outcomes: list[Outcome]) -> str:
+    return json.dumps([o.__dict__ | {"right": o.right} for o in outcomes], indent=2)

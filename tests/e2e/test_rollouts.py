@@ -1,0 +1,154 @@
+"""The whole loop as users run it: the controller as a process, real app processes,
+Prometheus scraping them, and a load generator following the HTTPRoute weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from canary.sandbox import demo
+from canary.sandbox.demo import NS, DemoEnv
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[DemoEnv]:
+    with demo.environment(tmp_path, print, rps=20, interval="5s", step_pause="20s") as e:
+        demo._wait_initialized(e, print)
+        yield e
+
+
+def test_bad_canary_is_rolled_back_and_good_one_promoted(env: DemoEnv) -> None:
+    bad = demo.rollout(env, print, "bad", "v2", 0.2, "RolledBack", timeout=300)
+    assert bad.phase == "RolledBack", bad
+    assert "error-rate" in bad.message
+    route = env.kube.get_object("gateway.networking.k8s.io", "v1", "httproutes", NS, "checkout")
+    weights = {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
+    assert weights == {"checkout-stable": 100, "checkout-canary": 0}
+    canary_dep = env.kube.get_deployment(NS, "checkout-canary")
+    assert canary_dep is not None and canary_dep["spec"]["replicas"] == 0
+
+    good = demo.rollout(env, print, "good", "v3", 0.0, "Succeeded", timeout=300)
+    assert good.phase == "Succeeded", good
+    primary = env.kube.get_deployment(NS, "checkout-primary")
+    assert primary is not None
+    assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == "demo/checkout:v3"
+    # Users never saw a failure from the good release.
+    assert good.failed_requests == 0
+
+
+def test_kill_9_mid_rollout_then_restart_gives_the_right_outcome(env: DemoEnv) -> None:
+    revision = demo.release(env, "v2", 0.3)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = env.kube.get_canary(NS, "checkout").get("status") or {}
+        if status.get("canaryRevision") == revision and status.get("canaryWeight", 0) > 0:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the rollout never reached a weight above 0")
+    os.kill(env.controller.pid, signal.SIGKILL)
+    env.controller.proc.wait(timeout=10)
+    time.sleep(2)
+    env.restart_controller()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        status = env.kube.get_canary(NS, "checkout").get("status") or {}
+        if status.get("phase") in ("RolledBack", "Succeeded", "Failed"):
+            break
+        time.sleep(0.5)
+    assert status.get("phase") == "RolledBack", status
+    assert status.get("canaryWeight") == 0
+
+
+def test_ci_deploy_waits_and_exits_0_with_json_and_junit(env: DemoEnv, tmp_path: Path) -> None:
+    report = tmp_path / "report.xml"
+    cmd = [
+        sys.executable,
+        "-m",
+        "canary",
+        "deploy",
+        "checkout",
+        "-n",
+        NS,
+        "--image",
+        "app=demo/checkout:v5",
+        "--wait",
+        "--timeout",
+        "5m",
+        "--output",
+        "json",
+        "--junit",
+        str(report),
+        "--kubeconfig",
+        str(env.kubeconfig),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "\x1b[" not in out.stdout  # no colour codes without a TTY
+    summary = json.loads(out.stdout[out.stdout.index("{") :])
+    assert summary["result"] == "promoted"
+    suite = ET.parse(report).getroot()
+    assert suite.get("failures") == "0"
+
+
+def test_ci_deploy_times_out_with_exit_3(env: DemoEnv) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "canary",
+        "deploy",
+        "checkout",
+        "-n",
+        NS,
+        "--image",
+        "app=demo/checkout:v6",
+        "--wait",
+        "--timeout",
+        "3s",
+        "--kubeconfig",
+        str(env.kubeconfig),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 3, out.stdout + out.stderr
+
+
+def test_abort_rolls_back_at_once_and_audits_who(env: DemoEnv) -> None:
+    revision = demo.release(env, "v7", 0.0)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = env.kube.get_canary(NS, "checkout").get("status") or {}
+        if status.get("canaryRevision") == revision and status.get("canaryWeight", 0) > 0:
+            break
+        time.sleep(0.2)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "canary",
+            "abort",
+            "checkout",
+            "-n",
+            NS,
+            "--kubeconfig",
+            str(env.kubeconfig),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, CANARY_USER="alice"),
+    )
+    assert out.returncode == 0, out.stderr
+    status = env.kube.get_canary(NS, "checkout")["status"]
+    assert status["phase"] == "RolledBack"
+    assert status["canaryWeight"] == 0
+    notes = " ".join(e.get("note", "") for e in env.kube.list_events(NS, "checkout"))
+    assert "alice" in notes
