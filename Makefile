@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test unit lint demo bench clean-sandbox
+.PHONY: setup test unit lint demo bench-steering bench-decisions clean-sandbox
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found. Fix: apt-get install -y python3 python3-venv"; exit 2; }
@@ -29,6 +29,10 @@ unit: $(STAMP)
 
 demo: setup
 	$(VENV)/bin/canary demo
+
+# How fast abort/promote reach the HTTPRoute (prints a table).
+bench-steering: setup
+	$(PY) -m canary.sandbox.bench_steering --samples 20
 
 clean-sandbox:
 	-$(VENV)/bin/canary sandbox down

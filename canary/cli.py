@@ -42,7 +42,6 @@ app = typer.Typer(
 app.add_typer(sandbox_app, name="sandbox")
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 Kubeconfig = Annotated[
     Path | None,
@@ -57,7 +56,7 @@ Name = Annotated[str, typer.Argument(help="Name of the Canary.")]
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    err.print(f"error: {message}", highlight=False, markup=False)
+    print(f"error: {message}", file=sys.stderr)  # never wrapped: CI logs are grepped
     return typer.Exit(code)
 
 
@@ -380,8 +379,9 @@ def retry(name: Name, namespace: Namespace = "default", kubeconfig: Kubeconfig =
 
 @app.command()
 def demo(
-    bad_error_rate: Annotated[float, typer.Option(
-        help="Fraction of requests the bad canary fails.")] = 0.2,
+    bad_error_rate: Annotated[
+        float, typer.Option(help="Fraction of requests the bad canary fails.")
+    ] = 0.2,
     rps: Annotated[float, typer.Option(help="Requests per second from the load generator.")] = 20,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -402,5 +402,5 @@ def main() -> None:
     try:
         app()
     except PermanentError as exc:
-        err.print(f"error: {exc}", markup=False)
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)

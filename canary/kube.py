@@ -258,12 +258,17 @@ class Kube:
 
     # ------------------------------------------------------------- workloads
 
-    def get_deployment(self, ns: str, name: str) -> Obj | None:
+    def _read_or_none(self, what: str, fn: Any, *args: Any) -> Obj | None:
         try:
-            out = _call(f"Deployment {ns}/{name}", self.apps.read_namespaced_deployment, name, ns)
+            out = _call(what, fn, *args)
         except NotFound:
             return None
         return self.api.sanitize_for_serialization(out)
+
+    def get_deployment(self, ns: str, name: str) -> Obj | None:
+        return self._read_or_none(
+            f"Deployment {ns}/{name}", self.apps.read_namespaced_deployment, name, ns
+        )
 
     def create_deployment(self, ns: str, body: Obj) -> Obj:
         name = body["metadata"]["name"]
@@ -301,11 +306,9 @@ class Kube:
         )
 
     def get_service(self, ns: str, name: str) -> Obj | None:
-        try:
-            out = _call(f"Service {ns}/{name}", self.core.read_namespaced_service, name, ns)
-        except NotFound:
-            return None
-        return self.api.sanitize_for_serialization(out)
+        return self._read_or_none(
+            f"Service {ns}/{name}", self.core.read_namespaced_service, name, ns
+        )
 
     def apply_service(self, ns: str, body: Obj) -> None:
         name = body["metadata"]["name"]
@@ -356,11 +359,9 @@ class Kube:
     # ------------------------------------------------------------- leader election
 
     def get_lease(self, ns: str, name: str) -> Obj | None:
-        try:
-            out = _call(f"Lease {ns}/{name}", self.coordination.read_namespaced_lease, name, ns)
-        except NotFound:
-            return None
-        return self.api.sanitize_for_serialization(out)
+        return self._read_or_none(
+            f"Lease {ns}/{name}", self.coordination.read_namespaced_lease, name, ns
+        )
 
     def write_lease(self, ns: str, body: Obj) -> None:
         """Create, or replace guarded by resourceVersion (Conflict if someone else won)."""

@@ -40,7 +40,9 @@ class ReplicaRouter:
             stable_replicas = max(1, stable_replicas)
         # Stable first: on the way back to 0 it must have capacity before the canary goes.
         self.kube.scale_deployment(ns, naming.primary(name), stable_replicas)
-        self.kube.scale_deployment(ns, naming.canary_deployment(name), canary_replicas)
+        canary_dep = naming.canary_deployment(name)
+        if canary_replicas or self.kube.get_deployment(ns, canary_dep) is not None:
+            self.kube.scale_deployment(ns, canary_dep, canary_replicas)
         return self.get_weight(canary)
 
     def get_weight(self, canary: Canary) -> int:

@@ -40,7 +40,7 @@ class DemoError(RuntimeError):
     pass
 
 
-def _objects(step_pause: str, interval: str) -> list[Obj]:
+def _objects(step_pause: str, interval: str, steps: list[Obj] | None) -> list[Obj]:
     sel = 'namespace="demo",service="checkout",variant="{{variant}}"'
     return [
         {
@@ -109,7 +109,8 @@ def _objects(step_pause: str, interval: str) -> list[Obj]:
                 "targetRef": {"kind": "Deployment", "name": "checkout"},
                 "service": {"port": 80, "targetPort": 8080},
                 "trafficRouting": {"gatewayAPI": {"httpRoute": "checkout"}},
-                "steps": [
+                "steps": steps
+                or [
                     {"setWeight": 10},
                     {"pause": {"duration": step_pause}},
                     {"setWeight": 30},
@@ -187,7 +188,12 @@ def _kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> None:
 
 @contextmanager
 def environment(
-    workdir: Path, say: Say, rps: float, interval: str, step_pause: str
+    workdir: Path,
+    say: Say,
+    rps: float,
+    interval: str,
+    step_pause: str,
+    steps: list[Obj] | None = None,
 ) -> Iterator[DemoEnv]:
     if not GATEWAY_CRDS.exists():
         raise DemoError(
@@ -212,7 +218,7 @@ def environment(
             "crd/httproutes.gateway.networking.k8s.io",
         )
         _kubectl(kc, "create", "namespace", NS)
-        docs = "\n---\n".join(yaml.safe_dump(o) for o in _objects(step_pause, interval))
+        docs = "\n---\n".join(yaml.safe_dump(o) for o in _objects(step_pause, interval, steps))
         _kubectl(kc, "apply", "-f", "-", input=docs)
         kube = Kube(kc)
         kubelet = StandInKubelet(kube, NS, prom, workdir / "apps").start()

@@ -1,0 +1,108 @@
+"""The controller's reconcile against the real API server: invalid specs are reported
+on the object and do not stop other Canaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from canary.controller import Controller
+from canary.kube import Kube
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _deployment(name: str) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "image": f"demo/{name}:v1"}]},
+                },
+            },
+        }
+    )
+
+
+def _canary(name: str, steps: list[dict], analysis: dict | None = None) -> str:
+    spec: dict = {"targetRef": {"name": name}, "service": {"port": 80}, "steps": steps}
+    if analysis:
+        spec["analysis"] = analysis
+    return json.dumps(
+        {
+            "apiVersion": "canary.dev/v1alpha1",
+            "kind": "Canary",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
+
+
+@pytest.fixture
+def kube(kubectl, kubeconfig: Path) -> Kube:
+    kubectl("apply", "-k", str(REPO / "manifests"))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/canaries.canary.dev")
+    return Kube(kubeconfig)
+
+
+def test_invalid_canary_gets_condition_and_event_others_keep_going(
+    kube: Kube, kubectl, namespace: str
+) -> None:
+    for name in ("good", "bad"):
+        kubectl("apply", "-n", namespace, "-f", "-", input=_deployment(name))
+    kubectl("apply", "-n", namespace, "-f", "-", input=_canary("good", [{"setWeight": 10}]))
+    kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=_canary(
+            "bad",
+            [{"setWeight": 50}, {"setWeight": 20}],
+            analysis={"templates": [{"templateName": "does-not-exist"}]},
+        ),
+    )
+    ctl = Controller(kube)
+    for name in ("bad", "good"):
+        ctl.reconcile(kube.get_canary(namespace, name))
+
+    bad = kube.get_canary(namespace, "bad")
+    invalid = next(c for c in bad["status"]["conditions"] if c["type"] == "Invalid")
+    assert invalid["status"] == "True"
+    assert "spec.steps[1].setWeight" in invalid["message"]
+    assert "does-not-exist" in invalid["message"]
+    events = kube.list_events(namespace, "bad")
+    assert any(e["type"] == "Warning" and e["reason"] == "InvalidSpec" for e in events)
+    # Nothing touched the workload: no owned Deployments for the invalid Canary.
+    assert kube.get_deployment(namespace, "bad-primary") is None
+    assert kube.get_deployment(namespace, "bad")["spec"]["replicas"] == 2
+
+    good = kube.get_canary(namespace, "good")
+    assert good["status"]["stableRevision"]
+    assert kube.get_deployment(namespace, "good-primary") is not None
+    assert kube.get_service(namespace, "good-stable") is not None
+
+
+def test_deleting_the_canary_owns_what_it_created(kube: Kube, kubectl, namespace: str) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=_deployment("shop"))
+    kubectl("apply", "-n", namespace, "-f", "-", input=_canary("shop", [{"setWeight": 10}]))
+    canary = kube.get_canary(namespace, "shop")
+    Controller(kube).reconcile(canary)
+    owned = [
+        kube.get_deployment(namespace, "shop-primary"),
+        kube.get_service(namespace, "shop-stable"),
+        kube.get_service(namespace, "shop-canary"),
+    ]
+    for obj in owned:
+        assert obj is not None
+        (ref,) = obj["metadata"]["ownerReferences"]
+        assert (ref["kind"], ref["uid"]) == ("Canary", canary["metadata"]["uid"])
