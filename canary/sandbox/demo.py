@@ -42,6 +42,8 @@ class DemoError(RuntimeError):
 
 def _objects(step_pause: str, interval: str, steps: list[Obj] | None) -> list[Obj]:
     sel = 'namespace="demo",service="checkout",variant="{{variant}}"'
+    window = "[{{window}}]"
+    requests, errors = f"http_requests_total{{{sel}}}", f'http_requests_total{{{sel},code=~"5.."}}'
     return [
         {
             "apiVersion": "apps/v1",
@@ -91,11 +93,8 @@ def _objects(step_pause: str, interval: str, steps: list[Obj] | None) -> list[Ob
                             "tolerance": 1.5,
                             "maxFalseRollback": 0.01,
                             "minRequests": 40,
-                            "requestsQuery": f"sum(increase(http_requests_total{{{sel}}}[{{{{window}}}}]))",
-                            "errorsQuery": (
-                                f'sum(increase(http_requests_total{{{sel},code=~"5.."}}'
-                                "[{{window}}]))"
-                            ),
+                            "requestsQuery": f"sum(increase({requests}{window}))",
+                            "errorsQuery": f"sum(increase({errors}{window}))",
                         },
                     }
                 ]
