@@ -104,7 +104,7 @@ class Controller:
                 name=f"watch-{kind}-{ns or 'all'}",
             )
             for kind in ("Canary", "Deployment")
-            for ns in (self.namespaces or [None])
+            for ns in (self.namespaces or [None])  # type: ignore[list-item]
         ]
         threads += [
             threading.Thread(target=self._worker, daemon=True, name=f"worker-{i}")

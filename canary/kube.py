@@ -65,7 +65,7 @@ def _translate(exc: ApiException, what: str) -> Exception:
 
 def _message(exc: ApiException) -> str:
     try:
-        return str(json.loads(exc.body).get("message", exc.body))
+        return str(json.loads(exc.body or "").get("message", exc.body))
     except (TypeError, ValueError):
         return str(exc.body)
 
@@ -198,8 +198,9 @@ class Kube:
             ns,
             TEMPLATE_PLURAL,
         )["items"]
+        cluster: list[Obj]
         try:
-            cluster = self.custom.list_cluster_custom_object(
+            cluster = self.custom.list_cluster_custom_object(  # type: ignore[index]
                 GROUP, VERSION, CLUSTER_TEMPLATE_PLURAL
             )["items"]
         except ApiException as exc:
@@ -213,6 +214,8 @@ class Kube:
     ) -> Iterator[tuple[str, Obj]]:
         """Yield (event type, object) for Canaries or Deployments; raises Gone on 410."""
         w = watch.Watch()
+        fn: Any
+        args: tuple[Any, ...]
         if kind == "Canary":
             fn, args = (
                 (self.custom.list_namespaced_custom_object, (GROUP, VERSION, ns, CANARY_PLURAL))

@@ -16,7 +16,7 @@ from canary.durations import parse_duration
 
 GROUP = "canary.dev"
 VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+API_VERSION: Literal["canary.dev/v1alpha1"] = "canary.dev/v1alpha1"
 
 
 def _check_duration(value: str) -> str:
@@ -146,11 +146,12 @@ class Step(Model):
 
 
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+WORKDAYS: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri")
 
 
 class DeployWindow(Model):
     timezone: str = "UTC"
-    days: list[Weekday] = Field(default_factory=lambda: ["Mon", "Tue", "Wed", "Thu", "Fri"])
+    days: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS))
     start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     end: str = Field(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
 

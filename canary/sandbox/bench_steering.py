@@ -64,7 +64,8 @@ def _wait_status(env: DemoEnv, **want: object) -> None:
 
 
 def measure(env: DemoEnv, samples: int) -> dict[str, list[float]]:
-    promote, abort = [], []
+    promote: list[float] = []
+    abort: list[float] = []
     version = 10
     while len(promote) < samples or len(abort) < samples:
         version += 1
@@ -92,7 +93,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=20)
     args = parser.parse_args()
-    steps = [x for w in range(5, 100, 5) for x in ({"setWeight": w}, {"pause": {}})]
+    steps: list[dict] = []
+    for weight in range(5, 100, 5):
+        steps += [{"setWeight": weight}, {"pause": {}}]
     with (
         tempfile.TemporaryDirectory(prefix="canary-bench-") as tmp,
         demo.environment(

@@ -307,7 +307,7 @@ def rollout(
             return Outcome(
                 name,
                 expected,
-                phase,
+                str(phase),
                 time.monotonic() - started,
                 end_stats.failed - start_stats.failed,
                 end_stats["canary"].done - start_stats["canary"].done,

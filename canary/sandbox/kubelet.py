@@ -43,8 +43,6 @@ listed, as with real Endpoints.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import sys
@@ -61,6 +59,7 @@ from canary.errors import TransientError
 from canary.kube import Kube, NotFound, Obj, now_iso
 from canary.sandbox import procs
 from canary.sandbox.prometheus import Prometheus
+from canary.workloads import template_hash
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +94,6 @@ def image_version(image: str) -> str:
         return image.split("@", 1)[1][:19]
     last = image.rsplit("/", 1)[-1]
     return last.split(":", 1)[1] if ":" in last else "latest"
-
-
-def template_hash(template: dict[str, Any]) -> str:
-    blob = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
 
 
 def _variant(dep: Obj) -> str:
