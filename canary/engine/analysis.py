@@ -366,7 +366,10 @@ def _compare(metric: Metric, sample: CountsSample | BucketsSample) -> _Result:
     except ValueError as err:  # malformed provider data (e.g. non-monotonic buckets)
         return _Result(Verdict.ERROR, f"{metric.name}: cannot judge: {err}")
     value = None if judgement.estimate is None else f"{judgement.estimate:.4g}"
-    reason = f"{metric.name}: {judgement.reason}"
+    # The judge names the quantity ("error-rate: ..."); add the metric's name unless equal.
+    reason = judgement.reason
+    if not reason.startswith(f"{metric.name}:"):
+        reason = f"{metric.name}: {reason}"
     usable = judgement.lower is not None  # the judge leaves bounds empty for unusable data
     if judgement.verdict is Verdict.INCONCLUSIVE and not (
         usable and _canary_requests(sample) >= comparison.min_requests
