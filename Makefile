@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check canary tests
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	$(VENV)/bin/canary lint analysis_templates/ manifests/ README.md
 
 test: setup lint
 	$(PY) -m pytest

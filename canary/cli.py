@@ -22,6 +22,7 @@ import yaml
 from rich.console import Console
 
 from canary import naming, render
+from canary.commands_analysis import register as register_analysis
 from canary.durations import parse_duration
 from canary.errors import CanaryError, PermanentError
 from canary.kube import Kube, NotFound, current_user
@@ -33,13 +34,21 @@ TERMINAL_BAD = {"RolledBack", "Failed"}
 app = typer.Typer(
     help="Canary rollouts for Kubernetes: step traffic to a new version, judge it from "
     "Prometheus, promote it or roll it back on its own.\n\n"
-    "CI:        canary deploy checkout --image app=registry/checkout:v2 --wait --timeout 30m\n\n"
-    "Engineers: canary status checkout --watch | canary promote checkout | canary abort checkout",
+    "\b\n"
+    "CI:         canary deploy checkout --image app=registry/checkout:v2 --wait --timeout 30m\n"
+    "Engineers:  canary status checkout --watch\n"
+    "            canary promote checkout | canary abort checkout\n"
+    "Platform:   canary lint analysis_templates/ my-canary.yaml\n"
+    "            canary analyze --template http-error-rate --arg service=checkout\n"
+    "Try it:     canary demo\n\n"
+    "Exit codes: 0 success/promoted, 1 rolled back or failed, 2 usage or config error, "
+    "3 timed out.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 app.add_typer(sandbox_app, name="sandbox")
+register_analysis(app)
 
 out = Console(highlight=False)
 

@@ -1,0 +1,277 @@
+"""The ``lint`` and ``analyze`` commands: a thin Typer layer over canary.lint and canary.analyze.
+
+canary/cli.py adds them with ``register(app)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from canary import analyze as analysis
+from canary import lint as linting
+from canary.durations import parse_duration
+from canary.models import Verdict
+
+_COLOURS = {
+    Verdict.PASS: "green",
+    Verdict.FAIL: "red",
+    Verdict.INCONCLUSIVE: "yellow",
+    Verdict.ERROR: "magenta",
+}
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``lint`` and ``analyze`` to the ``canary`` command."""
+    app.command("lint")(lint)
+    app.command("analyze")(analyze)
+
+
+# ----------------------------------------------------------------- lint
+
+
+def lint(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PATH",
+            help="YAML files, directories (searched for *.yaml and *.yml), or Markdown "
+            "files (their ```yaml blocks that mention apiVersion: canary.dev/).",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Check Canary, AnalysisTemplate and ClusterAnalysisTemplate YAML offline.
+
+    Prints one line per finding, FILE:LINE: field: message (fix). Templates that a
+    Canary references must be among the given files. Objects of other kinds (CRDs,
+    RBAC, Deployments, ...) are skipped.
+
+    Exit codes: 0 clean, 1 findings, 2 a file could not be checked (missing, unreadable,
+    or not valid YAML).
+    """
+    report = linting.lint_paths(paths)
+    for line in report.lines:
+        print(line)
+    print(report.summary(), file=sys.stderr)
+    raise typer.Exit(linting.exit_code(report))
+
+
+# ----------------------------------------------------------------- analyze
+
+
+def analyze(
+    template: Annotated[
+        str,
+        typer.Option(
+            "--template",
+            "-t",
+            metavar="FILE|NAME",
+            help="A template file (FILE#NAME picks one of several), or the name of a "
+            "template in analysis_templates/ ($CANARY_TEMPLATES_DIR).",
+            show_default=False,
+        ),
+    ],
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus",
+            metavar="URL",
+            envvar="CANARY_PROMETHEUS_URL",
+            help="Prometheus base URL, used for every metric (overrides the template's "
+            "provider.prometheus.address). Without it, each metric's own address.",
+        ),
+    ] = None,
+    arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arg",
+            "-a",
+            metavar="NAME=VALUE",
+            help="A template arg, NAME=VALUE (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    canary_selector: Annotated[
+        str,
+        typer.Option(
+            "--canary-selector",
+            metavar="VALUE",
+            help="The value {{variant}} takes in comparison queries for the canary side. "
+            "'--canary-selector stable' is an A/A check before any canary runs: both sides "
+            "read the stable series, so the comparison must not Fail. Threshold metrics "
+            "have no {{variant}}; use --arg for them.",
+        ),
+    ] = "canary",
+    stable_selector: Annotated[
+        str,
+        typer.Option(
+            "--stable-selector",
+            metavar="VALUE",
+            help="The value {{variant}} takes in comparison queries for the stable side.",
+        ),
+    ] = "stable",
+    window: Annotated[
+        str,
+        typer.Option(
+            "--window",
+            metavar="DURATION",
+            help="Comparison metrics: the {{window}} their counters are read over (in a "
+            "rollout, the time since the step began); grows with --duration.",
+        ),
+    ] = analysis.DEFAULT_WINDOW,
+    duration: Annotated[
+        str | None,
+        typer.Option(
+            "--duration",
+            metavar="DURATION",
+            help="Measure each metric at its interval for this long (e.g. 5m); default: once, now.",
+            show_default=False,
+        ),
+    ] = None,
+    interval: Annotated[
+        str | None,
+        typer.Option(
+            "--interval",
+            metavar="DURATION",
+            help="With --duration: measure every metric at this interval instead of its own.",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[
+        str, typer.Option("--timeout", metavar="DURATION", help="Per-query limit for Prometheus.")
+    ] = "10s",
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object per metric (JSON lines) with name, verdict, value "
+            "(threshold: the query's number; comparison: the judge's estimate, the "
+            "canary/stable error-rate ratio or the relative quantile increase), "
+            "reason and query (as rendered: a string, or for comparisons "
+            '{"requestsQuery": {"canary": ..., "stable": ...}, ...}), kind, measurements.',
+        ),
+    ] = False,
+) -> None:
+    """Run a template's metrics against Prometheus, to try it before trusting it.
+
+    Prints each metric's rendered query, value or estimate, verdict and reason. A
+    verdict is the engine's, as in a rollout; over --duration a metric Fails when its
+    last measurement failed or it failed more often than its failureLimit.
+
+    Exit codes: 0 every metric passed, 1 any Fail, 2 usage or config error, 3 any
+    Inconclusive (and no Fail or Error), 4 any provider Error (and no Fail).
+    """
+    try:
+        seconds = {
+            "--window": parse_duration(window),
+            "--timeout": parse_duration(timeout),
+            "--duration": parse_duration(duration) if duration else None,
+            "--interval": parse_duration(interval) if interval else None,
+        }
+    except ValueError as exc:
+        raise _usage(str(exc)) from None
+    for option, value in seconds.items():
+        if value is not None and value <= 0:
+            raise _usage(f"{option} must be longer than 0")
+    if interval and not duration:
+        raise _usage("--interval needs --duration (without it every metric runs once)")
+    try:
+        chosen = analysis.load_template(template)
+        args = analysis.resolve_args(chosen, analysis.parse_args(arg or []))
+        providers = analysis.providers_for(chosen, prometheus, timeout=seconds["--timeout"] or 10)
+    except analysis.AnalyzeError as exc:
+        raise _usage(str(exc)) from None
+
+    out = Console(highlight=False)
+    progress = None
+    if duration:
+        stream = sys.stderr if as_json else sys.stdout
+
+        def progress(result: analysis.MetricResult) -> None:
+            stamp = dt.datetime.now().strftime("%H:%M:%S")
+            status = result.status
+            value = f" {status.value}" if status.value is not None else ""
+            line = f"{stamp} {result.name}: {status.verdict}{value}: {status.reason}"
+            print(line, file=stream, flush=True)
+
+    try:
+        results = analysis.run(
+            chosen,
+            args,
+            providers,
+            window_seconds=seconds["--window"] or 0.0,
+            canary=canary_selector,
+            stable=stable_selector,
+            duration_seconds=seconds["--duration"],
+            interval_seconds=seconds["--interval"],
+            on_measurement=progress,
+        )
+    except analysis.AnalyzeError as exc:
+        raise _usage(str(exc)) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None
+    finally:
+        for provider in {id(p): p for p in providers.values()}.values():
+            close = getattr(provider, "close", None)
+            if callable(close):
+                close()
+
+    if as_json:
+        for result in results:
+            print(json.dumps(result.as_json()))
+    elif out.is_terminal:
+        _table(out, chosen, results)
+    else:
+        _plain(chosen, results)
+    raise typer.Exit(analysis.exit_code(results))
+
+
+def _usage(message: str) -> typer.Exit:
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(analysis.EXIT_USAGE)
+
+
+def _queries(result: analysis.MetricResult) -> list[str]:
+    if isinstance(result.query, str):
+        return [f"query: {result.query}"]
+    return [
+        f"{role} ({side}): {text}"
+        for role, sides in result.query.items()
+        for side, text in sides.items()
+    ]
+
+
+def _plain(template: analysis.Template, results: list[analysis.MetricResult]) -> None:
+    print(f"template {template.name} ({template.source})")
+    for result in results:
+        value = "-" if result.status.value is None else result.status.value
+        print(f"{result.name}: {result.verdict} (value {value}): {result.reason}")
+        for line in _queries(result):
+            print(f"  {line}")
+
+
+def _table(out: Console, template: analysis.Template, results: list[analysis.MetricResult]) -> None:
+    table = Table(title=f"template {template.name} ({template.source})", title_justify="left")
+    for column in ("metric", "verdict", "value", "reason"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        table.add_row(
+            result.name,
+            Text(result.verdict.value, style=_COLOURS.get(result.verdict, "")),
+            "-" if result.status.value is None else result.status.value,
+            Text(result.reason),
+        )
+    out.print(table)
+    for result in results:
+        out.print(Text(result.name, style="bold"))
+        for line in _queries(result):
+            out.print(Text(f"  {line}"), soft_wrap=True)
