@@ -24,6 +24,7 @@ from rich.console import Console
 from canary import naming, render
 from canary.commands_analysis import register as register_analysis
 from canary.durations import parse_duration
+from canary.engine.clock import to_iso
 from canary.errors import CanaryError, PermanentError
 from canary.kube import Kube, NotFound, current_user
 from canary.sandbox.commands import app as sandbox_app
@@ -141,14 +142,26 @@ def controller(
         ctl.run()
     except KeyboardInterrupt:
         ctl.stop()
-    except CanaryError as exc:
+    except PermanentError as exc:
         raise _fail(str(exc)) from None
+    except CanaryError as exc:  # e.g. lost leadership: exit so the restart starts clean
+        raise _fail(str(exc), EXIT_FAILED) from None
 
 
 # ----------------------------------------------------------------- deploy (CI)
 
 
-def _set_images(kube: Kube, ns: str, deployment: str, images: list[str]) -> str:
+def _parse_images(images: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in images:
+        container, sep, image = item.partition("=")
+        if not sep or not container or not image:
+            raise _fail(f"--image {item!r}: write CONTAINER=IMAGE, e.g. app=registry/checkout:v2")
+        pairs.append((container, image))
+    return pairs
+
+
+def _set_images(kube: Kube, ns: str, deployment: str, images: list[tuple[str, str]]) -> str:
     from canary.workloads import template_hash
 
     dep = kube.get_deployment(ns, deployment)
@@ -156,10 +169,8 @@ def _set_images(kube: Kube, ns: str, deployment: str, images: list[str]) -> str:
         raise _fail(f"Deployment {ns}/{deployment} (the Canary's spec.targetRef) not found")
     containers = dep["spec"]["template"]["spec"]["containers"]
     names = [c["name"] for c in containers]
-    for item in images:
-        container, sep, image = item.partition("=")
-        if not sep or not image:
-            raise _fail(f"--image {item!r}: write CONTAINER=IMAGE, e.g. app=registry/checkout:v2")
+    for container, image in images:
+        item = f"{container}={image}"
         if container not in names:
             raise _fail(
                 f"--image {item!r}: Deployment {deployment} has no container "
@@ -174,31 +185,54 @@ def _set_images(kube: Kube, ns: str, deployment: str, images: list[str]) -> str:
 def deploy(
     name: Name,
     image: Annotated[
-        list[str], typer.Option("--image", help="CONTAINER=IMAGE to roll out (repeatable).")
+        list[str],
+        typer.Option(
+            "--image",
+            metavar="CONTAINER=IMAGE",
+            help="Image to roll out, e.g. app=registry/checkout:v2 (repeatable).",
+        ),
     ],
     namespace: Namespace = "default",
     wait: Annotated[
         bool,
-        typer.Option(help="Wait for the verdict; exit 0 promoted, 1 rolled back, 3 timed out."),
+        typer.Option(
+            help="Wait for the verdict: exit 0 promoted, 1 rolled back or failed, "
+            "2 invalid Canary, 3 timed out."
+        ),
     ] = False,
-    timeout: Annotated[str, typer.Option(help="With --wait: give up after this long.")] = "30m",
+    timeout: Annotated[
+        str,
+        typer.Option(metavar="DURATION", help="With --wait: give up after this long (30s, 1h)."),
+    ] = "30m",
     output: Annotated[
         str, typer.Option("--output", "-o", help="text or json (a final summary)")
     ] = "text",
     junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report here.")] = None,
     kubeconfig: Kubeconfig = None,
 ) -> None:
-    """Roll out a new image through the Canary (CI's entry point)."""
+    """Roll out a new image through the Canary (CI's entry point).
+
+    \b
+    Example (a CI job):
+      canary deploy checkout -n shop --image app=registry/checkout:v2 --wait --timeout 30m \\
+          --output json --junit canary-report.xml
+
+    It sets the image on the Canary's target Deployment (what `kubectl set image` does);
+    the controller then rolls the new revision out step by step. With --wait it prints one
+    line per change and exits 0 when promoted, 1 when rolled back or failed, 2 on a usage
+    or config error, 3 on timeout.
+    """
     try:
         limit = parse_duration(timeout)
     except ValueError as exc:
         raise _fail(f"--timeout: {exc}") from None
     if output not in ("text", "json"):
         raise _fail(f"--output must be text or json, not {output!r}")
+    images = _parse_images(image)
     kube = _kube(kubeconfig)
     canary = _get(kube, namespace, name)
     started = time.monotonic()
-    revision = _set_images(kube, namespace, canary["spec"]["targetRef"]["name"], image)
+    revision = _set_images(kube, namespace, canary["spec"]["targetRef"]["name"], images)
     _line(f"deploy {namespace}/{name}: revision {revision} ({', '.join(image)})")
     if not wait:
         return
@@ -206,7 +240,7 @@ def deploy(
     summary = {
         "canary": f"{namespace}/{name}",
         "revision": revision,
-        "result": {0: "promoted", 1: "rolled back", 3: "timed out"}[code],
+        "result": {0: "promoted", 1: "rolled back", 2: "invalid", 3: "timed out"}[code],
         "phase": (final.get("status") or {}).get("phase"),
         "message": (final.get("status") or {}).get("message"),
         "seconds": round(time.monotonic() - started, 1),
@@ -251,8 +285,16 @@ def _wait_for_verdict(
                 seen_metrics.add(m)
                 _line(f"  {m}")
         phase = status.get("phase")
-        if status.get("stableRevision") == revision and phase == "Succeeded":
-            return EXIT_OK, canary
+        if status.get("stableRevision") == revision and phase in ("Succeeded", "Idle"):
+            return EXIT_OK, canary  # promoted, or it already was the stable revision
+        invalid = [
+            c
+            for c in status.get("conditions") or []
+            if c.get("type") == "Invalid" and c.get("status") == "True"
+        ]
+        if invalid:
+            _line(f"the Canary is invalid, fix it first: {invalid[0].get('message')}")
+            return EXIT_USAGE, canary
         if status.get("canaryRevision") == revision and phase in TERMINAL_BAD:
             return EXIT_FAILED, canary
         time.sleep(1)
@@ -327,28 +369,38 @@ def _request(
     annotation the controller consumes once, and the Events keep who asked and when."""
     kube = _kube(kubeconfig)
     _get(kube, namespace, name)
+    user, at = current_user(), dt.datetime.now(dt.UTC).replace(microsecond=0)
     req = {
         "id": uuid.uuid4().hex[:12],
         "action": action,
         "full": full,
-        "user": current_user(),
-        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "user": user,
+        "at": at.isoformat(),
     }
-    try:
-        kube.annotate_canary(namespace, name, {naming.ANNOTATION_REQUEST: json.dumps(req)})
-    except CanaryError as exc:
-        raise _fail(str(exc)) from None
+    kube.annotate_canary(namespace, name, {naming.ANNOTATION_REQUEST: json.dumps(req)})
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         canary = kube.get_canary(namespace, name)
         if (canary.get("status") or {}).get("lastRequestId") == req["id"]:
-            out.print(f"{action} {namespace}/{name}: done. {render.summary_line(canary)}")
+            # The controller names the request in its Event, applied or ignored.
+            marker = f"{action} requested by {user} at {to_iso(at)}"
+            ignored = [
+                e.get("note", "")
+                for e in kube.list_events(namespace, name)
+                if e.get("reason") == "RequestIgnored" and marker in e.get("note", "")
+            ]
+            if ignored:
+                print(f"{action} {namespace}/{name}: not applied: {ignored[-1]}")
+                raise typer.Exit(EXIT_FAILED)
+            print(f"{action} {namespace}/{name}: done. {render.summary_line(canary)}")
             return
         time.sleep(0.3)
-    out.print(
-        f"{action} {namespace}/{name}: requested, but the controller has not picked it "
-        "up within 15s. Is `canary controller` running for this namespace?"
+    print(
+        f"{action} {namespace}/{name}: requested, but the controller has not picked it up "
+        "within 15s (is `canary controller` running for this namespace?); it will apply "
+        "the request when it does."
     )
+    raise typer.Exit(EXIT_TIMEOUT)
 
 
 @app.command()
@@ -413,3 +465,6 @@ def main() -> None:
     except PermanentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    except CanaryError as exc:  # transient: the API server or network; worth a retry
+        print(f"error: {exc} (try again)", file=sys.stderr)
+        sys.exit(EXIT_FAILED)

@@ -9,6 +9,7 @@ last reconcile's actions and ends with the same outcome.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -45,6 +46,8 @@ from canary.workqueue import WorkQueue
 log = logging.getLogger("canary.controller")
 
 RESYNC_SECONDS = 30.0
+RESYNC_SETTLED_SECONDS = 300.0
+PERMANENT_RETRY_SECONDS = 60.0
 
 
 def parse_request(annotations: Mapping[str, str], last_id: str | None) -> ManualRequest | None:
@@ -83,6 +86,7 @@ class Controller:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._failures: dict[str, int] = {}
+        self._reported: dict[str, str] = {}  # last permanent error told per Canary
 
     # ------------------------------------------------------------------ running
 
@@ -156,8 +160,9 @@ class Controller:
         if kind == "Canary":
             target = (obj.get("spec") or {}).get("targetRef", {}).get("name")
             with self._lock:
-                for names in self._targets.values():
-                    names.discard(name)
+                for (target_ns, _), names in self._targets.items():
+                    if target_ns == ns:
+                        names.discard(name)
                 if target and event != "DELETED":
                     self._targets.setdefault((ns, target), set()).add(name)
             if event != "DELETED":
@@ -188,8 +193,10 @@ class Controller:
                 after = 10.0
             finally:
                 self.queue.done(key)
-            if after is not None:
-                self.queue.add(key, min(after, RESYNC_SECONDS))
+            # Settled Canaries are still revisited now and then, in case a watch event was lost.
+            self.queue.add(
+                key, RESYNC_SETTLED_SECONDS if after is None else min(after, RESYNC_SECONDS)
+            )
 
     # ------------------------------------------------------------------ reconcile
 
@@ -198,8 +205,19 @@ class Controller:
         try:
             obj = self.kube.get_canary(ns, name)
         except NotFound:
+            self._reported.pop(key, None)
             return None
-        return self.reconcile(obj)
+        try:
+            after = self.reconcile(obj)
+        except PermanentError as exc:
+            # Needs a human (a missing HTTPRoute, a forbidden call): say it once, on the object.
+            if self._reported.get(key) != str(exc):
+                self._reported[key] = str(exc)
+                self._event(obj, "Warning", "ReconcileError", str(exc))
+            log.warning("%s: %s (will retry in %.0fs)", key, exc, PERMANENT_RETRY_SECONDS)
+            return PERMANENT_RETRY_SECONDS
+        self._reported.pop(key, None)
+        return after
 
     def _templates(self, ns: str) -> dict[str, AnalysisTemplateSpec]:
         out: dict[str, AnalysisTemplateSpec] = {}
@@ -242,7 +260,8 @@ class Controller:
         decision = machine.step(canary, templates, obs, now)
         self._apply(obj, canary, decision, target)
         self._write_status(obj, decision.status)
-        self._handoff_target(obj, target, primary)
+        if obs.stable_ready and not findings:
+            self._handoff_target(obj, target)
         return decision.requeue_after
 
     def _measure(
@@ -270,7 +289,7 @@ class Controller:
                 router.set_weight(canary, action.weight)
             elif isinstance(action, ScaleDownCanary):
                 dep = naming.canary_deployment(canary.metadata.name)
-                if self.kube.get_deployment(obj["metadata"]["namespace"], dep) is not None:
+                with contextlib.suppress(NotFound):  # never created: nothing to scale down
                     self.kube.scale_deployment(obj["metadata"]["namespace"], dep, 0)
             elif isinstance(action, InitializeStable | EnsureCanary | PromoteStable):
                 self._apply_workload(obj, canary, action, target, router.name)
@@ -297,11 +316,9 @@ class Controller:
             workloads.ensure_services(self.kube, obj)
             workloads.apply_deployment(self.kube, obj, "stable", target, total, total)
 
-    def _handoff_target(
-        self, obj: Obj, target: workloads.Target | None, primary: Obj | None
-    ) -> None:
+    def _handoff_target(self, obj: Obj, target: workloads.Target | None) -> None:
         """Once the primary serves, the user's Deployment stops running its own pods."""
-        if target and target.replicas and primary is not None:
+        if target and target.replicas:
             ns, name = obj["metadata"]["namespace"], obj["spec"]["targetRef"]["name"]
             self.kube.scale_deployment(ns, name, 0)
 
@@ -321,9 +338,12 @@ class Controller:
 
     def _write_status(self, obj: Obj, status: CanaryStatus) -> None:
         meta = obj["metadata"]
-        body = status.wire()
-        if body == (obj.get("status") or {}):
+        old = obj.get("status") or {}
+        body: Obj = status.wire()
+        if body == old:
             return
+        # A merge patch keeps keys it does not mention: clear the ones that became unset.
+        body |= {key: None for key in old if key not in body}
         self.kube.patch_canary_status(
             meta["namespace"], meta["name"], body, meta["resourceVersion"]
         )

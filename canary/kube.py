@@ -70,7 +70,11 @@ def _message(exc: ApiException) -> str:
         return str(exc.body)
 
 
+REQUEST_TIMEOUT = 30.0  # seconds; a half-open connection must not hang a worker forever
+
+
 def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
     try:
         return fn(*args, **kwargs)
     except ApiException as exc:
@@ -234,14 +238,13 @@ class Kube:
                 *args,
                 resource_version=resource_version,
                 timeout_seconds=timeout_seconds,
+                _request_timeout=timeout_seconds + REQUEST_TIMEOUT,
                 allow_watch_bookmarks=True,
             ):
                 obj = event["object"]
                 if not isinstance(obj, dict):
                     obj = self.api.sanitize_for_serialization(obj)
-                if event["type"] == "ERROR":
-                    if obj.get("code") == 410:
-                        raise Gone(f"watch {kind}: resourceVersion too old")
+                if event["type"] == "ERROR":  # 410 arrives as ApiException, handled below
                     raise TransientError(f"watch {kind}: {obj.get('message')}")
                 yield event["type"], obj
         except ApiException as exc:

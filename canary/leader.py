@@ -1,8 +1,10 @@
 """Leader election on a coordination.k8s.io Lease, so extra replicas stand by safely.
 
-The holder renews every `renew` seconds; a candidate takes over once the lease has
-not been renewed for `duration` seconds. Writes are guarded by resourceVersion, so two
-candidates can never both win the same term.
+The holder renews every `renew` seconds; a candidate takes over once it has seen no
+renewal for `duration` seconds of its OWN clock (so clock skew between nodes does not
+matter). A holder that cannot renew within `deadline` (< duration) steps down before
+anyone else may take over. Writes are guarded by resourceVersion, so two candidates
+can never both win the same term.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 
 from canary.errors import CanaryError
 from canary.kube import Kube, Obj
@@ -21,12 +24,6 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parse(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 class LeaderElector:
     def __init__(
         self,
@@ -35,50 +32,61 @@ class LeaderElector:
         identity: str,
         name: str = "canary-controller",
         duration: float = 15.0,
-        renew: float = 5.0,
+        renew: float = 2.0,
+        deadline: float = 10.0,
     ):
         self.kube, self.ns, self.identity, self.name = kube, namespace, identity, name
-        self.duration, self.renew = duration, renew
+        self.duration, self.renew, self.deadline = duration, renew, deadline
         self.leading = threading.Event()
+        self._seen: tuple[object, ...] | None = None  # the lease record last observed
+        self._seen_at = 0.0  # monotonic time it last changed
 
-    def try_acquire(self, now: dt.datetime) -> bool:
+    def try_acquire(self, now: dt.datetime, monotonic: float) -> bool:
         lease: Obj | None = self.kube.get_lease(self.ns, self.name)
         spec = (lease or {}).get("spec") or {}
         holder = spec.get("holderIdentity")
-        renewed = _parse(spec.get("renewTime"))
-        expired = renewed is None or (now - renewed).total_seconds() > spec.get(
-            "leaseDurationSeconds", self.duration
-        )
+        record = (holder, spec.get("renewTime"), spec.get("leaseTransitions"))
+        if record != self._seen:
+            self._seen, self._seen_at = record, monotonic
+        expired = monotonic - self._seen_at > spec.get("leaseDurationSeconds", self.duration)
         if holder not in (None, self.identity) and not expired:
             return False
-        transitions = spec.get("leaseTransitions", 0) + (holder != self.identity)
-        body = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {
-                "name": self.name,
-                "namespace": self.ns,
-                **({"resourceVersion": lease["metadata"]["resourceVersion"]} if lease else {}),
+        transitions = spec.get("leaseTransitions", 0) + (holder not in (None, self.identity))
+        meta: Obj = {"name": self.name, "namespace": self.ns}
+        if lease:
+            meta["resourceVersion"] = lease["metadata"]["resourceVersion"]
+        acquired = spec.get("acquireTime") if holder == self.identity else _stamp(now)
+        self.kube.write_lease(
+            self.ns,
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": meta,
+                "spec": {
+                    "holderIdentity": self.identity,
+                    "leaseDurationSeconds": int(self.duration),
+                    "acquireTime": acquired,
+                    "renewTime": _stamp(now),
+                    "leaseTransitions": transitions,
+                },
             },
-            "spec": {
-                "holderIdentity": self.identity,
-                "leaseDurationSeconds": int(self.duration),
-                "acquireTime": spec.get("acquireTime") if holder == self.identity else _stamp(now),
-                "renewTime": _stamp(now),
-                "leaseTransitions": transitions,
-            },
-        }
-        self.kube.write_lease(self.ns, body)
+        )
         return True
 
     def run(self, stop: threading.Event) -> None:
         """Keep trying; set `leading` while we hold the lease, clear it when we lose it."""
+        last_renewed = 0.0
         while not stop.is_set():
+            clock = time.monotonic()
             try:
-                won = self.try_acquire(dt.datetime.now(dt.UTC))
+                won = self.try_acquire(dt.datetime.now(dt.UTC), clock)
             except CanaryError as exc:
                 log.warning("leader election: %s", exc)
-                won = False
+                # A failed renewal is not yet a lost lease, but past the deadline it must be.
+                won = self.leading.is_set() and clock - last_renewed < self.deadline
+            else:
+                if won:
+                    last_renewed = clock
             if won and not self.leading.is_set():
                 log.info("became leader (%s)", self.identity)
                 self.leading.set()

@@ -116,10 +116,29 @@ def validate_canary(
         return findings
     findings += _schema_findings(CanarySpec, spec, "spec")
     findings += _check_steps(spec)
+    findings += _check_routing(spec.get("trafficRouting"))
     findings += _check_deploy_window(spec.get("deployWindow"))
     if templates is not None:
         findings += _check_analyses(spec, templates)
     return _unique(findings)
+
+
+# Routers this controller version implements; the others are reserved in the schema.
+IMPLEMENTED_ROUTERS = ("gatewayAPI",)
+
+
+def _check_routing(routing: Any) -> list[Finding]:
+    if not isinstance(routing, Mapping):
+        return []
+    return [
+        Finding(
+            f"spec.trafficRouting.{name}",
+            "is not supported by this controller version yet",
+            "use trafficRouting.gatewayAPI, or leave trafficRouting out for replica-ratio routing",
+        )
+        for name in routing
+        if name not in IMPLEMENTED_ROUTERS and routing.get(name) is not None
+    ]
 
 
 def _check_steps(spec: Mapping[str, Any]) -> list[Finding]:

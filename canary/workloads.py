@@ -14,7 +14,7 @@ from typing import Any
 
 from canary import naming
 from canary.kube import Kube, Obj
-from canary.routers.replicas import ANNOTATION_TOTAL
+from canary.routers.replicas import ANNOTATION_TOTAL, remembered_total
 
 
 def template_hash(template: dict[str, Any]) -> str:
@@ -134,6 +134,4 @@ def desired_total(kube: Kube, canary: Obj, target: Target) -> int:
     primary = kube.get_deployment(
         canary["metadata"]["namespace"], naming.primary(canary["metadata"]["name"])
     )
-    if primary is not None:
-        return int((primary["metadata"].get("annotations") or {}).get(ANNOTATION_TOTAL, 1))
-    return 1
+    return remembered_total(primary) if primary is not None else 1

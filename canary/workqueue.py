@@ -77,7 +77,3 @@ class WorkQueue:
         with self._cond:
             self._shutdown = True
             self._cond.notify_all()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._due)

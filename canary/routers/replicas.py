@@ -12,10 +12,24 @@ import math
 
 from canary import naming
 from canary.errors import TransientError
-from canary.kube import Kube
+from canary.kube import Kube, Obj
 from canary.models import Canary
 
 ANNOTATION_TOTAL = "canary.dev/total-replicas"
+
+
+def remembered_total(primary: Obj) -> int:
+    """The replica count the user asked for, kept on N-primary while the split changes it."""
+    annotations = primary["metadata"].get("annotations") or {}
+    return int(annotations.get(ANNOTATION_TOTAL, primary["spec"].get("replicas") or 1))
+
+
+def split(total: int, weight: int) -> tuple[int, int]:
+    """(stable, canary) replicas for `weight`% canary out of `total`."""
+    canary = math.ceil(total * weight / 100)
+    if weight >= 100:
+        return 0, canary
+    return (max(1, total - canary) if weight > 0 else total), canary
 
 
 class ReplicaRouter:
@@ -24,31 +38,33 @@ class ReplicaRouter:
     def __init__(self, kube: Kube):
         self.kube = kube
 
-    def _total(self, ns: str, name: str) -> int:
-        primary = self.kube.get_deployment(ns, naming.primary(name))
-        if primary is None:
-            raise TransientError(f"Deployment {ns}/{naming.primary(name)} does not exist yet")
-        annotations = primary["metadata"].get("annotations") or {}
-        return int(annotations.get(ANNOTATION_TOTAL, primary["spec"].get("replicas") or 1))
+    def _replicas(self, ns: str, name: str) -> tuple[int, int]:
+        stable = self.kube.get_deployment(ns, naming.primary(name))
+        can = self.kube.get_deployment(ns, naming.canary_deployment(name))
+        return (
+            (stable or {}).get("spec", {}).get("replicas") or 0,
+            (can or {}).get("spec", {}).get("replicas") or 0,
+        )
 
     def set_weight(self, canary: Canary, weight: int) -> int:
         ns, name = canary.metadata.namespace or "default", canary.metadata.name
-        total = self._total(ns, name)
-        canary_replicas = math.ceil(total * weight / 100)
-        stable_replicas = total - canary_replicas if weight < 100 else 0
-        if 0 < weight < 100:
-            stable_replicas = max(1, stable_replicas)
+        primary = self.kube.get_deployment(ns, naming.primary(name))
+        if primary is None:
+            raise TransientError(f"Deployment {ns}/{naming.primary(name)} does not exist yet")
+        stable_replicas, canary_replicas = split(remembered_total(primary), weight)
         # Stable first: on the way back to 0 it must have capacity before the canary goes.
         self.kube.scale_deployment(ns, naming.primary(name), stable_replicas)
         canary_dep = naming.canary_deployment(name)
         if canary_replicas or self.kube.get_deployment(ns, canary_dep) is not None:
             self.kube.scale_deployment(ns, canary_dep, canary_replicas)
+        written = self._replicas(ns, name)
+        if written != (stable_replicas, canary_replicas):
+            raise TransientError(
+                f"{name}: wrote replicas (stable, canary) = "
+                f"{(stable_replicas, canary_replicas)}, read back {written}"
+            )
         return self.get_weight(canary)
 
     def get_weight(self, canary: Canary) -> int:
-        ns, name = canary.metadata.namespace or "default", canary.metadata.name
-        stable = self.kube.get_deployment(ns, naming.primary(name))
-        can = self.kube.get_deployment(ns, naming.canary_deployment(name))
-        s = (stable or {}).get("spec", {}).get("replicas") or 0
-        c = (can or {}).get("spec", {}).get("replicas") or 0
+        s, c = self._replicas(canary.metadata.namespace or "default", canary.metadata.name)
         return round(100 * c / (s + c)) if s + c else 0

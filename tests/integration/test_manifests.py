@@ -72,6 +72,7 @@ CONTROLLER_CALLS = [
     ("watch", "canary.dev", "canaries", None), ("patch", "canary.dev", "canaries", "status"),
     ("list", "canary.dev", "analysistemplates", None),
     ("list", "canary.dev", "clusteranalysistemplates", None),
+    ("get", "canary.dev", "analysistemplates", None),
     ("get", "apps", "deployments", None), ("list", "apps", "deployments", None),
     ("watch", "apps", "deployments", None), ("create", "apps", "deployments", None),
     ("update", "apps", "deployments", None), ("patch", "apps", "deployments", None),
@@ -98,3 +99,19 @@ def test_controller_cannot_read_secrets(installed: None, kubeconfig: Path, verb:
     kube = Kube(kubeconfig)
     assert not kube.can_i(SA, verb, "", "secrets")
     assert not kube.can_i(SA, verb, "", "secrets", ns="shop")
+
+
+@pytest.mark.parametrize("verb", ["get", "create", "update"])
+def test_controller_can_hold_its_lease_but_only_in_its_namespace(installed: None,
+                                                                 kubeconfig: Path,
+                                                                 verb: str) -> None:
+    kube = Kube(kubeconfig)
+    assert kube.can_i(SA, verb, "coordination.k8s.io", "leases", ns="canary-system")
+    assert not kube.can_i(SA, "update", "coordination.k8s.io", "leases", ns="kube-system")
+
+
+@pytest.mark.parametrize(("verb", "resource"), [("update", "canaries"), ("patch", "canaries"),
+                                                ("delete", "canaries")])
+def test_controller_never_writes_a_canary_spec(installed: None, kubeconfig: Path, verb: str,
+                                              resource: str) -> None:
+    assert not Kube(kubeconfig).can_i(SA, verb, "canary.dev", resource, ns="shop")

@@ -258,18 +258,15 @@ def test_controller_deployment() -> None:
 
 # What the controller calls, and nothing more: (apiGroup, resource, verb).
 CONTROLLER_CALLS = {
-    ("canary.dev", "canaries"): {"get", "list", "watch", "patch", "update"},
-    ("canary.dev", "canaries/status"): {"get", "patch", "update"},
+    ("canary.dev", "canaries"): {"get", "list", "watch"},
+    ("canary.dev", "canaries/status"): {"get", "patch"},
     ("canary.dev", "analysistemplates"): {"get", "list", "watch"},
     ("canary.dev", "clusteranalysistemplates"): {"get", "list", "watch"},
     ("apps", "deployments"): {"get", "list", "watch", "create", "update", "patch"},
     ("apps", "deployments/status"): {"get"},
-    ("", "services"): {"get", "list", "watch", "create", "update", "patch"},
-    ("", "events"): {"create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
-    ("gateway.networking.k8s.io", "httproutes"): {"get", "list", "watch", "update", "patch"},
-    ("networking.istio.io", "virtualservices"): {"get", "list", "watch", "update", "patch"},
-    ("networking.k8s.io", "ingresses"): {"get", "list", "watch", "create", "update", "patch"},
+    ("", "services"): {"get", "create", "patch"},
+    ("events.k8s.io", "events"): {"create"},
+    ("gateway.networking.k8s.io", "httproutes"): {"get", "update"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get"},  # Kube.require_crds
 }
 LEADER_ELECTION = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
