@@ -34,6 +34,7 @@ from canary.engine.actions import (
 )
 from canary.engine.analysis import due_tasks
 from canary.engine.samples import ProviderFailure, Sample
+from canary.engine.transitions import initializing
 from canary.errors import CanaryError, PermanentError, TransientError
 from canary.kube import Gone, Kube, NotFound, Obj
 from canary.leader import LeaderElector
@@ -260,7 +261,7 @@ class Controller:
         decision = machine.step(canary, templates, obs, now)
         self._apply(obj, canary, decision, target)
         self._write_status(obj, decision.status)
-        if obs.stable_ready and not findings:
+        if obs.stable_ready and not findings and not initializing(decision.status):
             self._handoff_target(obj, target)
         return decision.requeue_after
 

@@ -99,6 +99,12 @@ def apply_deployment(
     if existing is None:
         kube.create_deployment(ns, body)
         return
+    annotations = existing["metadata"].get("annotations") or {}
+    if (
+        annotations.get(naming.ANNOTATION_REVISION) == target.revision
+        and existing["spec"].get("replicas") == replicas
+    ):
+        return  # already there: actions repeat every poll, writes should not
     body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
     kube.replace_deployment(ns, body)
 

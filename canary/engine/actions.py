@@ -52,7 +52,7 @@ class Observations:
 
 @dataclass(frozen=True)
 class InitializeStable:
-    """Create or refresh <name>-primary from the target's template; route 100% to it."""
+    """Create or refresh <name>-primary from the target's template (not yet routed to)."""
 
     revision: str
 

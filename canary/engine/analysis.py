@@ -11,13 +11,25 @@ A metric name must therefore be unique within its scope (spec validation checks 
 
 Counters in MetricStatus are what the limits are checked against:
 
-- `measurements`: results that count towards `count` (never an Error; for comparisons,
-  only results taken once the canary served minRequests);
+- `measurements`: usable results, which count towards `count`: for thresholds a Pass or
+  a Fail (never "no data", never an Error); for comparisons, only results taken once the
+  canary served minRequests on data the judge could use;
 - `failures`: Fail results; the rollout rolls back when failures > failureLimit;
 - `inconclusives`: threshold "no data" results; the rollout pauses when
   inconclusives > inconclusiveLimit;
 - `consecutive_errors`: provider errors in a row; above consecutiveErrorLimit the metric
   counts as unavailable (see machine.py), because an Error never counts as a Pass.
+
+A provider error (or a probe, see probe()) never moves `measurements`, `failures` or
+`inconclusives`: a monitoring outage records no Pass or Fail.
+
+The gate (usable() and passed()) is the same for inline steps and for promotion:
+a metric lets the rollout go on only while its LAST result is usable evidence of "no
+regression": for a threshold metric a Pass; for a comparison a Pass, or an Inconclusive
+taken after the canary served minRequests (the README's gate rule). Too little traffic
+(threshold "no data", a comparison before minRequests) and provider errors never pass a
+gate and never promote. A Fail within failureLimit is tolerated (no rollback) but does
+not pass a gate either: the metric is measured again.
 """
 
 from __future__ import annotations
@@ -195,9 +207,9 @@ def next_due_seconds(
 def _pending(
     canary: Canary, templates: Mapping[str, AnalysisTemplateSpec], now: datetime
 ) -> list[MetricTask]:
-    """Active metrics that still want measurements (inline ones stop at `count`)."""
+    """Active metrics that still want measurements (inline ones stop once passed())."""
     statuses = statuses_by_key(canary.status.analysis)
-    inline = [t for t in step_tasks(canary, templates, now) if not complete(t, statuses.get(t.key))]
+    inline = [t for t in step_tasks(canary, templates, now) if not passed(t, statuses.get(t.key))]
     return background_tasks(canary, templates, now) + inline
 
 
@@ -220,6 +232,26 @@ def statuses_by_key(analysis: list[MetricStatus]) -> dict[str, MetricStatus]:
 
 def complete(task: MetricTask, status: MetricStatus | None) -> bool:
     return status is not None and status.measurements >= (task.metric.count or 1)
+
+
+def usable(task: MetricTask, status: MetricStatus | None) -> bool:
+    """The metric's last result is evidence of "no regression" (see the module doc).
+
+    A comparison result taken before minRequests (or on unusable data) is held: it has
+    verdict Inconclusive but no value (evaluate() leaves value empty), which is what tells
+    it apart from the judge's Inconclusive after minRequests.
+    """
+    if status is None or status.verdict is None:
+        return False
+    if task.metric.comparison is not None:
+        counted = status.measurements > 0 and status.value is not None
+        return counted and status.verdict in (Verdict.PASS, Verdict.INCONCLUSIVE)
+    return status.verdict is Verdict.PASS
+
+
+def passed(task: MetricTask, status: MetricStatus | None) -> bool:
+    """An inline metric is done: `count` usable measurements, the last one usable."""
+    return complete(task, status) and usable(task, status)
 
 
 def failed(task: MetricTask, status: MetricStatus | None) -> bool:
@@ -253,10 +285,12 @@ def evaluate(
 
     Comparison metrics (canary against stable) use this gate: a result only counts once
     the canary served minRequests and the judge could use the data; before that the
-    metric holds (verdict Inconclusive, no counter moves), so the step waits for traffic.
-    After that, Pass and the judge's Inconclusive both count as "no evidence of a
+    metric holds (verdict Inconclusive, no value, no counter moves), so the step waits for
+    traffic. After that, Pass and the judge's Inconclusive both count as "no evidence of a
     regression" and satisfy `count`;
     a Fail counts against failureLimit like any other metric (default 0: roll back at once).
+    A threshold "no data" result counts against inconclusiveLimit but not towards `count`.
+    A provider error only extends the error streak: no other counter moves.
     """
     base = previous or MetricStatus(name=task.key)
     result = _judge_sample(task.metric, sample)
@@ -317,7 +351,7 @@ def _judge_sample(metric: Metric, sample: Sample) -> _Result:
 
 def _threshold(name: str, bounds: ThresholdRange, value: float | None) -> _Result:
     if value is None or math.isnan(value):
-        return _Result(Verdict.INCONCLUSIVE, f"{name}: no data", inconclusive=True)
+        return _Result(Verdict.INCONCLUSIVE, f"{name}: no data", counts=False, inconclusive=True)
     shown = f"{value:.4g}"
     if bounds.max is not None and value > bounds.max:
         return _Result(Verdict.FAIL, f"{name} {shown} above max {bounds.max:g}", shown)
@@ -374,8 +408,10 @@ def _compare(metric: Metric, sample: CountsSample | BucketsSample) -> _Result:
     if judgement.verdict is Verdict.INCONCLUSIVE and not (
         usable and _canary_requests(sample) >= comparison.min_requests
     ):
-        return _Result(Verdict.INCONCLUSIVE, reason, value, counts=False)
-    return _Result(judgement.verdict, reason, value)
+        # Held: no value, which is how usable() tells it from a counted Inconclusive.
+        return _Result(Verdict.INCONCLUSIVE, reason, None, counts=False)
+    # Counted results always carry a value; no errors on either side has no ratio yet.
+    return _Result(judgement.verdict, reason, value or "n/a")
 
 
 def _canary_requests(sample: CountsSample | BucketsSample) -> float:

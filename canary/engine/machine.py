@@ -9,15 +9,40 @@ Conditions: the engine keeps only the "Invalid" condition (status "True" with th
 problems, or "False"). Phase, reason and message already say whether a rollout is
 progressing; a second condition would only repeat them.
 
+Initialization (first sight of a Deployment) takes two calls, so that the route never
+points at N-primary before it can serve: the first records the revision as stable and
+creates N-primary (InitializeStable; phase Idle, reason Initializing, traffic untouched:
+the route still sends everything where it did); once N-primary is ready at that revision
+(obs.stable_ready), SetWeight(0) sends 100% to it (reason Initialized). The controller
+hands the user's Deployment off (scales it to 0) only after that. A newer target revision
+arriving meanwhile is initialized instead: there is nothing to roll out yet.
+
 Metrics unavailable: a reconcile whose measured samples are all provider failures counts
 one unavailable interval; any usable sample resets the count. When the count exceeds
 spec.maxMetricsUnavailableIntervals, or one metric's error streak exceeds its
-consecutiveErrorLimit, traffic returns to stable and the rollout pauses (reason
+consecutiveErrorLimit, traffic returns to stable and a Progressing rollout pauses (reason
 MetricsUnavailable) without recording any Fail. Measurements taken while so paused are
 probes only (analysis.probe). When the provider answers again the rollout returns to the
 weight of its current step and carries on with that step, its clock frozen while paused
 (see transitions.leave_pause). If that pause outlasts progressDeadlineSeconds the rollout
 rolls back. Provider errors alone therefore never roll back by analysis and never promote.
+
+A rollout already paused for another reason (PausedByUser, PausedAtStep, Inconclusive)
+keeps that pause and its reason through an outage: a human decides when it continues.
+Only the traffic fail-safe applies: past the same limits the canary goes to 0% (one
+Warning event MetricsUnavailable; the message says so) and measurements become probes.
+Its weight is not restored on its own when metrics return, since a paused rollout moves
+no traffic towards the canary without a human; `canary resume` (or `promote` for
+PausedAtStep) restores the step's weight and starts the unavailable count over. Such a
+pause has no progress deadline: the canary serves nothing and the human holds it.
+
+Promotion takes two calls as well: the first records phase Promoting (begin_promotion),
+the next and every later one until N-primary is ready at the canary's revision send
+PromoteStable (idempotent). Traffic stays at the last weight, both versions serving,
+until N-primary is ready; then stable gets 100% and the canary is scaled down. If that
+takes longer than progressDeadlineSeconds, one Warning event PromotionSlow says so
+(reason PromotionSlow, still Promoting) and the controller keeps polling: failing there
+would strand traffic split between two Deployments with nobody finishing the job.
 """
 
 from __future__ import annotations
@@ -26,26 +51,30 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
+from canary import naming
 from canary.durations import parse_duration
 from canary.engine.actions import (
     Decision,
     InitializeStable,
     Observations,
+    PromoteStable,
     ScaleDownCanary,
     SetWeight,
 )
 from canary.engine.analysis import (
     active_tasks,
     background_tasks,
-    complete,
     erroring,
     evaluate,
     failed,
     inconclusive,
+    passed,
     probe,
     statuses_by_key,
     step_tasks,
     template_problems,
+    usable,
+    weight_before,
 )
 from canary.engine.clock import seconds_since, to_iso, utc
 from canary.engine.requests import handle_request, ignore_request
@@ -57,10 +86,12 @@ from canary.engine.transitions import (
     DEADLINE_EXCEEDED,
     INCONCLUSIVE,
     INITIALIZED,
+    INITIALIZING,
     LIVE,
     METRICS_UNAVAILABLE,
     PAUSED_AT_STEP,
     PROMOTED,
+    PROMOTION_SLOW,
     RESUMED,
     REVERTED,
     TARGET_MISSING,
@@ -70,7 +101,10 @@ from canary.engine.transitions import (
     begin_promotion,
     deadline_left,
     deadline_text,
+    held_back,
+    initializing,
     leave_pause,
+    metrics_paused,
     pause,
     roll_back,
     start_rollout,
@@ -159,10 +193,10 @@ def _reconcile(ctx: Context, draft: Draft, *, answered: bool) -> None:
     status, target = draft.status, ctx.obs.target_revision
     if status.phase is Phase.PROMOTING:
         _promoting(ctx, draft)  # committed: a changed target waits until it finishes
+    elif initializing(status):
+        _initialize(ctx, draft, target)
     elif target is None:
         _target_missing(ctx, draft)
-    elif status.stable_revision is None:
-        _initialize(ctx, draft, target)
     elif target == status.stable_revision:
         _settle(ctx, draft)
     elif target != status.canary_revision:
@@ -174,18 +208,37 @@ def _reconcile(ctx: Context, draft: Draft, *, answered: bool) -> None:
     # RolledBack and Failed keep their revision until a new one arrives or `retry`.
 
 
-def _initialize(ctx: Context, draft: Draft, target: str) -> None:
-    draft.act(InitializeStable(target), SetWeight(0))
-    draft.update(stable_revision=target, canary_revision=None, canary_weight=0)
-    message = f"revision {target} is stable and serves all traffic"
-    draft.enter(Phase.IDLE, INITIALIZED, message)
+def _initialize(ctx: Context, draft: Draft, target: str | None) -> None:
+    """First sight: create N-primary, and route to it only once it is ready (module doc).
+
+    obs.stable_ready is judged against the stable_revision of the status passed in, so
+    it only counts on a call after the one that recorded `target` as stable.
+    """
+    status, name = draft.status, ctx.canary.spec.target_ref.name
+    primary = naming.primary(ctx.canary.metadata.name)
+    if target is None:
+        if status.stable_revision is None:
+            draft.update(reason=TARGET_MISSING, message=f"waiting for Deployment {name} to exist")
+        else:  # keep reason Initializing: N-primary has not served yet
+            draft.say(f"initializing: waiting for Deployment {name} to exist again")
+    elif target != status.stable_revision:
+        draft.act(InitializeStable(target))
+        draft.update(stable_revision=target, canary_revision=None, canary_weight=0)
+        message = f"initializing: waiting for {primary} to be ready at revision {target}"
+        if status.stable_revision is not None:
+            message += f" (it replaces revision {status.stable_revision}, which never served)"
+        draft.enter(Phase.IDLE, INITIALIZING, message)
+    elif ctx.obs.stable_ready:
+        draft.act(SetWeight(0))
+        message = f"revision {target} is stable: {primary} serves 100% of traffic"
+        draft.enter(Phase.IDLE, INITIALIZED, message)
+    else:
+        draft.say(f"initializing: waiting for {primary} to be ready at revision {target}")
 
 
 def _target_missing(ctx: Context, draft: Draft) -> None:
     status, name = draft.status, ctx.canary.spec.target_ref.name
-    if status.stable_revision is None:
-        draft.update(reason=TARGET_MISSING, message=f"waiting for Deployment {name} to exist")
-    elif status.phase in (*LIVE, Phase.WAITING):
+    if status.phase in (*LIVE, Phase.WAITING):
         if status.phase in LIVE:
             draft.act(SetWeight(0), ScaleDownCanary())
         draft.update(canary_revision=None, canary_weight=0, paused_at=None)
@@ -219,28 +272,42 @@ def _waiting(ctx: Context, draft: Draft) -> None:
 
 
 def _promoting(ctx: Context, draft: Draft) -> None:
-    status = draft.status
+    """Apply the promotion begin_promotion() recorded, and finish it once stable is ready.
+
+    obs.stable_ready is judged against status.canary_revision here. Until it holds,
+    every call sends PromoteStable again (idempotent) while the target still has the
+    canary's revision; traffic stays at the last weight, both versions serving. Past the
+    progress deadline the rollout stays Promoting with one PromotionSlow warning.
+    """
+    status, target = draft.status, ctx.obs.target_revision
     revision = status.canary_revision
+    primary = naming.primary(ctx.canary.metadata.name)
     if ctx.obs.stable_ready:
         draft.act(SetWeight(0), ScaleDownCanary())
         draft.update(stable_revision=revision, canary_weight=0)
         message = f"revision {revision} promoted; it serves all traffic as stable"
         draft.enter(Phase.SUCCEEDED, PROMOTED, message)
-    elif deadline_left(ctx, status.step_started_at) <= 0:
-        message = (
-            f"the stable Deployment was not ready at revision {revision} within the progress "
-            f"deadline ({deadline_text(ctx)}); the canary keeps {status.canary_weight}% of traffic"
-        )
-        draft.enter(Phase.FAILED, DEADLINE_EXCEEDED, message, warning=True)
-    else:
-        draft.say(f"promoting revision {revision}: waiting for the stable Deployment to be ready")
+        return
+    moved = ""
+    if revision is not None and target == revision:
+        draft.act(PromoteStable(revision))
+    else:  # the template can only come from the target; a newer one waits its turn
+        moved = f"; the target is now at {target or 'nothing (Deployment not found)'}"
+    if deadline_left(ctx, status.step_started_at) > 0:
+        draft.say(f"promoting revision {revision}: waiting for {primary} to be ready{moved}")
+        return
+    message = (
+        f"promoting revision {revision}: {primary} is not ready after the progress deadline "
+        f"({deadline_text(ctx)}); both versions keep serving, the canary "
+        f"{status.canary_weight}%, until it is{moved}"
+    )
+    if status.reason != PROMOTION_SLOW:
+        draft.event("Warning", PROMOTION_SLOW, message)
+        draft.update(reason=PROMOTION_SLOW)
+    draft.say(message)
 
 
 # ---------------------------------------------------------------- a rollout in progress
-
-
-def _metrics_paused(status: CanaryStatus) -> bool:
-    return status.phase is Phase.PAUSED and status.reason == METRICS_UNAVAILABLE
 
 
 def _live(ctx: Context, draft: Draft, *, answered: bool) -> None:
@@ -248,17 +315,17 @@ def _live(ctx: Context, draft: Draft, *, answered: bool) -> None:
     tasks = active_tasks(ctx.canary, ctx.templates, ctx.now)
     statuses = statuses_by_key(status.analysis)
     cause = _unavailable(ctx, status, tasks, statuses)
-    if _metrics_paused(status):
+    if metrics_paused(status):
         _while_unavailable(ctx, draft, cause, answered=answered)
     elif bad := next((t for t in tasks if failed(t, statuses.get(t.key))), None):
         roll_back(ctx, draft, ANALYSIS_FAILED, statuses[bad.key].reason)
+    elif status.phase is Phase.PAUSED:
+        _while_paused(ctx, draft, cause, answered=answered)
     elif cause is not None:
         draft.act(SetWeight(0))
         draft.update(canary_weight=0)
         message = f"{cause}; traffic returned to stable until metrics answer again"
         pause(ctx, draft, METRICS_UNAVAILABLE, message, warning=True)
-    elif status.phase is Phase.PAUSED:
-        return  # a user or step pause: keep measuring, wait for a request
     elif unsure := next((t for t in tasks if inconclusive(t, statuses.get(t.key))), None):
         message = (
             f"{statuses[unsure.key].reason}: more inconclusive results than its limit of "
@@ -282,7 +349,8 @@ def _record(ctx: Context, draft: Draft) -> bool:
     measured = [(t, ctx.obs.samples[t.key]) for t in tasks if t.key in ctx.obs.samples]
     if not measured:
         return False
-    judge = probe if _metrics_paused(draft.status) else evaluate
+    held = metrics_paused(draft.status) or held_back(ctx.steps, draft.status)
+    judge = probe if held else evaluate
     by_key = statuses_by_key(draft.status.analysis)
     for task, sample in measured:
         by_key[task.key] = judge(task, sample, by_key.get(task.key), ctx.now)
@@ -322,6 +390,36 @@ def _while_unavailable(ctx: Context, draft: Draft, cause: str | None, *, answere
     elif deadline_left(ctx, draft.status.paused_at) <= 0:
         detail = f"metrics unavailable for longer than the progress deadline ({deadline_text(ctx)})"
         roll_back(ctx, draft, DEADLINE_EXCEEDED, f"{detail}: {cause or 'no answer yet'}")
+
+
+def _while_paused(ctx: Context, draft: Draft, cause: str | None, *, answered: bool) -> None:
+    """A user, step or Inconclusive pause: it stays, with its reason, whatever metrics do.
+
+    Past the unavailable limits the traffic fail-safe still applies (canary to 0%, one
+    Warning event); the weight comes back with the request that ends the pause.
+    """
+    status = draft.status
+    label = step_label(ctx, status.current_step_index)
+    name = ctx.canary.metadata.name
+    verb = "promote" if status.reason == PAUSED_AT_STEP else "resume"
+    weight = weight_before(ctx.steps, status.current_step_index or 0)
+    if cause is not None and status.canary_weight > 0:
+        draft.act(SetWeight(0))
+        draft.update(canary_weight=0)
+        message = (
+            f"{label}: paused ({status.reason}); metrics unavailable: {cause}; traffic "
+            f"returned to stable, `canary {verb} {name}` restores canary weight {weight}%"
+        )
+        draft.event("Warning", METRICS_UNAVAILABLE, message)
+        draft.say(message)
+    elif held_back(ctx.steps, status) and answered and cause is None:
+        message = (
+            f"{label}: paused ({status.reason}); metrics answer again; traffic stays with "
+            f"stable until `canary {verb} {name}` restores canary weight {weight}%"
+        )
+        if message != status.message:
+            draft.event("Normal", "MetricsAvailable", message)
+            draft.say(message)
 
 
 def _progress(ctx: Context, draft: Draft) -> None:
@@ -376,7 +474,7 @@ def _analysis_step(ctx: Context, draft: Draft) -> None:
     label = step_label(ctx, draft.status.current_step_index)
     statuses = statuses_by_key(draft.status.analysis)
     tasks = step_tasks(ctx.canary, ctx.templates, ctx.now)
-    done = [t for t in tasks if complete(t, statuses.get(t.key))]
+    done = [t for t in tasks if passed(t, statuses.get(t.key))]
     if len(done) == len(tasks):
         reasons = "; ".join(statuses[t.key].reason for t in done)
         _finish_step(ctx, draft, "AnalysisPassed", f"{label}: analysis passed: {reasons}")
@@ -385,15 +483,26 @@ def _analysis_step(ctx: Context, draft: Draft) -> None:
 
 
 def _try_promote(ctx: Context, draft: Draft) -> None:
-    """Promote once every background metric has a result and none is a provider error."""
+    """Promote once every background metric's last result is usable (analysis.usable):
+    a Pass for thresholds; a Pass or an Inconclusive after minRequests for comparisons.
+    Nothing yet, too little traffic, a tolerated Fail or a provider error all wait for
+    the next measurement."""
     canary = ctx.canary.model_copy(update={"status": draft.status})
     statuses = statuses_by_key(draft.status.analysis)
     unproven = [
-        t.key
+        _last_result(t.key, statuses.get(t.key))
         for t in background_tasks(canary, ctx.templates, ctx.now)
-        if statuses.get(t.key) is None or statuses[t.key].verdict in (None, Verdict.ERROR)
+        if not usable(t, statuses.get(t.key))
     ]
     if unproven:
         draft.say(f"all steps done; promotion waits for a result from {', '.join(unproven)}")
     else:
         begin_promotion(ctx, draft)
+
+
+def _last_result(key: str, status: MetricStatus | None) -> str:
+    if status is None or status.verdict is None:
+        return f"{key} (not measured yet)"
+    if status.verdict is Verdict.INCONCLUSIVE and status.value is None:
+        return f"{key} (too little traffic so far)"
+    return f"{key} (last {status.verdict})"

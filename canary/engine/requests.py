@@ -24,6 +24,7 @@ from canary.engine.transitions import (
     Draft,
     begin_promotion,
     leave_pause,
+    metrics_paused,
     pause,
     requested_by,
     roll_back,
@@ -112,7 +113,20 @@ def _abort(ctx: Context, draft: Draft, request: ManualRequest) -> str | None:
 
 
 def _pause(ctx: Context, draft: Draft, request: ManualRequest) -> str | None:
+    """Hold the rollout until `canary resume`.
+
+    During a MetricsUnavailable pause the request turns it into a user pause (its clock
+    and 0% weight kept), so that metrics answering again no longer resume it on their own.
+    """
     status = draft.status
+    if metrics_paused(status):
+        label = step_label(ctx, status.current_step_index)
+        message = (
+            f"{label}: paused by request while metrics are unavailable; traffic stays with "
+            "stable until `canary resume`"
+        )
+        draft.enter(Phase.PAUSED, PAUSED_BY_USER, message, audit=requested_by(request, ctx.now))
+        return None
     if status.phase is Phase.PAUSED:
         return f"already paused ({status.reason})"
     if status.phase is not Phase.PROGRESSING:

@@ -1,5 +1,9 @@
 """When the engine wants to be called again: the soonest of the next metric due, the end
 of a timed pause, the progress deadline, a readiness poll and the deploy window opening.
+
+Waiting for N-primary to be ready (while initializing, and while promoting, also past the
+progress deadline) polls every POLL_SECONDS; the call that records a promotion asks to
+be called again at once, to apply it.
 """
 
 from __future__ import annotations
@@ -7,7 +11,7 @@ from __future__ import annotations
 from canary.durations import parse_duration
 from canary.engine.analysis import next_due_seconds
 from canary.engine.clock import seconds_since
-from canary.engine.transitions import METRICS_UNAVAILABLE, Context, deadline_left
+from canary.engine.transitions import METRICS_UNAVAILABLE, Context, deadline_left, initializing
 from canary.engine.windows import next_open
 from canary.models import CanaryStatus, Phase
 
@@ -23,6 +27,9 @@ def requeue_after(ctx: Context, status: CanaryStatus, *, invalid: bool) -> float
     """Seconds until step() has something to do for `status`, the decision's new status;
     0 means right away, None means only when something changes (settled phases, or a
     pause that waits for a request and has no metrics to measure)."""
+    if initializing(status) and status.stable_revision is not None:
+        # N-primary exists but the route does not point at it yet: poll its readiness.
+        return INVALID_RECHECK_SECONDS if invalid else POLL_SECONDS
     if status.phase in SETTLED:
         return None
     if invalid:
@@ -32,7 +39,10 @@ def requeue_after(ctx: Context, status: CanaryStatus, *, invalid: bool) -> float
         opens = ctx.now if window is None else next_open(window, ctx.now)
         return (opens - ctx.now).total_seconds()
     if status.phase is Phase.PROMOTING:
-        return max(0.0, min(POLL_SECONDS, deadline_left(ctx, status.step_started_at)))
+        if ctx.canary.status.phase is not Phase.PROMOTING:
+            return 0.0  # just recorded: apply it (PromoteStable) right away
+        left = deadline_left(ctx, status.step_started_at)
+        return min(POLL_SECONDS, left) if left > 0 else POLL_SECONDS
     canary = ctx.canary.model_copy(update={"status": status})
     waits = [next_due_seconds(canary, ctx.templates, ctx.now)]
     if status.phase is Phase.PAUSED:

@@ -19,7 +19,6 @@ from canary.engine.actions import (
     EnsureCanary,
     ManualRequest,
     Observations,
-    PromoteStable,
     ScaleDownCanary,
     SetWeight,
 )
@@ -29,6 +28,7 @@ from canary.engine.windows import in_window, next_open
 from canary.models import AnalysisTemplateSpec, Canary, CanaryStatus, MetricStatus, Phase, Step
 
 # status.reason values; events for phase changes use the same words.
+INITIALIZING = "Initializing"
 INITIALIZED = "Initialized"
 ROLLOUT_STARTED = "RolloutStarted"
 OUTSIDE_WINDOW = "OutsideDeployWindow"
@@ -38,6 +38,7 @@ INCONCLUSIVE = "Inconclusive"
 METRICS_UNAVAILABLE = "MetricsUnavailable"
 RESUMED = "Resumed"
 PROMOTING = "Promoting"
+PROMOTION_SLOW = "PromotionSlow"
 PROMOTED = "Promoted"
 ANALYSIS_FAILED = "AnalysisFailed"
 ABORTED = "Aborted"
@@ -48,6 +49,34 @@ REVERTED = "Reverted"
 
 # Phases in which the canary Deployment is scaled up and may carry traffic.
 LIVE = (Phase.PROGRESSING, Phase.PAUSED)
+
+
+def initializing(status: CanaryStatus) -> bool:
+    """Stable is not serving yet: no revision recorded, or N-primary not yet ready at it."""
+    return status.stable_revision is None or (
+        status.phase is Phase.IDLE and status.reason == INITIALIZING
+    )
+
+
+def metrics_paused(status: CanaryStatus) -> bool:
+    return status.phase is Phase.PAUSED and status.reason == METRICS_UNAVAILABLE
+
+
+def held_back(steps: list[Step], status: CanaryStatus) -> bool:
+    """A pause other than MetricsUnavailable whose traffic the metrics fail-safe took away.
+
+    Outside the fail-safe, a rollout always carries the weight of its current step (the
+    last setWeight before it), so a user, step or Inconclusive pause at 0% where its
+    step's weight is above 0 can only be the fail-safe's doing (see machine._while_paused).
+    (After an edit of spec.steps mid-rollout this may misread a pause as held back; the
+    only effect is that measurements are probes until the request that ends the pause.)
+    """
+    return (
+        status.phase is Phase.PAUSED
+        and status.reason != METRICS_UNAVAILABLE
+        and status.canary_weight == 0
+        and weight_before(steps, status.current_step_index or 0) > 0
+    )
 
 
 @dataclass(frozen=True)
@@ -143,9 +172,15 @@ def advance(ctx: Context, draft: Draft) -> None:
 
 
 def begin_promotion(ctx: Context, draft: Draft, request: ManualRequest | None = None) -> None:
+    """Record the decision to promote; the next call applies it (machine._promoting).
+
+    No PromoteStable here: the status saying Promoting must be written before N-primary
+    takes the canary's template, so that a crash in between can never leave N-primary
+    running the canary's revision while the status still calls the old one stable.
+    Traffic stays where it is until N-primary is ready at the new revision.
+    """
     revision = draft.status.canary_revision
     assert revision is not None  # only rollouts in progress promote
-    draft.act(PromoteStable(revision))
     draft.update(current_step_index=len(ctx.steps), step_started_at=to_iso(ctx.now), paused_at=None)
     message = f"promoting revision {revision}: updating the stable Deployment"
     draft.enter(Phase.PROMOTING, PROMOTING, message, audit=requested_by(request, ctx.now))
@@ -194,9 +229,10 @@ def leave_pause(ctx: Context, draft: Draft, weight: int | None = None) -> None:
     The step clock is frozen while paused: step_started_at moves later by the time spent
     paused, so a timed pause step resumes with the time it had left, and neither the
     progress deadline nor the analysis window count the paused time. Leaving a
-    MetricsUnavailable pause restores the step's weight and starts the unavailable count
-    and error streaks over; leaving an Inconclusive pause measures the metrics over their
-    limit afresh (an inline step needs `count` new results). Either way, resuming is the
+    MetricsUnavailable pause (or another pause whose traffic the fail-safe held back, see
+    held_back()) restores the step's weight and starts the unavailable count and error
+    streaks over; leaving an Inconclusive pause measures the metrics over their limit
+    afresh (an inline step needs `count` new results). Either way, resuming is the
     user's (or the recovered provider's) word that the cause is dealt with.
 
     Traffic goes to `weight`, by default the current step's weight.
@@ -208,11 +244,11 @@ def leave_pause(ctx: Context, draft: Draft, weight: int | None = None) -> None:
         weight_before(ctx.steps, status.current_step_index or 0) if weight is None else weight,
     )
     draft.update(paused_at=None, step_started_at=shift(status.step_started_at, paused_for))
-    if status.reason == METRICS_UNAVAILABLE:
-        analysis = [m.model_copy(update={"consecutive_errors": 0}) for m in status.analysis]
-        draft.update(metrics_unavailable_intervals=0, analysis=analysis)
-    elif status.reason == INCONCLUSIVE:
+    if status.reason == INCONCLUSIVE:
         draft.update(analysis=_measure_afresh(ctx, status))
+    if metrics_paused(status) or held_back(ctx.steps, status):
+        analysis = [m.model_copy(update={"consecutive_errors": 0}) for m in draft.status.analysis]
+        draft.update(metrics_unavailable_intervals=0, analysis=analysis)
 
 
 def _measure_afresh(ctx: Context, status: CanaryStatus) -> list[MetricStatus]:

@@ -235,7 +235,8 @@ def _wait_initialized(env: DemoEnv, say: Say, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = env.kube.get_canary(NS, "checkout").get("status") or {}
-        if status.get("stableRevision") and status.get("phase") in ("Idle", "Succeeded"):
+        # Initialized: N-primary is ready and the route sends it 100% of traffic.
+        if status.get("stableRevision") and status.get("reason") == "Initialized":
             say(f"canary initialized: stable revision {status['stableRevision']} serves 100%")
             return
         if env.controller.proc.poll() is not None:

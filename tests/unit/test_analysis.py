@@ -20,7 +20,7 @@ from engine_support import (
 )
 
 from canary.engine import judge
-from canary.engine.analysis import due_tasks, evaluate, template_problems
+from canary.engine.analysis import due_tasks, evaluate, passed, template_problems, usable
 from canary.engine.judge import Judgement
 from canary.engine.samples import (
     BucketsSample,
@@ -71,8 +71,21 @@ DUE = [
     ),
     (
         "inline stops at its count",
-        canary(rolling(1, 10, analysis=[measured(STEP1, 300, measurements=1)])),
+        canary(
+            rolling(1, 10, analysis=[measured(STEP1, 300, measurements=1, verdict=Verdict.PASS)])
+        ),
         [],
+    ),
+    (
+        "inline at its count is measured again after a tolerated Fail",
+        canary(
+            rolling(
+                1,
+                10,
+                analysis=[measured(STEP1, 300, measurements=1, failures=1, verdict=Verdict.FAIL)],
+            )
+        ),
+        [STEP1],
     ),
     (
         "errors do not count towards count",
@@ -195,13 +208,18 @@ THRESHOLDS: list[tuple[str, MetricTask, Sample, dict[str, Any]]] = [
         "no data is inconclusive",
         ERROR_RATE,
         ScalarSample(None),
-        {"verdict": Verdict.INCONCLUSIVE, "reason": "error-rate: no data", "inconclusives": 1},
+        {
+            "verdict": Verdict.INCONCLUSIVE,
+            "reason": "error-rate: no data",
+            "inconclusives": 1,
+            "measurements": 0,  # too little traffic never counts towards `count`
+        },
     ),
     (
         "NaN is no data",
         ERROR_RATE,
         ScalarSample(float("nan")),
-        {"verdict": Verdict.INCONCLUSIVE, "inconclusives": 1, "measurements": 1},
+        {"verdict": Verdict.INCONCLUSIVE, "inconclusives": 1, "measurements": 0},
     ),
     (
         "provider failure is an error",
@@ -257,30 +275,35 @@ def judged(verdict: Verdict, lower: float | None = 0.5) -> Judgement:
 
 
 COMPARISONS: list[tuple[str, Judgement, Sample, dict[str, Any]]] = [
-    ("pass counts", judged(Verdict.PASS), ENOUGH, {"verdict": Verdict.PASS, "measurements": 1}),
+    (
+        "pass counts",
+        judged(Verdict.PASS),
+        ENOUGH,
+        {"verdict": Verdict.PASS, "measurements": 1, "value": "1"},
+    ),
     (
         "fail counts against failureLimit",
         judged(Verdict.FAIL),
         ENOUGH,
-        {"verdict": Verdict.FAIL, "failures": 1, "measurements": 1},
+        {"verdict": Verdict.FAIL, "failures": 1, "measurements": 1, "value": "1"},
     ),
     (
         "inconclusive after minRequests is no evidence of a regression",
         judged(Verdict.INCONCLUSIVE),
         ENOUGH,
-        {"verdict": Verdict.INCONCLUSIVE, "measurements": 1, "inconclusives": 0},
+        {"verdict": Verdict.INCONCLUSIVE, "measurements": 1, "inconclusives": 0, "value": "1"},
     ),
     (
-        "before minRequests the metric holds",
+        "before minRequests the metric holds, without a value",
         judged(Verdict.INCONCLUSIVE),
         TOO_FEW,
-        {"verdict": Verdict.INCONCLUSIVE, "measurements": 0, "inconclusives": 0},
+        {"verdict": Verdict.INCONCLUSIVE, "measurements": 0, "inconclusives": 0, "value": None},
     ),
     (
         "unusable data holds",
         judged(Verdict.INCONCLUSIVE, lower=None),
         ENOUGH,
-        {"measurements": 0, "inconclusives": 0, "consecutive_errors": 0},
+        {"measurements": 0, "inconclusives": 0, "consecutive_errors": 0, "value": None},
     ),
 ]
 
@@ -303,7 +326,6 @@ def test_evaluate_comparison_gate(
     status = evaluate(COMPARE, sample, None, at())
     assert calls == [{"tolerance": 1.5, "alpha": 0.01, "min_requests": 100}]
     assert status.reason == f"errors-vs-stable: {judgement.reason}"
-    assert status.value == "1"
     for name, value in expected.items():
         assert getattr(status, name) == value, name
 
@@ -353,3 +375,82 @@ def test_comparison_with_the_wrong_sample_is_an_error(sample: Sample) -> None:
 def test_evaluate_with_the_real_judge(sample: Sample, verdict: Verdict, measurements: int) -> None:
     status = evaluate(COMPARE, sample, None, at())
     assert (status.verdict, status.measurements) == (verdict, measurements)
+
+
+# ---------------------------------------------------------------- the gate: usable() and passed()
+
+COUNTED = {"measurements": 1, "value": "1.1"}
+HELD = {"value": None}  # a comparison result before minRequests has no value
+
+GATE: list[tuple[str, MetricTask, dict[str, Any] | None, bool]] = [
+    ("threshold: never measured", ERROR_RATE, None, False),
+    ("threshold: no verdict yet", ERROR_RATE, {}, False),
+    ("threshold: pass", ERROR_RATE, {"verdict": Verdict.PASS, **COUNTED}, True),
+    ("threshold: tolerated fail", ERROR_RATE, {"verdict": Verdict.FAIL, **COUNTED}, False),
+    (
+        "threshold: no data",
+        ERROR_RATE,
+        {"verdict": Verdict.INCONCLUSIVE, "inconclusives": 1},
+        False,
+    ),
+    ("threshold: provider error", ERROR_RATE, {"verdict": Verdict.ERROR, **COUNTED}, False),
+    ("comparison: pass", COMPARE, {"verdict": Verdict.PASS, **COUNTED}, True),
+    (
+        "comparison: inconclusive after minRequests",
+        COMPARE,
+        {"verdict": Verdict.INCONCLUSIVE, **COUNTED},
+        True,
+    ),
+    (
+        "comparison: inconclusive before minRequests",
+        COMPARE,
+        {"verdict": Verdict.INCONCLUSIVE},
+        False,
+    ),
+    (
+        "comparison: before minRequests again, after earlier counted results",
+        COMPARE,
+        {"verdict": Verdict.INCONCLUSIVE, "measurements": 3, **HELD},
+        False,
+    ),
+    ("comparison: tolerated fail", COMPARE, {"verdict": Verdict.FAIL, **COUNTED}, False),
+    ("comparison: provider error", COMPARE, {"verdict": Verdict.ERROR, "measurements": 2}, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("task", "fields", "expected"), [g[1:] for g in GATE], ids=[g[0] for g in GATE]
+)
+def test_usable(task: MetricTask, fields: dict[str, Any] | None, expected: bool) -> None:
+    status = None if fields is None else measured(task.key, **fields)
+    assert usable(task, status) is expected
+    assert passed(task, status) is expected  # count 1: passed() is usable() once counted
+
+
+def test_a_held_comparison_after_a_counted_one_is_not_usable_with_the_real_judge() -> None:
+    counted = evaluate(COMPARE, CountsSample(Counts(5000, 50), Counts(50000, 500)), None, at())
+    assert (counted.verdict, usable(COMPARE, counted)) == (Verdict.INCONCLUSIVE, True)
+    held = evaluate(COMPARE, CountsSample(Counts(20, 0), Counts(50000, 500)), counted, at(30))
+    assert (held.verdict, held.measurements) == (Verdict.INCONCLUSIVE, 1)
+    assert not usable(COMPARE, held)
+
+
+def test_no_errors_on_either_side_after_min_requests_lets_a_healthy_service_promote() -> None:
+    # A service with a 0% error rate has no ratio to estimate; it must not stall forever.
+    status = evaluate(COMPARE, CountsSample(Counts(5000, 0), Counts(50000, 0)), None, at())
+    assert status.verdict is Verdict.INCONCLUSIVE
+    assert status.measurements == 1
+    assert usable(COMPARE, status)
+
+
+def test_passed_needs_count_usable_results_and_a_usable_last_one() -> None:
+    task = MetricTask(STEP1, threshold_metric(count=2, failure_limit=1, inconclusive_limit=2))
+    status = None
+    for seconds, sample, done in [
+        (0, ScalarSample(None), False),  # no data: not counted
+        (30, ScalarSample(0.001), False),  # 1 of 2
+        (60, ScalarSample(0.05), False),  # 2 of 2, but the last is a tolerated Fail
+        (90, ScalarSample(0.001), True),
+    ]:
+        status = evaluate(task, sample, status, at(seconds))
+        assert passed(task, status) is done, seconds

@@ -16,7 +16,7 @@ from engine_support import (
 )
 
 from canary.engine.actions import Observations
-from canary.models import Canary, Phase
+from canary.models import Canary, CanaryStatus, Phase
 
 pytestmark = pytest.mark.unit
 
@@ -99,6 +99,37 @@ CASES: list[tuple[str, Canary, Observations, float, float | None]] = [
         observe(stable_ready=False),
         0,
         5,
+    ),
+    ("promotion recorded: apply it right away", canary(rolling(5, 50)), observe(), 0, 0),
+    (
+        "promoting past the deadline: keep polling, never a hot loop",
+        canary(rolling(5, 50, phase=Phase.PROMOTING, step_started_at=ts(-900))),
+        observe(stable_ready=False),
+        0,
+        5,
+    ),
+    ("first sight: poll for N-primary", canary(), observe("rev1", stable_ready=False), 0, 5),
+    (
+        "initializing: poll for N-primary",
+        canary(CanaryStatus(reason="Initializing", stable_revision="rev1")),
+        observe("rev1", stable_ready=False),
+        0,
+        5,
+    ),
+    (
+        "initialized: settled",
+        canary(CanaryStatus(reason="Initializing", stable_revision="rev1")),
+        observe("rev1"),
+        0,
+        None,
+    ),
+    ("first sight without a Deployment: a watch event", canary(), observe(None), 0, None),
+    (
+        "initializing with an invalid spec: recheck",
+        canary(CanaryStatus(reason="Initializing", stable_revision="rev1")),
+        observe("rev1", errors=("x: y (z)",)),
+        0,
+        60,
     ),
     ("invalid mid-rollout: recheck", canary(rolling(2, 10)), observe(errors=("x: y (z)",)), 0, 60),
     ("invalid while settled", canary(settled()), observe("rev1", errors=("x: y (z)",)), 0, None),

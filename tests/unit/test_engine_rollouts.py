@@ -13,6 +13,7 @@ from canary.engine.actions import (
     Action,
     EmitEvent,
     EnsureCanary,
+    InitializeStable,
     ManualRequest,
     Observations,
     PromoteStable,
@@ -44,25 +45,36 @@ class Cluster:
     target: str = "rev2"
     canary_rev: str | None = None
     canary_since: datetime = NOW
-    primary_rev: str = "rev1"
+    primary_rev: str | None = "rev1"
     primary_since: datetime = NOW - READY_AFTER
     weight: int = 0
     weights: list[int] = field(default_factory=list)
     events: list[EmitEvent] = field(default_factory=list)
+    promotions: list[str] = field(default_factory=list)
 
     def apply(self, action: Action, now: datetime) -> None:
         match action:
-            case EnsureCanary(revision):
-                self.canary_rev, self.canary_since = revision, now
-            case PromoteStable(revision):
+            case InitializeStable(revision) if revision != self.primary_rev:
                 self.primary_rev, self.primary_since = revision, now
+            case EnsureCanary(revision) if revision != self.canary_rev:
+                self.canary_rev, self.canary_since = revision, now
+            case PromoteStable(revision) if revision != self.primary_rev:
+                # Idempotent like a real Deployment: the same template again restarts nothing.
+                self.primary_rev, self.primary_since = revision, now
+                self.promotions.append(revision)
             case SetWeight(weight):
+                # The route never points at a variant that cannot serve.
+                assert weight == 100 or self.primary_ready(now), "route to an unready N-primary"
                 self.weight = weight
                 self.weights.append(weight)
             case ScaleDownCanary():
                 self.canary_rev = None
             case EmitEvent():
                 self.events.append(action)
+
+    def primary_ready(self, now: datetime, revision: str | None = None) -> bool:
+        at_revision = self.primary_rev is not None and revision in (None, self.primary_rev)
+        return at_revision and now - self.primary_since >= READY_AFTER
 
     def observe(self, c: Canary, now: datetime, samples: dict[str, Sample]) -> Observations:
         status = c.status
@@ -72,7 +84,7 @@ class Cluster:
             request = ManualRequest(f"promote-{now.isoformat()}", "promote", user="ci")
         return Observations(
             target_revision=self.target,
-            stable_ready=self.primary_rev == live and now - self.primary_since >= READY_AFTER,
+            stable_ready=live is not None and self.primary_ready(now, live),
             canary_ready=self.canary_rev == status.canary_revision
             and now - self.canary_since >= READY_AFTER,
             samples=samples,
@@ -88,6 +100,13 @@ def run(c: Canary, cluster: Cluster, sample: SampleFn) -> tuple[Canary, list[Pha
         decision = step(c, TEMPLATES, cluster.observe(c, now, samples), now)
         for action in decision.actions:
             cluster.apply(action, now)
+        if decision.status.phase is not c.status.phase:
+            events = [a for a in decision.actions if isinstance(a, EmitEvent)]
+            assert len(events) == 1, f"one event per phase change: {decision.actions}"
+        if decision.status.phase is Phase.PROMOTING and c.status.phase is not Phase.PROMOTING:
+            assert not any(isinstance(a, PromoteStable) for a in decision.actions), (
+                "promotion is recorded before it is applied"
+            )
         c = c.model_copy(update={"status": decision.status})
         if phases[-1] is not c.status.phase:
             phases.append(c.status.phase)
@@ -191,3 +210,41 @@ def test_comparison_against_stable_with_the_real_judge(ratio: float, outcome: Ph
     c, _, _ = run(canary(settled(Phase.IDLE), steps=steps), Cluster(), comparing(ratio))
     assert c.status.phase is outcome
     assert TEMPLATES["compare"].metrics[0].comparison is not None
+
+
+def test_first_sight_routes_to_n_primary_only_once_it_is_ready() -> None:
+    """Onboarding: the route keeps pointing at the user's Deployment until N-primary
+    serves (Cluster.apply asserts it), and the rollout that follows is promoted."""
+    cluster = Cluster(target="rev1", primary_rev=None)
+    c, _, elapsed = run(canary(analysis=BACKGROUND), cluster, healthy)
+    assert (c.status.phase, c.status.reason, c.status.stable_revision) == (
+        Phase.IDLE,
+        "Initialized",
+        "rev1",
+    )
+    assert cluster.weights == [0]
+    assert READY_AFTER.total_seconds() <= elapsed <= READY_AFTER.total_seconds() + 5
+    assert [e.reason for e in cluster.events] == ["Initializing", "Initialized"]
+    cluster.target = "rev2"
+    c, _, _ = run(c, cluster, healthy)
+    assert c.status.phase is Phase.SUCCEEDED
+    assert cluster.promotions == ["rev2"]
+
+
+def test_slow_promotion_keeps_both_serving_then_finishes() -> None:
+    """N-primary takes 15 minutes at the new revision: one PromotionSlow warning, traffic
+    stays split, and the promotion completes instead of failing."""
+    cluster = Cluster()
+    slow = timedelta(minutes=15)
+
+    def primary_ready(now: datetime, revision: str | None = None) -> bool:
+        wait = slow if cluster.primary_rev == "rev2" else READY_AFTER
+        at_revision = revision in (None, cluster.primary_rev)
+        return at_revision and now - cluster.primary_since >= wait
+
+    cluster.primary_ready = primary_ready  # type: ignore[method-assign]
+    _, phases, _ = run(canary(settled(Phase.IDLE), analysis=BACKGROUND), cluster, healthy)
+    assert phases[-2:] == [Phase.PROMOTING, Phase.SUCCEEDED]
+    assert [e.reason for e in cluster.events].count("PromotionSlow") == 1
+    assert cluster.weights == [10, 50, 0]  # 50% until stable was ready, then 0
+    assert cluster.promotions == ["rev2"]

@@ -63,17 +63,82 @@ def bg_canary(status: CanaryStatus) -> Canary:
     return canary(status, analysis=BACKGROUND)
 
 
+def initializing(revision: str) -> CanaryStatus:
+    return CanaryStatus(phase=Phase.IDLE, reason="Initializing", stable_revision=revision)
+
+
+def paused_by(reason: str, index: int = 3, weight: int = 50, **fields: Any) -> CanaryStatus:
+    base: dict[str, Any] = {"phase": Phase.PAUSED, "reason": reason, "paused_at": ts(-30)}
+    return rolling(index, weight, **{**base, **fields})
+
+
 CASES = [
     # ------------------------------------------------------------ first sight, revisions
     Case(
-        "first sight initializes stable",
+        "first sight creates N-primary and leaves traffic alone",
         canary(),
+        observe("rev1", stable_ready=False),
+        Phase.IDLE,
+        [InitializeStable("rev1")],
+        reason="Initializing",
+        weight=0,
+        message="initializing: waiting for checkout-primary to be ready",
+        status={"stable_revision": "rev1", "canary_revision": None},
+    ),
+    Case(
+        "first sight never routes, even if readiness is claimed",
+        canary(),
+        observe("rev1"),  # judged against no stable revision: meaningless
+        Phase.IDLE,
+        [InitializeStable("rev1")],
+        reason="Initializing",
+    ),
+    Case(
+        "initializing waits for N-primary",
+        canary(initializing("rev1")),
+        observe("rev1", stable_ready=False),
+        Phase.IDLE,
+        [],
+        reason="Initializing",
+        message="initializing: waiting for checkout-primary to be ready",
+    ),
+    Case(
+        "N-primary ready: it gets all traffic",
+        canary(initializing("rev1")),
         observe("rev1"),
         Phase.IDLE,
-        [InitializeStable("rev1"), SetWeight(0)],
+        [SetWeight(0)],
         reason="Initialized",
         weight=0,
+        message="checkout-primary serves 100% of traffic",
         status={"stable_revision": "rev1", "canary_revision": None},
+    ),
+    Case(
+        "a newer revision before N-primary served re-initializes with it",
+        canary(initializing("rev1")),
+        observe("rev2"),  # ready at rev1 says nothing about rev2
+        Phase.IDLE,
+        [InitializeStable("rev2")],
+        reason="Initializing",
+        message="it replaces revision rev1",
+        status={"stable_revision": "rev2", "canary_revision": None, "current_step_index": None},
+    ),
+    Case(
+        "Deployment gone while initializing keeps waiting",
+        canary(initializing("rev1")),
+        observe(None),
+        Phase.IDLE,
+        [],
+        reason="Initializing",
+        message="waiting for Deployment checkout to exist again",
+    ),
+    Case(
+        "initialized: the next revision rolls out",
+        canary(settled(Phase.IDLE, reason="Initialized")),
+        observe("rev2"),
+        Phase.PROGRESSING,
+        [EnsureCanary("rev2")],
+        index=0,
     ),
     Case(
         "first sight without a Deployment waits",
@@ -325,22 +390,33 @@ CASES = [
         message="error-rate: no data",
     ),
     Case(
-        "last step done: promotion begins",
+        "last step done: promotion is recorded, not yet applied",
         canary(rolling(5, 50)),
         observe(),
         Phase.PROMOTING,
-        [PromoteStable("rev2")],
+        [],
         reason="Promoting",
         weight=50,
         index=5,
     ),
     Case(
-        "promoting waits for stable",
+        "promoting applies the promotion and waits for stable",
         canary(rolling(5, 50, phase=Phase.PROMOTING, reason="Promoting")),
         observe(stable_ready=False),
         Phase.PROMOTING,
+        [PromoteStable("rev2")],
+        reason="Promoting",
+        weight=50,
+        message="waiting for checkout-primary to be ready",
+    ),
+    Case(
+        "promoting with the target moved on waits without copying it",
+        canary(rolling(5, 50, phase=Phase.PROMOTING, reason="Promoting")),
+        observe("rev3", stable_ready=False),
+        Phase.PROMOTING,
         [],
         weight=50,
+        message="the target is now at rev3",
     ),
     Case(
         "promotion completes",
@@ -361,13 +437,26 @@ CASES = [
         status={"stable_revision": "rev2"},
     ),
     Case(
-        "stable never ready during promotion fails",
-        canary(rolling(5, 50, phase=Phase.PROMOTING, step_started_at=ts(-600))),
+        "stable not ready by the deadline: still promoting, traffic kept",
+        canary(rolling(5, 50, phase=Phase.PROMOTING, reason="Promoting", step_started_at=ts(-600))),
         observe(stable_ready=False),
-        Phase.FAILED,
-        [],
-        reason="ProgressDeadlineExceeded",
+        Phase.PROMOTING,
+        [PromoteStable("rev2")],
+        reason="PromotionSlow",
         weight=50,
+        message="not ready after the progress deadline (10m); both versions keep serving",
+    ),
+    Case(
+        "a slow promotion completes once stable is ready",
+        canary(
+            rolling(5, 50, phase=Phase.PROMOTING, reason="PromotionSlow", step_started_at=ts(-900))
+        ),
+        observe(),
+        Phase.SUCCEEDED,
+        [SetWeight(0), ScaleDownCanary()],
+        reason="Promoted",
+        weight=0,
+        status={"stable_revision": "rev2"},
     ),
     # ------------------------------------------------------------ background analysis
     Case(
@@ -400,7 +489,17 @@ CASES = [
         bg_canary(rolling(5, 50, analysis=[measured(BG, verdict=Verdict.PASS, measurements=3)])),
         observe(),
         Phase.PROMOTING,
-        [PromoteStable("rev2")],
+        [],
+    ),
+    Case(
+        "an Inconclusive background result never promotes",
+        # e.g. right after `canary resume` of an Inconclusive pause measured it afresh
+        bg_canary(rolling(5, 50, analysis=[measured(BG, verdict=Verdict.INCONCLUSIVE)])),
+        observe(),
+        Phase.PROGRESSING,
+        [],
+        index=5,
+        message="promotion waits for a result from background/latency (too little traffic",
     ),
     # ------------------------------------------------------------ metrics unavailable
     Case(
@@ -488,6 +587,70 @@ CASES = [
         Phase.ROLLED_BACK,
         [SetWeight(0), ScaleDownCanary()],
         reason="ProgressDeadlineExceeded",
+    ),
+    # ------------------------------------------------------------ other pauses in an outage
+    Case(
+        "a user pause survives the unavailable limit; traffic goes to stable",
+        bg_canary(paused_by("PausedByUser", metrics_unavailable_intervals=3)),
+        observe(samples={BG: DOWN}),
+        Phase.PAUSED,
+        [SetWeight(0)],
+        reason="PausedByUser",
+        weight=0,
+        message="metrics unavailable",
+        status={"paused_at": ts(-30)},
+    ),
+    Case(
+        "a user pause below the unavailable limit keeps its weight",
+        bg_canary(paused_by("PausedByUser")),
+        observe(samples={BG: DOWN}),
+        Phase.PAUSED,
+        [],
+        reason="PausedByUser",
+        weight=50,
+    ),
+    Case(
+        "a step pause survives an outage",
+        bg_canary(paused_by("PausedAtStep", index=4, metrics_unavailable_intervals=3)),
+        observe(samples={BG: DOWN}),
+        Phase.PAUSED,
+        [SetWeight(0)],
+        reason="PausedAtStep",
+        weight=0,
+        message="`canary promote checkout` restores canary weight 50%",
+    ),
+    Case(
+        "an Inconclusive pause survives an outage",
+        bg_canary(paused_by("Inconclusive", metrics_unavailable_intervals=3)),
+        observe(samples={BG: DOWN}),
+        Phase.PAUSED,
+        [SetWeight(0)],
+        reason="Inconclusive",
+        weight=0,
+    ),
+    Case(
+        "metrics back during a held-back user pause: still paused, still at stable",
+        bg_canary(paused_by("PausedByUser", weight=0, metrics_unavailable_intervals=6)),
+        observe(samples={BG: ScalarSample(0.9)}),  # a probe: the canary had no traffic
+        Phase.PAUSED,
+        [],
+        reason="PausedByUser",
+        weight=0,
+        message="metrics answer again; traffic stays with stable until `canary resume checkout`",
+        status={"metrics_unavailable_intervals": 0},
+    ),
+    Case(
+        "a held-back user pause has no deadline",
+        bg_canary(
+            paused_by(
+                "PausedByUser", weight=0, paused_at=ts(-9000), metrics_unavailable_intervals=9
+            )
+        ),
+        observe(samples={BG: DOWN}),
+        Phase.PAUSED,
+        [],
+        reason="PausedByUser",
+        weight=0,
     ),
     Case(
         "a user pause has no deadline",
@@ -610,3 +773,67 @@ def test_limits_are_exceeded_only_above_them(
     status = rolling(1, 10, analysis=[measured(STEP1, 30, measurements=1, **before)])
     decision = step(canary(status), templates, observe(samples={STEP1: sample}), at())
     assert decision.status.phase is phase
+
+
+def test_initialization_emits_one_event_per_phase_of_it() -> None:
+    first = decide(canary(), observe("rev1", stable_ready=False))
+    [event] = events(first)
+    assert (event.type, event.reason) == ("Normal", "Initializing")
+    waiting = decide(canary(first.status), observe("rev1", stable_ready=False))
+    assert waiting.actions == ()
+    done = decide(canary(first.status), observe("rev1"))
+    [event] = events(done)
+    assert (event.reason, event.message) == (
+        "Initialized",
+        "revision rev1 is stable: checkout-primary serves 100% of traffic",
+    )
+
+
+def test_a_slow_promotion_warns_once() -> None:
+    status = rolling(5, 50, phase=Phase.PROMOTING, reason="Promoting", step_started_at=ts(-600))
+    first = decide(canary(status), observe(stable_ready=False))
+    [event] = events(first)
+    assert (event.type, event.reason) == ("Warning", "PromotionSlow")
+    assert first.requeue_after == 5
+    again = decide(canary(first.status), observe(stable_ready=False), 5)
+    assert events(again) == []
+    assert workload(again) == [PromoteStable("rev2")]
+    assert (again.status.phase, again.status.reason) == (Phase.PROMOTING, "PromotionSlow")
+
+
+def test_promotion_is_recorded_then_applied_on_the_next_call() -> None:
+    recorded = decide(canary(rolling(5, 50)), observe(stable_ready=False))
+    assert (recorded.status.phase, workload(recorded), recorded.requeue_after) == (
+        Phase.PROMOTING,
+        [],
+        0,
+    )
+    applied = decide(canary(recorded.status), observe(stable_ready=False))
+    assert workload(applied) == [PromoteStable("rev2")]
+    assert events(applied) == []
+    repeated = decide(canary(applied.status), observe(stable_ready=False), 5)
+    assert workload(repeated) == [PromoteStable("rev2")]  # idempotent, until stable is ready
+
+
+ROLLBACKS = [
+    ("analysis Fail", canary(rolling(1, 10)), observe(samples={STEP1: BAD})),
+    ("background Fail", bg_canary(rolling(3, 50)), observe(samples={BG: ScalarSample(0.9)})),
+    (
+        "readiness deadline",
+        canary(rolling(2, 10, step_started_at=ts(-600))),
+        observe(canary_ready=False),
+    ),
+    (
+        "metrics deadline",
+        bg_canary(paused_by("MetricsUnavailable", weight=0, paused_at=ts(-600))),
+        observe(samples={BG: DOWN}),
+    ),
+]
+
+
+@pytest.mark.parametrize(("c", "o"), [r[1:] for r in ROLLBACKS], ids=[r[0] for r in ROLLBACKS])
+def test_a_rollback_is_one_router_call_and_a_scale_down(c: Canary, o: Observations) -> None:
+    decision = decide(c, o)
+    assert decision.status.phase is Phase.ROLLED_BACK
+    assert workload(decision) == [SetWeight(0), ScaleDownCanary()]
+    assert len(events(decision)) == 1
