@@ -36,5 +36,9 @@ demo: setup
 bench-steering: setup
 	$(PY) -m canary.sandbox.bench_steering --samples 20
 
+# canary vs flagger-like vs argo-like over the scenario suite (prints a table, writes JSON).
+bench-decisions: $(STAMP)
+	$(PY) -m canary.simulate.bench --runs 200 --out bench-results/decisions.json
+
 clean-sandbox:
 	-$(VENV)/bin/canary sandbox down

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from canary import naming, render
 from canary.commands_analysis import register as register_analysis
+from canary.commands_simulate import register as register_simulate
 from canary.durations import parse_duration
 from canary.engine.clock import to_iso
 from canary.errors import CanaryError, PermanentError
@@ -50,6 +51,7 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="sandbox")
 register_analysis(app)
+register_simulate(app)
 
 out = Console(highlight=False)
 
