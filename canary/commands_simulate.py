@@ -242,7 +242,11 @@ def _plot(result: RunResult, path: Path) -> None:
     ticks = world.ticks
     t = np.arange(ticks) * world.dt
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(9, 6))
-    top.step(t / 60, world.weights[:ticks], where="post", color="tab:orange")
+    weights = list(world.weights[:ticks])
+    if result.decision_s is not None:  # show where the decision left the new version
+        t = np.append(t, result.decision_s)
+        weights.append(0 if result.outcome == "rolled back" else 100)
+    top.step(t / 60, weights, where="post", color="tab:orange")
     top.set_ylabel("canary weight (%)")
     top.set_ylim(-2, 102)
     title = f"{result.policy} on {result.scenario} (seed {result.seed}): {result.outcome}"
@@ -255,11 +259,13 @@ def _plot(result: RunResult, path: Path) -> None:
         for axis in (top, bottom):
             axis.axvspan(outage.start / 60, outage.end / 60, color="grey", alpha=0.15)
     per_bin = max(1, round(30 / world.dt))
-    bins = ticks // per_bin
+    bins = -(-ticks // per_bin)  # the last, partial bin too
     if bins:
+        pad = bins * per_bin - ticks
         for variant, name, colour in ((1, "stable", "tab:blue"), (0, "canary", "tab:red")):
-            req = world.requests[variant, : bins * per_bin].reshape(bins, per_bin).sum(axis=1)
-            err = world.errors[variant, : bins * per_bin].reshape(bins, per_bin).sum(axis=1)
+            req = np.pad(world.requests[variant, :ticks], (0, pad)).reshape(bins, per_bin)
+            err = np.pad(world.errors[variant, :ticks], (0, pad)).reshape(bins, per_bin)
+            req, err = req.sum(axis=1), err.sum(axis=1)
             rate = np.where(req > 0, 100 * err / np.maximum(req, 1), np.nan)
             centre = (np.arange(bins) + 0.5) * per_bin * world.dt / 60
             bottom.plot(centre, rate, marker=".", linestyle="-", label=name, color=colour)
