@@ -174,7 +174,7 @@ def build_kube_apiserver(progress: Progress) -> BuildReport:
             for prefix in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
             for k, v in stamp.items()
         )
-        progress(f"kube-apiserver {KUBE_VERSION}: compiling (first time: 10-20 minutes on 2 cores)")
+        progress(f"kube-apiserver {KUBE_VERSION}: compiling (first time: about 5 minutes on 2 cores)")
         tmp = target.with_suffix(".tmp")
         _run_logged(
             [go, "build", "-v", "-trimpath", "-ldflags", f"-s -w {ldflags}", "-o", str(tmp), pkg],
