@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from canary.kube import Kube, Obj
+from canary.render import step_text
 from canary.sandbox import procs
 from canary.sandbox.controlplane import ControlPlane
 from canary.sandbox.kubelet import StandInKubelet
@@ -293,7 +294,7 @@ def rollout(
         status = canary.get("status") or {}
         stats = env.loadgen.stats()
         line = (
-            f"phase {status.get('phase')}, step {status.get('currentStepIndex')}, "
+            f"phase {status.get('phase')}, step {step_text(canary)}, "
             f"weight {status.get('canaryWeight', 0)}%"
         )
         if time.monotonic() - window_started >= 5 or line != last_line:
