@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -24,6 +25,32 @@ def env(tmp_path: Path) -> Iterator[DemoEnv]:
     with demo.environment(tmp_path, print, rps=20, interval="5s", step_pause="20s") as e:
         demo._wait_initialized(e, print)
         yield e
+
+
+def canary_cli(env: DemoEnv, *args: str, timeout: float = 60,
+               user: str = "ci") -> subprocess.CompletedProcess[str]:
+    """The real `canary` command, as CI or an engineer runs it (no TTY)."""
+    return subprocess.run(
+        [sys.executable, "-m", "canary", *args, "-n", NS, "--kubeconfig", str(env.kubeconfig)],
+        capture_output=True, text=True, timeout=timeout, env=dict(os.environ, CANARY_USER=user))
+
+
+def status(env: DemoEnv) -> dict[str, Any]:
+    return env.kube.get_canary(NS, "checkout").get("status") or {}
+
+
+def wait_for(env: DemoEnv, done: Any, timeout: float, what: str) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if done(current := status(env)):
+            return current
+        time.sleep(0.2)
+    pytest.fail(f"{what} within {timeout}s; status: {status(env)}")
+
+
+def wait_live(env: DemoEnv, revision: str) -> None:
+    wait_for(env, lambda s: s.get("canaryRevision") == revision and s.get("canaryWeight", 0) > 0,
+             120, "the rollout never reached a weight above 0")
 
 
 def test_bad_canary_is_rolled_back_and_good_one_promoted(env: DemoEnv) -> None:
@@ -46,109 +73,45 @@ def test_bad_canary_is_rolled_back_and_good_one_promoted(env: DemoEnv) -> None:
 
 
 def test_kill_9_mid_rollout_then_restart_gives_the_right_outcome(env: DemoEnv) -> None:
-    revision = demo.release(env, "v2", 0.3)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        status = env.kube.get_canary(NS, "checkout").get("status") or {}
-        if status.get("canaryRevision") == revision and status.get("canaryWeight", 0) > 0:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail("the rollout never reached a weight above 0")
+    wait_live(env, demo.release(env, "v2", 0.3))
     os.kill(env.controller.pid, signal.SIGKILL)
     env.controller.proc.wait(timeout=10)
     time.sleep(2)
     env.restart_controller()
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        status = env.kube.get_canary(NS, "checkout").get("status") or {}
-        if status.get("phase") in ("RolledBack", "Succeeded", "Failed"):
-            break
-        time.sleep(0.5)
-    assert status.get("phase") == "RolledBack", status
-    assert status.get("canaryWeight") == 0
+    final = wait_for(env, lambda s: s.get("phase") in ("RolledBack", "Succeeded", "Failed"),
+                     300, "no verdict after the restart")
+    assert final["phase"] == "RolledBack", final
+    assert final["canaryWeight"] == 0
 
 
 def test_ci_deploy_waits_and_exits_0_with_json_and_junit(env: DemoEnv, tmp_path: Path) -> None:
     report = tmp_path / "report.xml"
-    cmd = [
-        sys.executable,
-        "-m",
-        "canary",
-        "deploy",
-        "checkout",
-        "-n",
-        NS,
-        "--image",
-        "app=demo/checkout:v5",
-        "--wait",
-        "--timeout",
-        "5m",
-        "--output",
-        "json",
-        "--junit",
-        str(report),
-        "--kubeconfig",
-        str(env.kubeconfig),
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    out = canary_cli(env, "deploy", "checkout", "--image", "app=demo/checkout:v5", "--wait",
+                     "--timeout", "5m", "--output", "json", "--junit", str(report), timeout=400)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "\x1b[" not in out.stdout  # no colour codes without a TTY
-    summary = json.loads(out.stdout[out.stdout.index("{") :])
+    summary = json.loads(out.stdout[out.stdout.index("{"):])
     assert summary["result"] == "promoted"
-    suite = ET.parse(report).getroot()
-    assert suite.get("failures") == "0"
+    assert ET.parse(report).getroot().get("failures") == "0"
 
 
 def test_ci_deploy_times_out_with_exit_3(env: DemoEnv) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "canary",
-        "deploy",
-        "checkout",
-        "-n",
-        NS,
-        "--image",
-        "app=demo/checkout:v6",
-        "--wait",
-        "--timeout",
-        "3s",
-        "--kubeconfig",
-        str(env.kubeconfig),
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    out = canary_cli(env, "deploy", "checkout", "--image", "app=demo/checkout:v6", "--wait",
+                     "--timeout", "3s")
     assert out.returncode == 3, out.stdout + out.stderr
 
 
 def test_abort_rolls_back_at_once_and_audits_who(env: DemoEnv) -> None:
-    revision = demo.release(env, "v7", 0.0)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        status = env.kube.get_canary(NS, "checkout").get("status") or {}
-        if status.get("canaryRevision") == revision and status.get("canaryWeight", 0) > 0:
-            break
-        time.sleep(0.2)
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "canary",
-            "abort",
-            "checkout",
-            "-n",
-            NS,
-            "--kubeconfig",
-            str(env.kubeconfig),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ, CANARY_USER="alice"),
-    )
-    assert out.returncode == 0, out.stderr
-    status = env.kube.get_canary(NS, "checkout")["status"]
-    assert status["phase"] == "RolledBack"
-    assert status["canaryWeight"] == 0
+    wait_live(env, demo.release(env, "v7", 0.0))
+    out = canary_cli(env, "abort", "checkout", user="alice")
+    assert out.returncode == 0, out.stdout + out.stderr
+    final = status(env)
+    assert (final["phase"], final["canaryWeight"]) == ("RolledBack", 0)
     notes = " ".join(e.get("note", "") for e in env.kube.list_events(NS, "checkout"))
-    assert "alice" in notes
+    assert "abort requested by alice" in notes
+
+
+def test_a_request_that_does_not_apply_says_why_and_exits_1(env: DemoEnv) -> None:
+    out = canary_cli(env, "resume", "checkout")  # nothing is paused
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "not applied" in out.stdout
