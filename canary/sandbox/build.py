@@ -136,45 +136,31 @@ def _measure(fn: Callable[[], None]) -> tuple[float, float]:
     return time.monotonic() - started, peak_kib / 1024
 
 
-def build_kube_apiserver(progress: Progress) -> BuildReport:
-    target = kube_apiserver_path()
+def _build(
+    name: str,
+    version: str,
+    target: Path,
+    pkg: str,
+    progress: Progress,
+    *,
+    requirements: Callable[[str, Path, dict[str, str]], str],
+    ldflags: str,
+    compile_time: str,
+) -> BuildReport:
+    """Build `pkg` into `target` in a throwaway module; `requirements` gives go.mod's tail."""
     if target.exists():
-        return BuildReport("kube-apiserver", target, 0.0, 0.0, built=False)
-    go = _require_go()
-    env = _go_env()
-    workdir = cache_dir() / "build" / f"kube-apiserver-{KUBE_VERSION}"
+        return BuildReport(name, target, 0.0, 0.0, built=False)
+    go, env = _require_go(), _go_env()
+    workdir = cache_dir() / "build" / f"{name}-{version}"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     log = workdir / "build.log"
-    pkg = "k8s.io/kubernetes/cmd/kube-apiserver"
 
     def run() -> None:
-        progress(f"kube-apiserver {KUBE_VERSION}: resolving modules (first time: a few minutes)")
-        (workdir / "go.mod").write_text("module canary.local/build\n\ngo 1.26\n")
-        staging = _kubernetes_staging_modules(go, workdir, env)
-        replaces = "".join(f"\t{m} => {m} {STAGING_VERSION}\n" for m in staging)
-        _write_module(
-            workdir,
-            "canary.local/build",
-            [pkg],
-            f"\nrequire k8s.io/kubernetes {KUBE_VERSION}\n\nreplace (\n{replaces})\n",
-        )
-        _run_logged([go, "mod", "tidy"], workdir, log, env, progress, "go mod tidy")
-        major, minor = KUBE_VERSION[1:].split(".")[:2]
-        stamp = {
-            "gitVersion": KUBE_VERSION,
-            "gitMajor": major,
-            "gitMinor": minor,
-            "gitTreeState": "clean",
-            "gitCommit": "0" * 40,
-            "buildDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        ldflags = " ".join(
-            f"-X {prefix}.{k}={v}"
-            for prefix in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
-            for k, v in stamp.items()
-        )
-        progress(f"kube-apiserver {KUBE_VERSION}: compiling (first time: about 5 minutes on 2 cores)")
+        progress(f"{name} {version}: resolving modules")
+        _write_module(workdir, "canary.local/build", [pkg], requirements(go, workdir, env))
+        _run_logged([go, "mod", "tidy"], workdir, log, env, progress, f"go mod tidy ({name})")
+        progress(f"{name} {version}: compiling (first time: {compile_time} on 2 cores)")
         tmp = target.with_suffix(".tmp")
         _run_logged(
             [go, "build", "-v", "-trimpath", "-ldflags", f"-s -w {ldflags}", "-o", str(tmp), pkg],
@@ -182,43 +168,65 @@ def build_kube_apiserver(progress: Progress) -> BuildReport:
             log,
             env,
             progress,
-            "build kube-apiserver",
+            f"build {name}",
         )
         tmp.rename(target)
 
     seconds, peak = _measure(run)
-    return BuildReport("kube-apiserver", target, seconds, peak, built=True)
+    return BuildReport(name, target, seconds, peak, built=True)
+
+
+def _kubernetes_requirements(go: str, workdir: Path, env: dict[str, str]) -> str:
+    """Pin k8s.io/kubernetes and map each staging module to its published release."""
+    (workdir / "go.mod").write_text("module canary.local/build\n\ngo 1.26\n")
+    staging = _kubernetes_staging_modules(go, workdir, env)
+    replaces = "".join(f"\t{m} => {m} {STAGING_VERSION}\n" for m in staging)
+    return f"\nrequire k8s.io/kubernetes {KUBE_VERSION}\n\nreplace (\n{replaces})\n"
+
+
+def _kubernetes_version_ldflags() -> str:
+    """What the release build stamps, so /version reports the real version."""
+    major, minor = KUBE_VERSION[1:].split(".")[:2]
+    stamp = {
+        "gitVersion": KUBE_VERSION,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "gitCommit": "0" * 40,
+        "buildDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return " ".join(
+        f"-X {prefix}.{k}={v}"
+        for prefix in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for k, v in stamp.items()
+    )
+
+
+def build_kube_apiserver(progress: Progress) -> BuildReport:
+    return _build(
+        "kube-apiserver",
+        KUBE_VERSION,
+        kube_apiserver_path(),
+        "k8s.io/kubernetes/cmd/kube-apiserver",
+        progress,
+        requirements=_kubernetes_requirements,
+        ldflags=_kubernetes_version_ldflags(),
+        compile_time="about 5 minutes",
+    )
 
 
 def build_etcd(progress: Progress) -> BuildReport:
-    target = etcd_path()
-    if target.exists():
-        return BuildReport("etcd", target, 0.0, 0.0, built=False)
-    go = _require_go()
-    env = _go_env()
-    workdir = cache_dir() / "build" / f"etcd-{ETCD_VERSION}"
-    shutil.rmtree(workdir, ignore_errors=True)
-    log = workdir / "build.log"
     pkg = "go.etcd.io/etcd/server/v3"
-
-    def run() -> None:
-        progress(f"etcd {ETCD_VERSION}: resolving modules")
-        _write_module(workdir, "canary.local/etcdbuild", [pkg], f"\nrequire {pkg} {ETCD_VERSION}\n")
-        _run_logged([go, "mod", "tidy"], workdir, log, env, progress, "go mod tidy (etcd)")
-        progress(f"etcd {ETCD_VERSION}: compiling")
-        tmp = target.with_suffix(".tmp")
-        _run_logged(
-            [go, "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), pkg],
-            workdir,
-            log,
-            env,
-            progress,
-            "build etcd",
-        )
-        tmp.rename(target)
-
-    seconds, peak = _measure(run)
-    return BuildReport("etcd", target, seconds, peak, built=True)
+    return _build(
+        "etcd",
+        ETCD_VERSION,
+        etcd_path(),
+        pkg,
+        progress,
+        requirements=lambda go, workdir, env: f"\nrequire {pkg} {ETCD_VERSION}\n",
+        ldflags="",
+        compile_time="about 1 minute",
+    )
 
 
 def build_all(
