@@ -333,6 +333,14 @@ def _live(ctx: Context, draft: Draft, *, answered: bool) -> None:
             "`canary promote` continues, `canary abort` rolls back"
         )
         pause(ctx, draft, INCONCLUSIVE, message, warning=True)
+    elif status.metrics_unavailable_intervals > 0:
+        # Below the fail-safe's limit, but blind: never move to the next step (or promote)
+        # on a timer while the metrics are not answering.
+        label = step_label(ctx, status.current_step_index)
+        draft.say(
+            f"{label}: metrics unavailable for {status.metrics_unavailable_intervals} "
+            "interval(s); holding this step until they answer"
+        )
     else:
         _progress(ctx, draft)
 

@@ -138,3 +138,14 @@ def test_pause_requested_during_an_outage_is_kept_when_metrics_return() -> None:
     assert [d.status.phase for d in decisions] == [Phase.PAUSED] * 3
     assert all(workload(d) == [] for d in decisions)
     assert decisions[-1].status.paused_at == ts(-60)  # the step clock stays frozen since then
+
+
+def test_a_timed_pause_does_not_end_blind_during_a_short_outage() -> None:
+    """Errors below the fail-safe's limit hold the step; it ends once metrics answer."""
+    status = rolling(3, 50, analysis=[BEFORE], step_started_at=ts(-115))  # 2m pause, 5s left
+    decisions = chain(canary(status, analysis=BACKGROUND_), [*outage(10, 2), *outage(30, 1, OK)])
+    during, after = decisions[:2], decisions[2]
+    assert all(d.status.current_step_index == 3 for d in during)
+    assert all("holding this step" in d.status.message for d in during)
+    assert all(not workload(d) for d in during)
+    assert after.status.current_step_index == 4
