@@ -291,6 +291,9 @@ class Comparison(Model):
         default=None, description="Cumulative histogram buckets, one series per `le`."
     )
     quantile: float = Field(default=0.99, gt=0, lt=1)
+    unit: Literal["s", "ms"] = Field(
+        default="s", description="latency: the unit of the histogram's `le` bounds, for messages."
+    )
     tolerance: float = Field(
         gt=0,
         description="errorRate: allowed canary/stable ratio (1.2). latency: allowed relative "

@@ -392,6 +392,7 @@ def _compare(metric: Metric, sample: CountsSample | BucketsSample) -> _Result:
                 tolerance=tolerance,
                 alpha=alpha,
                 min_requests=comparison.min_requests,
+                unit=comparison.unit,
             )
         else:
             kind = type(sample).__name__

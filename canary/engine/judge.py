@@ -155,8 +155,12 @@ def judge_latency(
     tolerance: float,
     alpha: float,
     min_requests: int,
+    unit: str = "s",
 ) -> Judgement:
-    """Is the canary's `quantile` latency more than (1 + tolerance) x the stable's?"""
+    """Is the canary's `quantile` latency more than (1 + tolerance) x the stable's?
+
+    `unit` is that of the buckets' `le` bounds ("s" or "ms"); it only shapes the reason.
+    """
     _check_parameters(tolerance, alpha, min_requests)
     if not 0.0 < quantile < 1.0:
         raise ValueError(f"quantile must be in (0, 1), got {quantile}")
@@ -182,8 +186,8 @@ def judge_latency(
     upper = _relative(c_hi, s_lo)
     estimate = _relative(c_q, s_q)
 
-    facts = f"{label}: canary {_secs(c_q, canary_h, quantile)} vs stable "
-    facts += f"{_secs(s_q, stable_h, quantile)}, "
+    facts = f"{label}: canary {_latency(c_q, canary_h, quantile, unit)} vs stable "
+    facts += f"{_latency(s_q, stable_h, quantile, unit)}, "
     facts += f"{_signed(estimate)}, {level} bounds [{_signed(lower)}, {_signed(upper)}]"
     return _decide(
         facts,
@@ -319,6 +323,7 @@ def _pct(errors: float, requests: float) -> str:
     return f"{100 * errors / requests:.3g}% ({_count(errors)}/{_count(requests)})"
 
 
-def _secs(value: float, h: Histogram, q: float) -> str:
-    text = f"{value * 1000:.3g}ms" if value < 1 else f"{value:.3g}s"
+def _latency(value: float, h: Histogram, q: float, unit: str) -> str:
+    seconds = value / 1000 if unit == "ms" else value
+    text = f"{seconds * 1000:.3g}ms" if seconds < 1 else f"{seconds:.3g}s"
     return f"≥{text} (+Inf bucket)" if h.beyond_last_bound(q) else text

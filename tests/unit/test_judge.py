@@ -482,6 +482,16 @@ def test_latency_regression_fails_with_reason() -> None:
     assert j.reason.endswith("exceeds tolerance +10% (Fail)")
 
 
+def test_latency_reason_speaks_the_histograms_unit() -> None:
+    seconds = lat(hist((0.1, 500), (0.25, 900), (0.5, 960), (1.0, 1000), (INF, 1000)), STABLE)
+    in_ms = tuple((le * 1000, c) for le, c in STABLE)
+    canary_ms = hist((100, 500), (250, 900), (500, 960), (1000, 1000), (INF, 1000))
+    millis = judge_latency(canary_ms, in_ms, quantile=0.99, tolerance=0.1, alpha=0.01,
+                           min_requests=100, unit="ms")
+    assert millis.verdict is seconds.verdict
+    assert millis.reason == seconds.reason  # same latencies, same words: "…ms vs …ms"
+
+
 def test_latency_same_distribution_with_plenty_of_data_passes() -> None:
     big = tuple((le, 100 * c) for le, c in STABLE)
     j = lat(big, tuple((le, 9 * c) for le, c in big))
