@@ -260,7 +260,7 @@ class Controller:
         )
         decision = machine.step(canary, templates, obs, now)
         self._apply(obj, canary, decision, target)
-        self._write_status(obj, decision.status)
+        self._record(obj, decision)
         if obs.stable_ready and not findings and not initializing(decision.status):
             self._handoff_target(obj, target)
         return decision.requeue_after
@@ -283,8 +283,7 @@ class Controller:
         router = None
         for action in decision.actions:
             if isinstance(action, EmitEvent):
-                self._event(obj, action.type, action.reason, action.message)
-                continue
+                continue  # sent after the status write
             router = router or router_for(canary, self.kube)
             if isinstance(action, SetWeight):
                 router.set_weight(canary, action.weight)
@@ -354,9 +353,13 @@ class Controller:
             status = CanaryStatus.model_validate(obj.get("status") or {})
         except ValidationError:
             status = CanaryStatus()
-        decision = machine.reject(status, tuple(findings), now)
+        self._record(obj, machine.reject(status, tuple(findings), now))
+        return None
+
+    def _record(self, obj: Obj, decision: Decision) -> None:
+        """Write the status, then its Events: a Conflict on the write means deciding again,
+        so Events only ever describe what the status recorded."""
+        self._write_status(obj, decision.status)
         for action in decision.actions:
             if isinstance(action, EmitEvent):
                 self._event(obj, action.type, action.reason, action.message)
-        self._write_status(obj, decision.status)
-        return None
