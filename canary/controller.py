@@ -260,6 +260,8 @@ class Controller:
         )
         decision = machine.step(canary, templates, obs, now)
         self._apply(obj, canary, decision, target)
+        if not findings and not initializing(decision.status):
+            self._converge_route(canary, decision.status.canary_weight)
         self._record(obj, decision)
         if obs.stable_ready and not findings and not initializing(decision.status):
             self._handoff_target(obj, target)
@@ -293,6 +295,20 @@ class Controller:
                     self.kube.scale_deployment(obj["metadata"]["namespace"], dep, 0)
             elif isinstance(action, InitializeStable | EnsureCanary | PromoteStable):
                 self._apply_workload(obj, canary, action, target, router.name)
+
+    def _converge_route(self, canary: Canary, weight: int) -> None:
+        """Make the data plane carry the weight the status records.
+
+        A kill between a router write and the status write, or a hand edit of the route,
+        leaves the two apart; the status is the truth, so the route follows it."""
+        router = router_for(canary, self.kube)
+        if not router.in_sync(canary, weight):
+            log.info(
+                "%s: route out of step with status; setting canary weight %d%%",
+                canary.metadata.name,
+                weight,
+            )
+            router.set_weight(canary, weight)
 
     def _apply_workload(
         self,

@@ -21,3 +21,7 @@ class TrafficRouter(Protocol):
     def get_weight(self, canary: Canary) -> int:
         """The canary weight the data plane has now."""
         ...
+
+    def in_sync(self, canary: Canary, weight: int) -> bool:
+        """Does the data plane carry what set_weight(weight) would write?"""
+        ...

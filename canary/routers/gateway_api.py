@@ -62,6 +62,9 @@ class GatewayAPIRouter:
             )
         return written
 
+    def in_sync(self, canary: Canary, weight: int) -> bool:
+        return self.get_weight(canary) == weight
+
     def get_weight(self, canary: Canary) -> int:
         _ns, route_name, route = self._route(canary)
         canary_svc = naming.canary_service(canary.metadata.name)

@@ -65,6 +65,13 @@ class ReplicaRouter:
             )
         return self.get_weight(canary)
 
+    def in_sync(self, canary: Canary, weight: int) -> bool:
+        ns, name = canary.metadata.namespace or "default", canary.metadata.name
+        primary = self.kube.get_deployment(ns, naming.primary(name))
+        if primary is None:
+            return weight == 0
+        return self._replicas(ns, name) == split(remembered_total(primary), weight)
+
     def get_weight(self, canary: Canary) -> int:
         s, c = self._replicas(canary.metadata.namespace or "default", canary.metadata.name)
         return round(100 * c / (s + c)) if s + c else 0

@@ -72,6 +72,13 @@ def test_weight_written_is_weight_read_back(setup, weight: int) -> None:
     assert router.get_weight(canary) == weight
 
 
+def test_in_sync_tells_whether_the_data_plane_carries_a_weight(setup) -> None:
+    router, canary, _ = setup
+    router.set_weight(canary, 30)
+    assert router.in_sync(canary, 30)
+    assert not router.in_sync(canary, 0)
+
+
 def test_rollback_is_one_call_from_any_weight(setup) -> None:
     router, canary, _ = setup
     router.set_weight(canary, 50)
