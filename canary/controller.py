@@ -259,8 +259,10 @@ class Controller:
             spec_errors=tuple(findings),
         )
         decision = machine.step(canary, templates, obs, now)
-        self._apply(obj, canary, decision, target)
-        if not findings and not initializing(decision.status):
+        self._apply(obj, canary, decision, target, primary)
+        # A SetWeight above was already written and read back by the router.
+        wrote_weight = any(isinstance(a, SetWeight) for a in decision.actions)
+        if not findings and not wrote_weight and not initializing(decision.status):
             self._converge_route(canary, decision.status.canary_weight)
         self._record(obj, decision)
         if obs.stable_ready and not findings and not initializing(decision.status):
@@ -280,7 +282,12 @@ class Controller:
         return samples
 
     def _apply(
-        self, obj: Obj, canary: Canary, decision: Decision, target: workloads.Target | None
+        self,
+        obj: Obj,
+        canary: Canary,
+        decision: Decision,
+        target: workloads.Target | None,
+        primary: Obj | None,
     ) -> None:
         router = None
         for action in decision.actions:
@@ -294,7 +301,7 @@ class Controller:
                 with contextlib.suppress(NotFound):  # never created: nothing to scale down
                     self.kube.scale_deployment(obj["metadata"]["namespace"], dep, 0)
             elif isinstance(action, InitializeStable | EnsureCanary | PromoteStable):
-                self._apply_workload(obj, canary, action, target, router.name)
+                self._apply_workload(obj, canary, action, target, primary, router.name)
 
     def _converge_route(self, canary: Canary, weight: int) -> None:
         """Make the data plane carry the weight the status records.
@@ -316,6 +323,7 @@ class Controller:
         canary: Canary,
         action: InitializeStable | EnsureCanary | PromoteStable,
         target: workloads.Target | None,
+        primary: Obj | None,
         router_name: str,
     ) -> None:
         if target is None or target.revision != action.revision:
@@ -323,7 +331,7 @@ class Controller:
                 f"target Deployment {canary.spec.target_ref.name} is no longer at revision "
                 f"{action.revision}; deciding again"
             )
-        total = workloads.desired_total(self.kube, obj, target)
+        total = workloads.desired_total(target, primary)
         if isinstance(action, EnsureCanary):
             # Replica routing sizes the canary through the weight; a mesh runs it full size.
             replicas = 0 if router_name == "replicas" else total

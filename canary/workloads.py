@@ -133,11 +133,8 @@ def ensure_services(kube: Kube, canary: Obj) -> None:
         )
 
 
-def desired_total(kube: Kube, canary: Obj, target: Target) -> int:
+def desired_total(target: Target, primary: Obj | None) -> int:
     """Replica count for each variant: the user's count, else what the primary remembers."""
     if target.replicas:
         return target.replicas
-    primary = kube.get_deployment(
-        canary["metadata"]["namespace"], naming.primary(canary["metadata"]["name"])
-    )
     return remembered_total(primary) if primary is not None else 1

@@ -38,8 +38,8 @@ class ReplicaRouter:
     def __init__(self, kube: Kube):
         self.kube = kube
 
-    def _replicas(self, ns: str, name: str) -> tuple[int, int]:
-        stable = self.kube.get_deployment(ns, naming.primary(name))
+    def _replicas(self, ns: str, name: str, stable: Obj | None = None) -> tuple[int, int]:
+        stable = stable or self.kube.get_deployment(ns, naming.primary(name))
         can = self.kube.get_deployment(ns, naming.canary_deployment(name))
         return (
             (stable or {}).get("spec", {}).get("replicas") or 0,
@@ -70,7 +70,7 @@ class ReplicaRouter:
         primary = self.kube.get_deployment(ns, naming.primary(name))
         if primary is None:
             return weight == 0
-        return self._replicas(ns, name) == split(remembered_total(primary), weight)
+        return self._replicas(ns, name, primary) == split(remembered_total(primary), weight)
 
     def get_weight(self, canary: Canary) -> int:
         s, c = self._replicas(canary.metadata.namespace or "default", canary.metadata.name)

@@ -102,7 +102,7 @@ def main() -> None:
             Path(tmp), lambda m: None, rps=5, interval="5s", step_pause="1s", steps=steps
         ) as env,
     ):
-        demo._wait_initialized(env, lambda m: None)
+        demo.wait_initialized(env, lambda m: None)
         results = measure(env, args.samples)
     print(f"{'request':<24} {'n':>4} {'median ms':>10} {'p99 ms':>8}")
     for name, values in results.items():

@@ -232,7 +232,7 @@ def environment(
         yield env
 
 
-def _wait_initialized(env: DemoEnv, say: Say, timeout: float = 60) -> None:
+def wait_initialized(env: DemoEnv, say: Say, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = env.kube.get_canary(NS, "checkout").get("status") or {}
@@ -333,7 +333,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="canary-demo-") as tmp:
         base = workdir or Path(tmp)
         with environment(base, say, rps, interval, step_pause) as env:
-            _wait_initialized(env, say)
+            wait_initialized(env, say)
             time.sleep(3)  # a few scrapes of stable-only traffic first
             return [
                 rollout(env, say, "bad rollout", "v2", bad_error_rate, "RolledBack"),

@@ -23,7 +23,7 @@ from canary.sandbox.demo import NS, DemoEnv
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[DemoEnv]:
     with demo.environment(tmp_path, print, rps=20, interval="5s", step_pause="20s") as e:
-        demo._wait_initialized(e, print)
+        demo.wait_initialized(e, print)
         yield e
 
 
