@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from canary.durations import parse_duration
-from canary.engine.analysis import evaluate
+from canary.engine.analysis import baseline_for, evaluate
+from canary.engine.clock import to_iso
 from canary.engine.samples import (
     BucketsSample,
     CountsSample,
@@ -377,7 +378,10 @@ def run(
                 continue
             result = results[metric.name]
             window = window_seconds + due[metric.name]  # as scheduled: exact and repeatable
-            task = MetricTask(metric.name, metric, dict(args), window)
+            # A latency bound comes from stable's traffic before the analysed window.
+            before = to_iso(now() - dt.timedelta(seconds=window))
+            baseline = baseline_for(metric, result.status if result.history else None, before)
+            task = MetricTask(metric.name, metric, dict(args), window, baseline=baseline)
             sample = _measure(providers[metric.name], task, canary, stable)
             previous = result.status if result.history else None
             result.status = evaluate(task, sample, previous, now())
@@ -413,7 +417,7 @@ def _measure(provider: MetricProvider, task: MetricTask, canary: str, stable: st
         if isinstance(c, CountsSample) and isinstance(s, CountsSample):
             return CountsSample(canary=c.canary, stable=s.stable)
         if isinstance(c, BucketsSample) and isinstance(s, BucketsSample):
-            return BucketsSample(canary=c.canary, stable=s.stable)
+            return BucketsSample(canary=c.canary, stable=s.stable, baseline=s.baseline)
         return c  # the wrong kind of sample: evaluate() reports it as an Error
     except PermanentError as err:  # e.g. the registry rejecting the provider block
         return ProviderFailure(str(err), transient=False)

@@ -106,9 +106,7 @@ class StepAnalysis(Model):
 
 
 class BackgroundAnalysis(StepAnalysis):
-    interval: Duration | None = Field(
-        default=None, description="Overrides each metric's interval."
-    )
+    interval: Duration | None = Field(default=None, description="Overrides each metric's interval.")
 
 
 class Pause(Model):
@@ -209,6 +207,20 @@ class Condition(Model):
     last_transition_time: str | None = None
 
 
+class StepEvidence(Model):
+    """One step's counts for a comparison metric: the test's sufficient statistics.
+
+    Bad requests are errors (errorRate) or requests slower than the bound (latency).
+    Kept in the status so that a restarted controller continues the same test.
+    """
+
+    step: int = Field(ge=0)
+    canary_requests: float = 0.0
+    canary_bad: float = 0.0
+    stable_requests: float = 0.0
+    stable_bad: float = 0.0
+
+
 class MetricStatus(Model):
     name: str
     verdict: Verdict | None = None
@@ -219,6 +231,20 @@ class MetricStatus(Model):
     failures: int = 0
     inconclusives: int = 0
     consecutive_errors: int = 0
+    evidence: list[StepEvidence] = Field(
+        default_factory=list, description="Comparison metrics: counts per step, pooled."
+    )
+    rollback_evidence: float | None = Field(
+        default=None,
+        description="Comparisons: the e-value against the canary; it rolls back at "
+        "1/maxFalseRollback, and the rollout raises no weight while it is past the square "
+        "root of that.",
+    )
+    slower_than: float | None = Field(
+        default=None,
+        description="Latency comparisons: the bucket edge (in the histogram's unit) above "
+        "which a request counts as slow, fixed for the whole rollout.",
+    )
 
 
 class CanaryStatus(Model):
@@ -233,6 +259,10 @@ class CanaryStatus(Model):
     step_started_at: str | None = None
     rollout_started_at: str | None = None
     paused_at: str | None = None
+    resumed_at: str | None = Field(
+        default=None,
+        description="When a human last resumed a rollout paused for NotEnoughEvidence.",
+    )
     metrics_unavailable_intervals: int = 0
     last_request_id: str | None = None
     conditions: list[Condition] = Field(
@@ -281,6 +311,29 @@ class Provider(Model):
         return self
 
 
+class AcceptedRegression(Model):
+    """The largest regression a rollout may be promoted with; either bound suffices."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})  # mirrors _some_bound
+
+    ratio: float | None = Field(
+        default=None, gt=1, description="The canary may have up to this times stable's rate."
+    )
+    added_per100: float | None = Field(
+        default=None,
+        gt=0,
+        lt=100,
+        alias="addedPer100",
+        description="The canary may add up to this many bad requests per 100 requests.",
+    )
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> AcceptedRegression:
+        if self.ratio is None and self.added_per100 is None:
+            raise ValueError("acceptedRegression needs ratio, addedPer100 or both")
+        return self
+
+
 class Comparison(Model):
     """Canary against stable. Queries may use {{variant}} (canary|stable) and {{window}}."""
 
@@ -290,16 +343,43 @@ class Comparison(Model):
     buckets_query: str | None = Field(
         default=None, description="Cumulative histogram buckets, one series per `le`."
     )
-    quantile: float = Field(default=0.99, gt=0, lt=1)
+    quantile: float = Field(
+        default=0.99,
+        gt=0,
+        lt=1,
+        description="latency: without slowerThan, the bound is the bucket edge at stable's "
+        "quantile before the rollout; the quantile is also shown for both variants.",
+    )
+    slower_than: Duration | None = Field(
+        default=None,
+        description="latency: a request slower than this (an SLO; rounded up to a bucket "
+        "edge) is a slow request. Leave out to take the bound from stable's own traffic "
+        "before the rollout (baselineWindow).",
+    )
+    baseline_window: Duration = Field(
+        default="1h",
+        description="latency without slowerThan: how much of stable's traffic before the "
+        "rollout sets the bound.",
+    )
     unit: Literal["s", "ms"] = Field(
-        default="s", description="latency: the unit of the histogram's `le` bounds, for messages."
+        default="s", description="latency: the unit of the histogram's `le` bounds."
     )
     tolerance: float = Field(
-        gt=0,
-        description="errorRate: allowed canary/stable ratio (1.2). latency: allowed relative "
-        "increase of the quantile (0.1 = +10%).",
+        ge=1,
+        description="Roll back once the canary's rate of errors (errorRate) or of slow "
+        "requests (latency) is shown to exceed this times stable's (1.25).",
+    )
+    accepted_regression: AcceptedRegression = Field(
+        default_factory=lambda: AcceptedRegression(addedPer100=0.75),
+        description="Promote only once a regression beyond this is ruled out.",
     )
     max_false_rollback: float = Field(default=0.01, gt=0, lt=0.5)
+    max_false_promotion: float = Field(
+        default=0.05,
+        gt=0,
+        lt=0.5,
+        description="The chance of ever passing a canary worse than acceptedRegression.",
+    )
     min_requests: int = Field(default=100, ge=1)
 
     @model_validator(mode="after")

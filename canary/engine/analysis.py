@@ -40,8 +40,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from canary.durations import parse_duration
-from canary.engine.clock import seconds_since, to_iso
+from canary.engine.clock import from_iso, seconds_since, to_iso
 from canary.engine.samples import (
+    Baseline,
     BucketsSample,
     CountsSample,
     MetricTask,
@@ -58,6 +59,7 @@ from canary.models import (
     Phase,
     Step,
     StepAnalysis,
+    StepEvidence,
     TemplateRef,
     ThresholdRange,
     Verdict,
@@ -130,7 +132,7 @@ def background_tasks(
     if weight_before(canary.spec.steps, status.current_step_index or 0) == 0:
         return []
     interval = background.interval
-    return _tasks(BACKGROUND, background, templates, status.step_started_at, now, interval)
+    return _tasks(BACKGROUND, background, templates, canary, now, interval)
 
 
 def step_tasks(
@@ -143,7 +145,7 @@ def step_tasks(
     analysis = steps[index].analysis
     if analysis is None:
         return []
-    return _tasks(step_scope(index), analysis, templates, status.step_started_at, now, None)
+    return _tasks(step_scope(index), analysis, templates, canary, now, None)
 
 
 def active_tasks(
@@ -156,11 +158,13 @@ def _tasks(
     scope: str,
     analysis: StepAnalysis,
     templates: Mapping[str, AnalysisTemplateSpec],
-    started_at: str | None,
+    canary: Canary,
     now: datetime,
     interval: str | None,
 ) -> list[MetricTask]:
-    elapsed = seconds_since(started_at, now) or 0.0
+    status = canary.status
+    elapsed = seconds_since(status.step_started_at, now) or 0.0
+    statuses = statuses_by_key(status.analysis)
     tasks = []
     for ref in analysis.templates:
         spec = templates.get(template_key(ref))
@@ -170,9 +174,24 @@ def _tasks(
         for metric in spec.metrics:
             if interval is not None:
                 metric = metric.model_copy(update={"interval": interval})
+            key = f"{scope}/{metric.name}"
             window = max(elapsed, parse_duration(metric.interval))
-            tasks.append(MetricTask(f"{scope}/{metric.name}", metric, args, window))
+            baseline = baseline_for(metric, statuses.get(key), status.rollout_started_at)
+            step = status.current_step_index or 0
+            tasks.append(MetricTask(key, metric, args, window, step, baseline))
     return tasks
+
+
+def baseline_for(
+    metric: Metric, previous: MetricStatus | None, started: str | None
+) -> Baseline | None:
+    """Stable's traffic before `started`, for a latency bound not fixed yet (comparisons.py)."""
+    comparison = metric.comparison
+    if comparison is None or comparison.type != "latency" or comparison.slower_than is not None:
+        return None
+    if (previous is not None and previous.slower_than is not None) or started is None:
+        return None
+    return Baseline(from_iso(started), parse_duration(comparison.baseline_window))
 
 
 def _merge_args(spec: AnalysisTemplateSpec, given: list[Arg]) -> dict[str, str]:
@@ -220,6 +239,11 @@ def _wait(task: MetricTask, canary: Canary, now: datetime) -> float:
     previous = statuses_by_key(canary.status.analysis).get(task.key)
     last = previous.measured_at if previous and previous.measured_at else None
     since = seconds_since(last or canary.status.step_started_at, now)
+    if task.metric.comparison is not None:
+        # The window starts with the step: measured sooner, it would hold the previous
+        # step's traffic at another share, counted twice in the pooled evidence.
+        in_step = seconds_since(canary.status.step_started_at, now)
+        since = in_step if since is None or in_step is None else min(since, in_step)
     return 0.0 if since is None else parse_duration(task.metric.interval) - since
 
 
@@ -235,18 +259,10 @@ def complete(task: MetricTask, status: MetricStatus | None) -> bool:
 
 
 def usable(task: MetricTask, status: MetricStatus | None) -> bool:
-    """The metric's last result is evidence of "no regression" (see the module doc).
-
-    A comparison result taken before minRequests (or on unusable data) is held: it has
-    verdict Inconclusive but no value (evaluate() leaves value empty), which is what tells
-    it apart from the judge's Inconclusive after minRequests.
-    """
-    if status is None or status.verdict is None:
-        return False
-    if task.metric.comparison is not None:
-        counted = status.measurements > 0 and status.value is not None
-        return counted and status.verdict in (Verdict.PASS, Verdict.INCONCLUSIVE)
-    return status.verdict is Verdict.PASS
+    """The metric's last result is evidence of "no regression": a Pass, for thresholds
+    and comparisons alike. A comparison's Pass is earned: a regression beyond its
+    acceptedRegression is ruled out (judge.py); no Fail is not enough."""
+    return status is not None and status.verdict is Verdict.PASS
 
 
 def passed(task: MetricTask, status: MetricStatus | None) -> bool:
@@ -276,6 +292,9 @@ class _Result:
     value: str | None = None
     counts: bool = True  # counts towards `count` (see module docstring)
     inconclusive: bool = False  # counts against inconclusiveLimit
+    evidence: tuple[StepEvidence, ...] | None = None  # comparisons: the pooled counts
+    slower_than: float | None = None  # latency: the bound, once fixed
+    rollback_evidence: float | None = None  # comparisons: the judge's e-value against
 
 
 def evaluate(
@@ -293,7 +312,7 @@ def evaluate(
     A provider error only extends the error streak: no other counter moves.
     """
     base = previous or MetricStatus(name=task.key)
-    result = _judge_sample(task.metric, sample)
+    result = _judge_sample(task, sample, base)
     if result.verdict is Verdict.ERROR:
         return base.model_copy(
             update={
@@ -314,6 +333,9 @@ def evaluate(
             "failures": base.failures + int(result.verdict is Verdict.FAIL),
             "inconclusives": base.inconclusives + int(result.inconclusive),
             "consecutive_errors": 0,
+            "evidence": base.evidence if result.evidence is None else list(result.evidence),
+            "slower_than": result.slower_than or base.slower_than,
+            "rollback_evidence": result.rollback_evidence or base.rollback_evidence,
         }
     )
 
@@ -338,13 +360,14 @@ def probe(
     )
 
 
-def _judge_sample(metric: Metric, sample: Sample) -> _Result:
+def _judge_sample(task: MetricTask, sample: Sample, previous: MetricStatus) -> _Result:
+    metric = task.metric
     if isinstance(sample, ProviderFailure):
         return _Result(Verdict.ERROR, f"{metric.name}: provider error: {sample.message}")
     if metric.threshold_range is not None and isinstance(sample, ScalarSample):
         return _threshold(metric.name, metric.threshold_range, sample.value)
     if metric.comparison is not None and isinstance(sample, CountsSample | BucketsSample):
-        return _compare(metric, sample)
+        return _compare(task, sample, previous)
     kind = type(sample).__name__
     return _Result(Verdict.ERROR, f"{metric.name}: provider returned {kind}, which it cannot judge")
 
@@ -368,55 +391,59 @@ def _describe(bounds: ThresholdRange) -> str:
     return f"[{bounds.min:g}, {bounds.max:g}]"
 
 
-def _compare(metric: Metric, sample: CountsSample | BucketsSample) -> _Result:
-    # Imported here: the judge pulls in scipy, which threshold-only callers never need.
-    from canary.engine.judge import judge_error_rate, judge_latency
+def _compare(
+    task: MetricTask, sample: CountsSample | BucketsSample, previous: MetricStatus
+) -> _Result:
+    """Fold this step's counts into the metric's evidence and judge all of it at once.
 
-    comparison = metric.comparison
+    A result only counts once the canary served minRequests and the judge could use the
+    data; before that the metric holds (verdict Inconclusive, no value, no counter moves).
+    """
+    # Imported here: the judge pulls in numpy, which threshold-only callers never need.
+    from canary.engine import comparisons
+    from canary.engine.judge import Accepted, judge_rates
+
+    metric, comparison = task.metric, task.metric.comparison
     assert comparison is not None  # _judge_sample only routes comparison metrics here
-    tolerance, alpha = comparison.tolerance, comparison.max_false_rollback
     try:
-        if isinstance(sample, CountsSample) and comparison.type == "errorRate":
-            judgement = judge_error_rate(
-                sample.canary,
-                sample.stable,
-                tolerance=tolerance,
-                alpha=alpha,
-                min_requests=comparison.min_requests,
-            )
-        elif isinstance(sample, BucketsSample) and comparison.type == "latency":
-            judgement = judge_latency(
-                sample.canary,
-                sample.stable,
-                quantile=comparison.quantile,
-                tolerance=tolerance,
-                alpha=alpha,
-                min_requests=comparison.min_requests,
-                unit=comparison.unit,
-            )
-        else:
-            kind = type(sample).__name__
-            reason = f"{metric.name}: {kind} cannot feed a {comparison.type} comparison"
-            return _Result(Verdict.ERROR, reason)
+        counted = comparisons.count(comparison, sample, previous.slower_than)
+    except comparisons.Unusable as err:
+        return _Result(Verdict.INCONCLUSIVE, f"{metric.name}: {err} (Inconclusive)", counts=False)
     except ValueError as err:  # malformed provider data (e.g. non-monotonic buckets)
         return _Result(Verdict.ERROR, f"{metric.name}: cannot judge: {err}")
-    value = None if judgement.estimate is None else f"{judgement.estimate:.4g}"
-    # The judge names the quantity ("error-rate: ..."); add the metric's name unless equal.
+    segment = counted.segment
+    evidence = [e for e in previous.evidence if e.step != task.step]
+    evidence.append(StepEvidence(step=task.step, **vars(segment)))
+    evidence.sort(key=lambda e: e.step)
+    accepted = comparison.accepted_regression
+    added = accepted.added_per100 / 100 if accepted.added_per100 is not None else None
+    judgement = judge_rates(
+        [comparisons.segment_of(e) for e in evidence],
+        what=counted.what,
+        tolerance=comparison.tolerance,
+        accepted=Accepted(ratio=accepted.ratio, added=added),
+        alpha=comparison.max_false_rollback,
+        alpha_pass=comparison.max_false_promotion,
+        min_requests=comparison.min_requests,
+        detail=counted.detail,
+    )
     reason = judgement.reason
     if not reason.startswith(f"{metric.name}:"):
         reason = f"{metric.name}: {reason}"
-    usable = judgement.lower is not None  # the judge leaves bounds empty for unusable data
+    kept, bound, against = tuple(evidence), counted.slower_than, judgement.against
+    canary_requests = sum(e.canary_requests for e in evidence)
     if judgement.verdict is Verdict.INCONCLUSIVE and not (
-        usable and _canary_requests(sample) >= comparison.min_requests
+        judgement.lower is not None and canary_requests >= comparison.min_requests
     ):
-        # Held: no value, which is how usable() tells it from a counted Inconclusive.
-        return _Result(Verdict.INCONCLUSIVE, reason, None, counts=False)
-    # Counted results always carry a value; no errors on either side has no ratio yet.
-    return _Result(judgement.verdict, reason, value or "n/a")
-
-
-def _canary_requests(sample: CountsSample | BucketsSample) -> float:
-    """Requests the canary served; buckets are cumulative with +Inf last."""
-    if isinstance(sample, CountsSample):
-        return sample.canary.requests
-    return sample.canary[-1][1] if sample.canary else 0.0
+        # Held: no value, so a status reader can tell it from a counted Inconclusive.
+        return _Result(Verdict.INCONCLUSIVE, reason, None, False, False, kept, bound, against)
+    value = "n/a" if judgement.estimate is None else f"{judgement.estimate:.4g}"
+    verdict = judgement.verdict
+    if verdict is Verdict.INCONCLUSIVE and previous.verdict is Verdict.PASS:
+        # The e-value crossed 1/alpha once: Ville's bound covers stopping at the first
+        # crossing, so the regression stays ruled out. Only a Fail overturns it.
+        verdict = Verdict.PASS
+        reason = reason.removesuffix(" (Inconclusive)") + "; the Pass earned earlier stands (Pass)"
+    return _Result(
+        verdict, reason, value, evidence=kept, slower_than=bound, rollback_evidence=against
+    )

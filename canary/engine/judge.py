@@ -1,95 +1,89 @@
-"""The statistical canary-vs-stable judge: anytime-valid, so it may be asked every interval.
+"""The statistical canary-vs-stable judge: anytime-valid, pooled over the whole rollout.
 
-Fixed thresholds misfire at low traffic and miss regressions when set loose; fixed-sample
-tests (Kayenta) inflate false alarms when looked at repeatedly. Both judges here are
-built on one confidence sequence for a proportion (judge_mixture): it holds at every
-look simultaneously with probability 1 - alpha, so checking it every 30 s and acting
-on the first decisive answer keeps the error guarantee. In the spirit of Lindon, Sanden
-& Shirikian (KDD 2022) and Lindon & Malek (NeurIPS 2022); the derivation is ours.
+Every comparison is a comparison of two rates of bad requests: errors, or requests
+slower than a latency bound (a histogram bucket edge; see analysis.py for where the
+bound comes from). Each step of the rollout adds a Segment (both variants' requests and
+bad requests at that step's traffic share), and one test runs over all of them, so the
+evidence from 10% is not thrown away at 25% and the error budget is spent once per
+rollout, not once per step. Looking after every interval costs nothing: every decision
+comes from an e-value (judge_ratio, judge_mixture) checked against 1/alpha.
 
-Verdicts read the confidence sequence for the regression measure r (error-rate ratio,
-or relative quantile increase) against the tolerance:
+    Fail  the one-sided e-value against "canary rate <= tolerance x stable rate" reaches
+          1/alpha (maxFalseRollback): P(ever Fail | canary within tolerance) <= alpha.
+    Pass  a regression larger than the user accepts is ruled out, at level alpha_pass
+          (maxFalsePromotion), after the canary served minRequests:
+          P(ever Pass | canary worse than accepted) <= alpha_pass.
+    Inconclusive  otherwise: the rollout holds where it is. Promotion is earned by
+          evidence, never granted for the lack of it.
 
-    Fail  when the whole sequence lies above the tolerance (lower > tolerance):
-          P(ever Fail | canary within tolerance) <= alpha, the false-rollback rate;
-    Pass  when it lies at or below (upper <= tolerance): a regression larger than the
-          tolerance is ruled out, P(ever Pass | canary worse) <= alpha;
-    Inconclusive otherwise, before min_requests, or when the data cannot be used.
+The accepted regression
+-----------------------
+A ratio R (the canary may have up to R times stable's rate) or an added rate d (up to d
+more bad requests per request, shown per 100), or both; with both, a regression within
+either is accepted and alpha_pass is split between the two tests (a false Pass needs one
+of them to be wrong). The ratio test is pass_log_evidence. The added-rate test bounds
+each variant's own rate with a confidence sequence (judge_mixture, alpha_pass/2 each;
+every request of every step counts, whatever its share): the canary adds at most d when
+upper(canary) - lower(stable) <= d. On a low base rate the added-rate bound is the fast
+one: proving "at most +0.75 per 100" needs canary requests; proving a ratio needs errors.
 
-Error rate
-----------
-Every request is independently routed to the canary with probability w (the traffic
-split, fixed within a step) and fails with probability p_c or p_s. So each *error*,
-whichever variant it came from, is a canary error with probability
-
-    theta = rho w / (rho w + 1 - w),   rho = p_c / p_s,
-
-independently of all other errors, with no Poisson approximation. The errors are a
-Bernoulli(theta) sequence and X canary errors out of E is all that matters: stable's
-own error rate (a nuisance) drops out. theta is increasing in rho, so the confidence
-sequence for theta from the beta-binomial mixture maps one-to-one to one for rho
-(rho = odds(theta) / odds(w)). w is estimated by n_c / (n_c + n_s): it is measured
-on all requests, not just errors, so its noise is small beside the errors'; the A/A
-and boundary (rho = tolerance) simulations in tests/unit/test_judge.py include it and
-stay far below alpha. The prior is centred on theta at rho = 1. Zero errors on both
-sides gives the whole range [0, inf]: a ratio cannot be bounded without errors.
-
-Latency
--------
-The hypothesis is about quantiles: is the canary's q-quantile more than (1 + t) times
-the stable's? Each variant gets its own confidence sequence for its q-quantile, at
-alpha/2. For a fixed latency x, the (interpolated) number of requests at or below x
-is a sum of per-request amounts in [0, 1] with mean F(x), and the q-quantile exceeds
-x exactly when F(x) < q: a proportion problem. count_bounds gives the totals
-c_lo < n q < c_hi at which the mixture rejects F = q; the latency where the histogram's
-cumulative count reaches c_lo is a lower bound for the quantile, where it reaches
-c_hi an upper bound. Because the count below x never decreases as x grows, either
-bound can only be wrong if the sequence for F at the true quantile itself is wrong,
-so one alpha/2 covers every x and every look, with no union over buckets. Then
-
-    lower = canary_lo / stable_hi - 1,    upper = canary_hi / stable_lo - 1,
-
-and a false Fail (or false Pass) needs one of the two sequences to miss: at most
-alpha/2 + alpha/2. A side with no rejecting total falls back to the histogram's own
-limits (0, or the largest finite bucket bound): nothing is claimed that the data do not
-show. Quantiles are histogram_quantile's (judge_histogram explains why), and the
-estimate is histogram_quantile(canary) / histogram_quantile(stable) - 1. Unlike a
-distribution test, this one ignores changes elsewhere in the distribution and accepts
-different bucket layouts for the two variants.
-
-What to expect (simulated; 30 s looks, alpha = 1%; see tests/unit/test_judge.py)
-----------------------------------------------------------------------------------
-Evidence comes from errors, not requests: at 10 rps with a 10% canary weight (1 canary
-request/s) and 1% stable errors, a 5x error-rate regression Fails in a median 4.5 min
-and a 3x one in about 13 min (tolerance 1.2), while a 2x one is caught within 30 min
-only a fifth of the time. Proving a good canary (Pass) is slower still, because the
-bounds must close under the tolerance: in 30 min that happens for most runs only with
-tolerance 2 at 20 rps / 20% weight (median 10 min) or tolerance 3 at 10 rps / 10%.
-A p99 that grows 50% Fails in a median 7 min with 4 canary requests/s, 19 min with
-1/s and fine buckets; Prometheus' default 2.5x-wide buckets blur the tail further.
+Zero bad requests on both sides say nothing about a ratio (its interval is [0, inf]),
+yet can prove an added rate: a quiet, healthy service is promoted on the added rate.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from canary.engine import judge_histogram
-from canary.engine.judge_histogram import Histogram, HistogramError
-from canary.engine.judge_mixture import count_bounds, prior_around, proportion_bounds
-from canary.engine.samples import Buckets, Counts
+from canary.engine.judge_mixture import BetaPrior, log_marginal, prior_around
+from canary.engine.judge_ratio import (
+    Segment,
+    fail_log_evidence,
+    pass_log_evidence,
+    ratio_interval,
+    scaled,
+)
 from canary.models import Verdict
+
+# The mixing prior for one variant's rate: three quarters of its mass on a Beta around 1%,
+# where error rates and slow shares at a p99 edge usually are, a quarter around 20%, so
+# that a service far from 1% still finds prior mass nearby (at log 4 nats, not dozens).
+RATE_PRIOR: tuple[BetaPrior, ...] = (prior_around(0.01),) * 3 + (prior_around(0.2),)
+_MAX_SCALE = 1000.0  # "would not settle" beyond this many times today's traffic
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The largest regression the user accepts: a ratio, an added rate (0.0075 = 0.75 per
+    100 requests), or both (either one suffices)."""
+
+    ratio: float | None = None
+    added: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.ratio is None and self.added is None:
+            raise ValueError("an accepted regression needs a ratio, an added rate or both")
+
+    def describe(self) -> str:
+        parts = []
+        if self.ratio is not None:
+            parts.append(f"ratio {_num(self.ratio)}")
+        if self.added is not None:
+            parts.append(f"+{_per100(self.added)} per 100")
+        return " or ".join(parts)
 
 
 @dataclass(frozen=True)
 class Judgement:
     """A verdict with its evidence.
 
-    estimate: errorRate, the canary/stable error-rate ratio; latency, canary quantile /
-    stable quantile - 1. lower/upper: the anytime-valid (1 - alpha) confidence-sequence
-    bounds for it; upper is math.inf (and estimate may be) when the data cannot bound
-    it yet. All three are None only when the inputs were unusable.
+    estimate: the canary/stable rate ratio (math.inf when only the canary has bad
+    requests, None when neither has). lower/upper: its anytime-valid two-sided bounds,
+    for explanations; upper is math.inf when the data cannot bound it yet. estimate,
+    lower and upper are all None only when the inputs were unusable. against: the
+    e-value against "within tolerance" (Fail at 1/alpha), None when unusable.
     """
 
     verdict: Verdict
@@ -97,210 +91,197 @@ class Judgement:
     lower: float | None
     upper: float | None
     reason: str
+    against: float | None = None
 
 
-def judge_error_rate(
-    canary: Counts, stable: Counts, *, tolerance: float, alpha: float, min_requests: int
-) -> Judgement:
-    """Is the canary's error rate more than `tolerance` times the stable's?"""
-    _check_parameters(tolerance, alpha, min_requests)
-    problem = _counts_problem("canary", canary) or _counts_problem("stable", stable)
-    if problem:
-        return _unusable(f"error-rate: {problem}")
-    if stable.requests <= 0:
-        return _unusable("error-rate: stable has no requests yet")
-    if canary.requests <= 0:
-        return _unusable(f"error-rate: canary has no requests yet (needs {min_requests})")
-
-    level = _level(alpha)
-    share = canary.requests / (canary.requests + stable.requests)
-    if not 1e-9 < share < 1.0 - 1e-9:  # one side is a rounding error next to the other
-        return _unusable("error-rate: the traffic split is too lopsided to compare")
-    errors = canary.errors + stable.errors
-    if errors > 0:
-        theta_lo, theta_hi = proportion_bounds(canary.errors, errors, prior_around(share), alpha)
-    else:
-        theta_lo, theta_hi = 0.0, 1.0
-    lower = _share_to_ratio(theta_lo, share)
-    upper = _share_to_ratio(theta_hi, share)
-    estimate = _ratio(canary.errors / canary.requests, stable.errors / stable.requests)
-
-    facts = (
-        f"error-rate: canary {_pct(canary.errors, canary.requests)} vs stable "
-        f"{_pct(stable.errors, stable.requests)}"
-    )
-    if estimate is None:
-        facts += ", no errors on either side yet so the ratio is unknown"
-    else:
-        facts += f", ratio {_num(estimate)}"
-    facts += f", {level} bounds [{_num(lower)}, {_num(upper)}]"
-    return _decide(
-        facts,
-        estimate,
-        lower,
-        upper,
-        tolerance=tolerance,
-        canary_requests=canary.requests,
-        min_requests=min_requests,
-        show=_num,
-        name="ratio",
-    )
-
-
-def judge_latency(
-    canary: Buckets,
-    stable: Buckets,
+def judge_rates(
+    segments: Sequence[Segment],
     *,
-    quantile: float,
+    what: str,
     tolerance: float,
+    accepted: Accepted,
     alpha: float,
+    alpha_pass: float,
     min_requests: int,
-    unit: str = "s",
+    detail: str = "",
 ) -> Judgement:
-    """Is the canary's `quantile` latency more than (1 + tolerance) x the stable's?
+    """Judge the pooled segments; `what` names the bad requests ("error-rate", "slow
+    requests (>250ms)"), `detail` is extra context for the reason."""
+    _check_parameters(tolerance, alpha, alpha_pass, min_requests)
+    problem = next(filter(None, map(_segment_problem, segments)), None)
+    if problem:
+        return _unusable(f"{what}: {problem}")
+    total = Segment(*(sum(getattr(s, f) for s in segments) for f in _FIELDS))
+    if total.stable_requests <= 0:
+        return _unusable(f"{what}: stable has no requests yet")
+    if total.canary_requests <= 0:
+        return _unusable(f"{what}: canary has no requests yet (needs {min_requests})")
 
-    `unit` is that of the buckets' `le` bounds ("s" or "ms"); it only shapes the reason.
-    """
-    _check_parameters(tolerance, alpha, min_requests)
-    if not 0.0 < quantile < 1.0:
-        raise ValueError(f"quantile must be in (0, 1), got {quantile}")
-    label = f"latency p{100 * quantile:.10g}"
-    try:
-        canary_h = judge_histogram.parse(canary)
-    except HistogramError as exc:
-        return _unusable(f"{label}: canary histogram unusable: {exc}")
-    try:
-        stable_h = judge_histogram.parse(stable)
-    except HistogramError as exc:
-        return _unusable(f"{label}: stable histogram unusable: {exc}")
-    if stable_h.total <= 0:
-        return _unusable(f"{label}: stable has no requests yet")
-    if canary_h.total <= 0:
-        return _unusable(f"{label}: canary has no requests yet (needs {min_requests})")
-
-    level = _level(alpha)
-    c_lo, c_hi = _quantile_bounds(canary_h, quantile, alpha / 2)
-    s_lo, s_hi = _quantile_bounds(stable_h, quantile, alpha / 2)
-    c_q, s_q = canary_h.quantile(quantile), stable_h.quantile(quantile)
-    lower = _relative(c_lo, s_hi)
-    upper = _relative(c_hi, s_lo)
-    estimate = _relative(c_q, s_q)
-
-    facts = f"{label}: canary {_latency(c_q, canary_h, quantile, unit)} vs stable "
-    facts += f"{_latency(s_q, stable_h, quantile, unit)}, "
-    facts += f"{_signed(estimate)}, {level} bounds [{_signed(lower)}, {_signed(upper)}]"
-    return _decide(
-        facts,
-        estimate,
-        lower,
-        upper,
-        tolerance=tolerance,
-        canary_requests=canary_h.total,
-        min_requests=min_requests,
-        show=_signed,
-        name="increase",
+    lower, upper = ratio_interval(segments, alpha)
+    estimate = _ratio(
+        total.canary_bad / total.canary_requests, total.stable_bad / total.stable_requests
     )
+    facts = (
+        f"{what}: canary {_pct(total.canary_bad, total.canary_requests)} vs stable "
+        f"{_pct(total.stable_bad, total.stable_requests)}"
+    )
+    facts += f", ratio {_num(estimate)}" if estimate is not None else ", no bad requests yet"
+    facts += f", {_level(alpha)} bounds [{_num(lower)}, {_num(upper)}]"
+    if len(segments) > 1:
+        facts += f" over {len(segments)} steps"
+    if detail:
+        facts += f"; {detail}"
 
-
-# ---------------------------------------------------------------- shared decision
-
-
-def _decide(
-    facts: str,
-    estimate: float | None,
-    lower: float,
-    upper: float,
-    *,
-    tolerance: float,
-    canary_requests: float,
-    min_requests: int,
-    show: Callable[[float], str],
-    name: str,
-) -> Judgement:
-    if canary_requests < min_requests:
+    evidence = math.exp(min(fail_log_evidence(segments, tolerance), 700.0))
+    if evidence >= 1.0 / alpha:
+        why = (
+            f"ratio above tolerance {_num(tolerance)} shown (evidence {evidence:.3g} "
+            f"≥ {1 / alpha:.3g})"
+        )
+        return Judgement(Verdict.FAIL, estimate, lower, upper, f"{facts}; {why} (Fail)", evidence)
+    if total.canary_requests < min_requests:
+        why = f"canary has {_count(total.canary_requests)} of the {min_requests} requests needed"
         verdict = Verdict.INCONCLUSIVE
-        why = f"canary has {_count(canary_requests)} of the {min_requests} requests needed"
-    elif lower > tolerance:
-        verdict = Verdict.FAIL
-        why = f"{name} ≥ {show(lower)} exceeds tolerance {show(tolerance)}"
-    elif upper <= tolerance:
+    elif (proof := _pass_proof(segments, total, accepted, alpha_pass)) is not None:
+        why = f"a regression beyond {accepted.describe()} is ruled out ({proof})"
         verdict = Verdict.PASS
-        why = f"{name} ≤ {show(upper)} is within tolerance {show(tolerance)}"
     else:
+        more = _more_needed(segments, total, accepted, alpha_pass)
+        why = f"not yet shown within {accepted.describe()}: {more}"
         verdict = Verdict.INCONCLUSIVE
-        why = f"the bounds still straddle tolerance {show(tolerance)}, need more data"
-    return Judgement(verdict, estimate, lower, upper, f"{facts}; {why} ({verdict})")
+    reason = f"{facts}; {why} ({verdict})"
+    return Judgement(verdict, estimate, lower, upper, reason, evidence)
+
+
+# ---------------------------------------------------------------- earning a Pass
+
+
+def _pass_proof(
+    segments: Sequence[Segment], total: Segment, accepted: Accepted, alpha: float
+) -> str | None:
+    """What rules out a regression beyond `accepted`, or None while nothing does."""
+    tests = (accepted.ratio is not None) + (accepted.added is not None)
+    alpha = alpha / tests
+    needed = math.log(1.0 / alpha)
+    ratio, added = accepted.ratio, accepted.added
+    if ratio is not None and pass_log_evidence(segments, ratio) >= needed:
+        return f"ratio < {_num(ratio)}"
+    if added is not None and _added_log_evidence(total, added) >= needed:
+        return f"canary adds less than +{_per100(added)} per 100"
+    return None
+
+
+def _added_log_evidence(total: Segment, added: float) -> float:
+    """log e-value against "the canary adds at least `added` bad requests per request".
+
+    Universal inference (Wasserman, Ramdas & Balakrishnan, PNAS 2020): the mixture
+    likelihood of both variants' rates over the largest likelihood any pair on the null
+    (p_c = p_s + added) reaches. The mixture over the true pair's likelihood is a test
+    martingale, and the null's maximum is at least the true pair's, so this is an
+    e-process for the whole null; unlike two separate bounds, stable's own uncertainty is
+    paid once, through the profile over p_s.
+    """
+    k_c, n_c = total.canary_bad, total.canary_requests
+    k_s, n_s = total.stable_bad, total.stable_requests
+    mixture = log_marginal(k_c, n_c, RATE_PRIOR) + log_marginal(k_s, n_s, RATE_PRIOR)
+
+    def profile(p: float) -> float:
+        return _log_lik(p + added, k_c, n_c) + _log_lik(p, k_s, n_s)
+
+    def slope(p: float) -> float:
+        return _d_log_lik(p + added, k_c, n_c) + _d_log_lik(p, k_s, n_s)
+
+    # profile is concave in p on [0, 1 - added]: bisect its slope for the maximum.
+    low, high = 0.0, 1.0 - added
+    if slope(low) <= 0.0:
+        best = low
+    elif slope(high) >= 0.0:
+        best = high
+    else:
+        for _ in range(60):  # 2^-60 of the range: below a double's resolution of p
+            middle = 0.5 * (low + high)
+            low, high = (middle, high) if slope(middle) > 0.0 else (low, middle)
+        best = 0.5 * (low + high)
+    return mixture - profile(best)
+
+
+def _log_lik(p: float, k: float, n: float) -> float:
+    if p <= 0.0:
+        return 0.0 if k <= 0 else -math.inf
+    if p >= 1.0:
+        return 0.0 if k >= n else -math.inf
+    return k * math.log(p) + (n - k) * math.log1p(-p)
+
+
+def _d_log_lik(p: float, k: float, n: float) -> float:
+    if p <= 0.0:
+        return math.inf if k > 0 else -(n - k)
+    if p >= 1.0:
+        return -math.inf if n > k else k
+    return k / p - (n - k) / (1.0 - p)
+
+
+def _more_needed(
+    segments: Sequence[Segment], total: Segment, accepted: Accepted, alpha: float
+) -> str:
+    """Roughly how many more canary requests would earn a Pass if the rates held."""
+
+    def passes(factor: float) -> bool:
+        grown = scaled(segments, factor)
+        pooled = Segment(*(getattr(total, f) * factor for f in _FIELDS))
+        return _pass_proof(grown, pooled, accepted, alpha) is not None
+
+    if not passes(_MAX_SCALE):
+        return "at the rates seen so far it would not be"
+    low, high = 1.0, _MAX_SCALE
+    while high / low > 1.05:
+        middle = math.sqrt(low * high)
+        low, high = (low, middle) if passes(middle) else (middle, high)
+    more = (high - 1.0) * total.canary_requests
+    return f"about {_round_up(more)} more canary requests at these rates"
+
+
+# ---------------------------------------------------------------- shared helpers
+
+_FIELDS = ("canary_requests", "canary_bad", "stable_requests", "stable_bad")
 
 
 def _unusable(reason: str) -> Judgement:
     return Judgement(Verdict.INCONCLUSIVE, None, None, None, f"{reason} (Inconclusive)")
 
 
-def _check_parameters(tolerance: float, alpha: float, min_requests: int) -> None:
+def _check_parameters(tolerance: float, alpha: float, alpha_pass: float, min_requests: int) -> None:
     if not (math.isfinite(tolerance) and tolerance > 0):
         raise ValueError(f"tolerance must be a positive number, got {tolerance}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    for name, value in (("alpha", alpha), ("alpha_pass", alpha_pass)):
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"{name} must be in (0, 1), got {value}")
     if min_requests < 0:
         raise ValueError(f"min_requests must not be negative, got {min_requests}")
 
 
-def _counts_problem(variant: str, counts: Counts) -> str | None:
-    requests, errors = float(counts.requests), float(counts.errors)
-    if math.isnan(requests) or math.isnan(errors):
-        return f"{variant} counts are NaN (no data or a broken query)"
-    if math.isinf(requests) or math.isinf(errors):
-        return f"{variant} counts are infinite"
-    if requests < 0 or errors < 0:
-        return f"{variant} counts are negative (a counter reset?)"
-    if errors > requests:
-        return (
-            f"{variant} reports more errors ({_count(errors)}) than requests "
-            f"({_count(requests)}); check the errors and requests queries"
-        )
+def _segment_problem(segment: Segment) -> str | None:
+    for variant in ("canary", "stable"):
+        requests = float(getattr(segment, f"{variant}_requests"))
+        bad = float(getattr(segment, f"{variant}_bad"))
+        if math.isnan(requests) or math.isnan(bad):
+            return f"{variant} counts are NaN (no data or a broken query)"
+        if math.isinf(requests) or math.isinf(bad):
+            return f"{variant} counts are infinite"
+        if requests < 0 or bad < 0:
+            return f"{variant} counts are negative (a counter reset?)"
+        if bad > requests:
+            return (
+                f"{variant} reports more bad requests ({_count(bad)}) than requests "
+                f"({_count(requests)}); check the queries"
+            )
     return None
-
-
-# ---------------------------------------------------------------- error-rate helpers
-
-
-def _share_to_ratio(theta: float, share: float) -> float:
-    """rho = odds(theta) / odds(share): the canary share of errors back to the rate ratio."""
-    if theta <= 0.0:
-        return 0.0
-    if theta >= 1.0:
-        return math.inf
-    return (theta / (1.0 - theta)) * ((1.0 - share) / share)
 
 
 def _ratio(canary_rate: float, stable_rate: float) -> float | None:
     if stable_rate > 0:
         return canary_rate / stable_rate
     return math.inf if canary_rate > 0 else None
-
-
-# ---------------------------------------------------------------- latency helpers
-
-
-def _quantile_bounds(h: Histogram, q: float, alpha: float) -> tuple[float, float]:
-    """Confidence-sequence bounds for the histogram's q-quantile (see the module docstring).
-
-    With no excluding rank on a side, the bound is the histogram's own limit: 0 below
-    (or the first bound, if it is not positive), the largest finite bound above.
-    """
-    rank_lo, rank_hi = count_bounds(q, h.total, prior_around(q), alpha)
-    lower = h.value_at_rank(max(rank_lo, 0.0))
-    upper = h.bounds[-1] if math.isinf(rank_hi) else h.value_at_rank(rank_hi)
-    return lower, upper
-
-
-def _relative(canary_q: float, stable_q: float) -> float:
-    if stable_q > 0:
-        return canary_q / stable_q - 1.0
-    return math.inf if canary_q > 0 else 0.0
-
-
-# ---------------------------------------------------------------- formatting
 
 
 def _level(alpha: float) -> str:
@@ -311,19 +292,21 @@ def _num(x: float) -> str:
     return "∞" if math.isinf(x) else f"{x:.3g}"
 
 
-def _signed(x: float) -> str:
-    return "+∞" if math.isinf(x) else f"{100 * x:+.3g}%"
+def _per100(rate: float) -> str:
+    return f"{100 * rate:.2g}"
 
 
 def _count(x: float) -> str:
     return f"{x:.0f}" if abs(x - round(x)) < 1e-9 else f"{x:.1f}"
 
 
-def _pct(errors: float, requests: float) -> str:
-    return f"{100 * errors / requests:.3g}% ({_count(errors)}/{_count(requests)})"
+def _round_up(x: float) -> str:
+    """A rough count, shown to two significant figures."""
+    if x < 100:
+        return str(max(10, math.ceil(x / 10) * 10))
+    digits = 10 ** (int(math.log10(x)) - 1)
+    return f"{math.ceil(x / digits) * digits:,}"
 
 
-def _latency(value: float, h: Histogram, q: float, unit: str) -> str:
-    seconds = value / 1000 if unit == "ms" else value
-    text = f"{seconds * 1000:.3g}ms" if seconds < 1 else f"{seconds:.3g}s"
-    return f"≥{text} (+Inf bucket)" if h.beyond_last_bound(q) else text
+def _pct(bad: float, requests: float) -> str:
+    return f"{100 * bad / requests:.3g}% ({_count(bad)}/{_count(requests)})"

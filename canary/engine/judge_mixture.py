@@ -57,10 +57,7 @@ test_judge.py) see about 0.1% false Fails at alpha = 1%.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-
-from scipy.special import digamma
 
 # Smaller Beta shape parameter of the mixing prior; see the module docstring.
 PRIOR_STRENGTH = 1.0
@@ -84,9 +81,15 @@ def _betaln(x: float, y: float) -> float:
     return math.lgamma(x) + math.lgamma(y) - math.lgamma(x + y)
 
 
-def log_marginal(k: float, n: float, prior: BetaPrior) -> float:
-    """log ∫ p^k (1-p)^(n-k) dBeta(p): the mixture's numerator."""
-    return _betaln(prior.a + k, prior.b + n - k) - _betaln(prior.a, prior.b)
+Prior = BetaPrior | tuple[BetaPrior, ...]  # a tuple is an equal-weight mixture of Betas
+
+
+def log_marginal(k: float, n: float, prior: Prior) -> float:
+    """log ∫ p^k (1-p)^(n-k) dPrior(p): the mixture's numerator."""
+    priors = prior if isinstance(prior, tuple) else (prior,)
+    logs = [_betaln(b.a + k, b.b + n - k) - _betaln(b.a, b.b) for b in priors]
+    top = max(logs)
+    return top + math.log(sum(math.exp(x - top) for x in logs) / len(logs))
 
 
 def _log_likelihood(p: float, k: float, n: float) -> float:
@@ -97,12 +100,12 @@ def _log_likelihood(p: float, k: float, n: float) -> float:
     return k * math.log(p) + (n - k) * math.log1p(-p)
 
 
-def log_evidence(p0: float, k: float, n: float, prior: BetaPrior) -> float:
+def log_evidence(p0: float, k: float, n: float, prior: Prior) -> float:
     """log M_n(p0): the e-value against "the mean is p0" after n observations summing to k."""
     return log_marginal(k, n, prior) - _log_likelihood(p0, k, n)
 
 
-def proportion_bounds(k: float, n: float, prior: BetaPrior, alpha: float) -> tuple[float, float]:
+def proportion_bounds(k: float, n: float, prior: Prior, alpha: float) -> tuple[float, float]:
     """The (1 - alpha) confidence-sequence interval for p: {p0 : M_n(p0) < 1/alpha}.
 
     Solved in log-odds z so that tiny and near-one proportions keep their precision:
@@ -131,43 +134,6 @@ def proportion_bounds(k: float, n: float, prior: BetaPrior, alpha: float) -> tup
     lower = _expit(_newton_root(k, n, level, z_hat - half_width))
     upper = _expit(_newton_root(k, n, level, z_hat + half_width))
     return lower, upper
-
-
-def count_bounds(p0: float, n: float, prior: BetaPrior, alpha: float) -> tuple[float, float]:
-    """Totals (c_lo, c_hi) such that M_n(p0) >= 1/alpha exactly when k <= c_lo or k >= c_hi.
-
-    This is the same confidence sequence read the other way round: for a fixed p0
-    and n, which totals k would exclude p0? log M_n(p0) is convex in k (its second
-    derivative is trigamma(a+k) + trigamma(b+n-k)) and negative at k = n p0, so the
-    accepting region is one interval. c_lo = -inf or c_hi = +inf mean that no total in
-    [0, n] on that side can exclude p0 yet.
-    """
-    threshold = math.log(1.0 / alpha)
-    drift = math.log(p0 / (1.0 - p0))
-
-    def excess(k: float) -> float:
-        return log_evidence(p0, k, n, prior) - threshold
-
-    def slope(k: float) -> float:
-        return float(digamma(prior.a + k) - digamma(prior.b + n - k)) - drift
-
-    # Convex, so Newton from an end where it is non-negative walks monotonically
-    # inwards to the root without overshooting (every tangent lies below the curve).
-    c_lo = -math.inf if excess(0.0) < 0.0 else _newton_convex(excess, slope, 0.0)
-    c_hi = math.inf if excess(n) < 0.0 else _newton_convex(excess, slope, n)
-    return c_lo, c_hi
-
-
-def _newton_convex(f: Callable[[float], float], df: Callable[[float], float], x: float) -> float:
-    for _ in range(200):
-        value = f(x)
-        if value == 0.0:
-            return x
-        step = value / df(x)
-        x -= step
-        if abs(step) <= 1e-9 * max(1.0, abs(x)):
-            return x
-    raise ArithmeticError("confidence bound did not converge")
 
 
 def _expit(z: float) -> float:

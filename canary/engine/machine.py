@@ -64,6 +64,7 @@ from canary.engine.actions import (
 from canary.engine.analysis import (
     active_tasks,
     background_tasks,
+    complete,
     erroring,
     evaluate,
     failed,
@@ -89,6 +90,7 @@ from canary.engine.transitions import (
     INITIALIZING,
     LIVE,
     METRICS_UNAVAILABLE,
+    NOT_ENOUGH_EVIDENCE,
     PAUSED_AT_STEP,
     PROMOTED,
     PROMOTION_SLOW,
@@ -101,6 +103,7 @@ from canary.engine.transitions import (
     begin_promotion,
     deadline_left,
     deadline_text,
+    evidence_clock,
     held_back,
     initializing,
     leave_pause,
@@ -453,6 +456,19 @@ def _finish_step(ctx: Context, draft: Draft, reason: str, message: str) -> None:
 
 def _set_weight(ctx: Context, draft: Draft, weight: int) -> None:
     label = step_label(ctx, draft.status.current_step_index)
+    current = draft.status.canary_weight
+    if weight > current and (doubts := _doubts(ctx, draft)):
+        # More traffic would harm more users if the doubt proves right; the evidence
+        # settles at this weight, either way, within a few looks.
+        message = (
+            f"{label}: holding canary weight {current}% (not raising it to {weight}%) "
+            f"while evidence against the canary builds: {doubts}"
+        )
+        if deadline_left(ctx, evidence_clock(draft.status)) > 0:
+            draft.say(message)
+        else:
+            _not_enough_evidence(ctx, draft, [], f"{message}; the progress deadline passed")
+        return
     if ctx.obs.canary_ready:
         draft.act(SetWeight(weight))
         draft.update(canary_weight=weight)
@@ -462,6 +478,24 @@ def _set_weight(ctx: Context, draft: Draft, weight: int) -> None:
         roll_back(ctx, draft, DEADLINE_EXCEEDED, detail)
     else:
         draft.say(f"{label}: waiting for the canary to be ready before setting weight {weight}%")
+
+
+def _doubts(ctx: Context, draft: Draft) -> str:
+    """Comparisons whose evidence against the canary has gone half the way (on the log
+    scale) to a rollback: an e-value of at least sqrt(1/maxFalseRollback)."""
+    canary = ctx.canary.model_copy(update={"status": draft.status})
+    statuses = statuses_by_key(draft.status.analysis)
+    found = []
+    for task in active_tasks(canary, ctx.templates, ctx.now):
+        comparison, status = task.metric.comparison, statuses.get(task.key)
+        if comparison is None or status is None or status.rollback_evidence is None:
+            continue
+        limit = 1.0 / comparison.max_false_rollback
+        if status.rollback_evidence >= limit**0.5:
+            found.append(
+                f"{task.key} e-value {status.rollback_evidence:.3g} (rollback at {limit:.3g})"
+            )
+    return ", ".join(found)
 
 
 def _pause_step(ctx: Context, draft: Draft, step_pause: Pause) -> None:
@@ -486,26 +520,63 @@ def _analysis_step(ctx: Context, draft: Draft) -> None:
     if len(done) == len(tasks):
         reasons = "; ".join(statuses[t.key].reason for t in done)
         _finish_step(ctx, draft, "AnalysisPassed", f"{label}: analysis passed: {reasons}")
+        return
+    # A comparison waits for its Pass until the progress deadline; one given a `count`
+    # that it used up without earning a Pass has had its say: a human decides.
+    spent = [
+        t
+        for t in tasks
+        if t.metric.comparison is not None
+        and t.metric.count is not None
+        and complete(t, statuses.get(t.key))
+        and not usable(t, statuses.get(t.key))
+    ]
+    if spent or deadline_left(ctx, evidence_clock(draft.status)) <= 0:
+        unproven = [t for t in tasks if t not in done]
+        limit = "its measurement count" if spent else "the progress deadline"
+        _not_enough_evidence(ctx, draft, unproven, f"{label}: analysis reached {limit}")
     else:
         draft.say(f"{label}: analysis has {len(done)} of {len(tasks)} metrics complete")
 
 
 def _try_promote(ctx: Context, draft: Draft) -> None:
-    """Promote once every background metric's last result is usable (analysis.usable):
-    a Pass for thresholds; a Pass or an Inconclusive after minRequests for comparisons.
-    Nothing yet, too little traffic, a tolerated Fail or a provider error all wait for
-    the next measurement."""
+    """Promote once every background metric's last result is a Pass (analysis.usable):
+    for comparisons, a regression beyond the accepted one is ruled out. Nothing yet, too
+    little traffic, an Inconclusive, a tolerated Fail or a provider error all wait for the
+    next measurement, at the current weight, until the progress deadline; then a human
+    decides (NotEnoughEvidence). Promotion is never granted for the lack of evidence."""
     canary = ctx.canary.model_copy(update={"status": draft.status})
     statuses = statuses_by_key(draft.status.analysis)
     unproven = [
-        _last_result(t.key, statuses.get(t.key))
+        t
         for t in background_tasks(canary, ctx.templates, ctx.now)
         if not usable(t, statuses.get(t.key))
     ]
-    if unproven:
-        draft.say(f"all steps done; promotion waits for a result from {', '.join(unproven)}")
-    else:
+    if not unproven:
         begin_promotion(ctx, draft)
+    elif deadline_left(ctx, evidence_clock(draft.status)) <= 0:
+        label = step_label(ctx, draft.status.current_step_index)
+        _not_enough_evidence(ctx, draft, unproven, f"{label}: the progress deadline passed")
+    else:
+        waiting = ", ".join(_last_result(t.key, statuses.get(t.key)) for t in unproven)
+        draft.say(f"all steps done; promotion waits for a result from {waiting}")
+
+
+def _not_enough_evidence(ctx: Context, draft: Draft, unproven: list[MetricTask], why: str) -> None:
+    statuses = statuses_by_key(draft.status.analysis)
+    reasons = "; ".join(
+        statuses[t.key].reason if t.key in statuses else f"{t.key}: not measured yet"
+        for t in unproven
+    )
+    name = ctx.canary.metadata.name
+    if reasons:
+        why = f"{why} without the evidence to go on ({reasons})"
+    message = (
+        f"{why}; `canary resume {name}` "
+        f"keeps measuring for another {deadline_text(ctx)}, `canary promote {name}` "
+        f"goes on without it, `canary abort {name}` rolls back"
+    )
+    pause(ctx, draft, NOT_ENOUGH_EVIDENCE, message, warning=True)
 
 
 def _last_result(key: str, status: MetricStatus | None) -> str:

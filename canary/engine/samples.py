@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from canary.models import Metric
 
@@ -40,10 +41,12 @@ Buckets = tuple[tuple[float, float], ...]
 
 @dataclass(frozen=True)
 class BucketsSample:
-    """latency comparison: cumulative bucket counts per variant since the step started."""
+    """latency comparison: cumulative bucket counts per variant since the step started,
+    and stable's before the rollout when the task asked for a baseline."""
 
     canary: Buckets
     stable: Buckets
+    baseline: Buckets | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,14 @@ Sample = ScalarSample | CountsSample | BucketsSample | ProviderFailure
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """Also measure stable's buckets over `seconds` ending at `end` (the rollout's start)."""
+
+    end: datetime
+    seconds: float
+
+
+@dataclass(frozen=True)
 class MetricTask:
     """One metric due for measurement now, with everything a provider needs to query it."""
 
@@ -65,3 +76,5 @@ class MetricTask:
     metric: Metric
     args: Mapping[str, str] = field(default_factory=dict)
     window_seconds: float = 60.0  # time since the step (or rollout) started; feeds increase()
+    step: int = 0  # the step whose traffic the window holds (a comparison's evidence key)
+    baseline: Baseline | None = None  # latency without slowerThan, until the bound is fixed

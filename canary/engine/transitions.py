@@ -23,7 +23,7 @@ from canary.engine.actions import (
     SetWeight,
 )
 from canary.engine.analysis import active_tasks, inconclusive, statuses_by_key, weight_before
-from canary.engine.clock import seconds_since, shift, to_iso
+from canary.engine.clock import from_iso, seconds_since, shift, to_iso
 from canary.engine.windows import in_window, next_open
 from canary.models import AnalysisTemplateSpec, Canary, CanaryStatus, MetricStatus, Phase, Step
 
@@ -35,6 +35,7 @@ OUTSIDE_WINDOW = "OutsideDeployWindow"
 PAUSED_AT_STEP = "PausedAtStep"
 PAUSED_BY_USER = "PausedByUser"
 INCONCLUSIVE = "Inconclusive"
+NOT_ENOUGH_EVIDENCE = "NotEnoughEvidence"
 METRICS_UNAVAILABLE = "MetricsUnavailable"
 RESUMED = "Resumed"
 PROMOTING = "Promoting"
@@ -183,6 +184,8 @@ def begin_promotion(ctx: Context, draft: Draft, request: ManualRequest | None = 
     assert revision is not None  # only rollouts in progress promote
     draft.update(current_step_index=len(ctx.steps), step_started_at=to_iso(ctx.now), paused_at=None)
     message = f"promoting revision {revision}: updating the stable Deployment"
+    if request is not None:
+        message = f"manual promotion of revision {revision}: updating the stable Deployment"
     draft.enter(Phase.PROMOTING, PROMOTING, message, audit=requested_by(request, ctx.now))
 
 
@@ -246,6 +249,11 @@ def leave_pause(ctx: Context, draft: Draft, weight: int | None = None) -> None:
     draft.update(paused_at=None, step_started_at=shift(status.step_started_at, paused_for))
     if status.reason == INCONCLUSIVE:
         draft.update(analysis=_measure_afresh(ctx, status))
+    if status.reason == NOT_ENOUGH_EVIDENCE:
+        # Another progress deadline to gather evidence; what was gathered is kept, and an
+        # inline step counts its measurements from zero again.
+        fresh = [m.model_copy(update={"measurements": 0}) for m in draft.status.analysis]
+        draft.update(resumed_at=to_iso(ctx.now), analysis=fresh)
     if metrics_paused(status) or held_back(ctx.steps, status):
         analysis = [m.model_copy(update={"consecutive_errors": 0}) for m in draft.status.analysis]
         draft.update(metrics_unavailable_intervals=0, analysis=analysis)
@@ -258,6 +266,14 @@ def _measure_afresh(ctx: Context, status: CanaryStatus) -> list[MetricStatus]:
     over = {t.key for t in tasks if inconclusive(t, statuses.get(t.key))}
     fresh = {"inconclusives": 0, "measurements": 0}
     return [m.model_copy(update=fresh) if m.name in over else m for m in status.analysis]
+
+
+def evidence_clock(status: CanaryStatus) -> str | None:
+    """When the current wait for evidence began: the step's start, or a later resume."""
+    started, resumed = status.step_started_at, status.resumed_at
+    if started is None or resumed is None:
+        return started or resumed
+    return max(started, resumed, key=from_iso)
 
 
 def deadline_left(ctx: Context, since: str | None) -> float:

@@ -199,21 +199,36 @@ class PrometheusMetricProvider:
                 label, comparison.buckets_query, task.args, variant, task.window_seconds
             )
             buckets[variant] = _to_buckets(label, self._labelled(label, promql))
-        return BucketsSample(canary=buckets["canary"], stable=buckets["stable"])
+        baseline = None
+        if task.baseline is not None:
+            # Stable's traffic before the rollout: the same query, evaluated back then.
+            label = "bucketsQuery (stable, before the rollout)"
+            promql = _rendered(
+                label, comparison.buckets_query, task.args, "stable", task.baseline.seconds
+            )
+            at = task.baseline.end.timestamp()
+            baseline = _to_buckets(label, self._labelled(label, promql, at))
+        return BucketsSample(canary=buckets["canary"], stable=buckets["stable"], baseline=baseline)
 
-    def _labelled(self, label: str, promql: str) -> list[tuple[dict[str, str], float]]:
+    def _labelled(
+        self, label: str, promql: str, at: float | None = None
+    ) -> list[tuple[dict[str, str], float]]:
         try:
-            return _series(self._instant(promql), self.url)
+            return _series(self._instant(promql, at), self.url)
         except _Failed as failed:
             raise _Failed(f"{label}: {failed}", transient=failed.failure.transient) from None
 
     # ------------------------------------------------------------------ HTTP
 
-    def _instant(self, promql: str) -> Any:
-        """The raw ``data.result`` of an instant query; raises _Failed on any problem."""
+    def _instant(self, promql: str, at: float | None = None) -> Any:
+        """The raw ``data.result`` of an instant query (at Unix time `at`, by default now);
+        raises _Failed on any problem."""
         where = f"Prometheus at {self.url}"
+        params = {"timeout": f"{self.timeout:g}s"}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
         try:
-            return self._client.custom_query(promql, params={"timeout": f"{self.timeout:g}s"})
+            return self._client.custom_query(promql, params=params)
         except PrometheusApiClientException as error:
             raise _http_failure(error, where, promql) from None
         except requests.exceptions.JSONDecodeError:

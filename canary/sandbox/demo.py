@@ -91,8 +91,9 @@ def _objects(step_pause: str, interval: str, steps: list[Obj] | None) -> list[Ob
                         "provider": {"prometheus": {}},
                         "comparison": {
                             "type": "errorRate",
-                            "tolerance": 1.5,
-                            "maxFalseRollback": 0.01,
+                            "tolerance": 1.25,
+                            "maxFalseRollback": 0.05,
+                            "acceptedRegression": {"addedPer100": 0.75},
                             "minRequests": 40,
                             "requestsQuery": f"sum(increase({requests}{window}))",
                             "errorsQuery": f"sum(increase({errors}{window}))",
@@ -119,7 +120,7 @@ def _objects(step_pause: str, interval: str, steps: list[Obj] | None) -> list[Ob
                     {"pause": {"duration": step_pause}},
                 ],
                 "analysis": {"templates": [{"templateName": "error-rate-vs-stable"}]},
-                "progressDeadlineSeconds": 120,
+                "progressDeadlineSeconds": 300,
             },
         },
     ]

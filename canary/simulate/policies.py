@@ -59,6 +59,7 @@ import math
 
 from canary.engine.samples import MetricTask, ProviderFailure, ScalarSample
 from canary.models import Metric, PrometheusProvider, Provider, ThresholdRange
+from canary.simulate.oracle import ORACLE
 from canary.simulate.runner import (
     PROMOTED,
     ROLLED_BACK,
@@ -254,5 +255,7 @@ def run_argo(
             return done(PROMOTED, t, "all steps complete", blind=provider.last_failed is not False)
 
 
-POLICIES = ("canary", FLAGGER, ARGO)
-__all__ = ["ARGO", "FLAGGER", "POLICIES", "run_argo", "run_flagger"]
+# The oracle (canary/simulate/oracle.py) is no policy one could deploy, but it is scored
+# like one: it bounds what any policy could achieve on a regression.
+POLICIES = ("canary", FLAGGER, ARGO, ORACLE)
+__all__ = ["ARGO", "FLAGGER", "ORACLE", "POLICIES", "run_argo", "run_flagger"]

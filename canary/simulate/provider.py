@@ -10,7 +10,8 @@ Comparison metrics (``comparison``), whatever their queries say:
   since the step began, at least one interval), like ``increase(...[{{window}}])``:
   ``CountsSample``.
 - ``latency``: each variant's latency histogram over that window, cumulative, ``le`` in
-  seconds, +Inf last: ``BucketsSample``.
+  seconds, +Inf last: ``BucketsSample``; when the task asks for a baseline, also stable's
+  histogram over that much traffic before the rollout (all of it stable's).
 
 Threshold metrics (``thresholdRange``) measure the *canary* over the last ``interval``
 of the metric (a ``[1m]`` range for a 1m interval), chosen by the metric's name:
@@ -80,9 +81,14 @@ class SimulatedProvider:
                 return CountsSample(
                     canary=Counts(canary[0], canary[1]), stable=Counts(stable[0], stable[1])
                 )
+            baseline = None
+            if task.baseline is not None:
+                before = world.baseline_buckets(task.baseline.seconds)
+                baseline = world.cumulative_buckets(before)
             return BucketsSample(
                 canary=world.cumulative_buckets(canary[2]),
                 stable=world.cumulative_buckets(stable[2]),
+                baseline=baseline,
             )
         return self.threshold(metric)
 

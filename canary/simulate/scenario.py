@@ -150,7 +150,8 @@ def parse_scenario(data: Mapping[str, Any], *, name: str = "") -> Scenario:
 
 
 BUILTIN_SCENARIOS = (
-    "good", "bad", "slightly-bad", "latency", "low-traffic", "noisy", "slow-burn", "outage",
+    "good", "bad", "bad-6x", "moderate", "slightly-bad", "latency-2x", "latency",
+    "low-traffic", "noisy", "slow-burn", "outage",
 )  # fmt: skip
 
 

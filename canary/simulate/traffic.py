@@ -96,6 +96,7 @@ class World:
     def __init__(self, scenario: Scenario, seed: int) -> None:
         self.scenario = scenario
         self.dt = float(scenario.tick)
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.bounds_s = tuple(b / 1000.0 for b in scenario.latency_buckets_ms)
         self.stable = Behaviour.of(scenario.stable, self.bounds_s)
@@ -191,6 +192,16 @@ class World:
         running = np.cumsum(counts)
         les = (*self.bounds_s, math.inf)
         return tuple((le, float(c)) for le, c in zip(les, running, strict=True))
+
+    def baseline_buckets(self, seconds: float) -> np.ndarray:
+        """Stable's per-bucket counts over `seconds` of all traffic before t = 0.
+
+        Drawn from a generator of its own, so the rollout's traffic is the same whether or
+        not a policy asks for a baseline.
+        """
+        rng = np.random.default_rng([self.seed, 1])
+        requests = rng.poisson(self.scenario.rps * seconds)
+        return rng.multinomial(requests, self.stable.shares)
 
     def canary_requests(self) -> int:
         return int(self.requests[CANARY, : self.ticks].sum())

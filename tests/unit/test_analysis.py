@@ -318,32 +318,28 @@ def test_evaluate_comparison_gate(
 ) -> None:
     calls: list[dict[str, Any]] = []
 
-    def fake(canary: Counts, stable: Counts, **options: Any) -> Judgement:
-        calls.append(options)
+    def fake(segments: Any, **options: Any) -> Judgement:
+        calls.append({k: options[k] for k in ("tolerance", "alpha", "alpha_pass", "min_requests")})
         return judgement
 
-    monkeypatch.setattr(judge, "judge_error_rate", fake)
+    monkeypatch.setattr(judge, "judge_rates", fake)
     status = evaluate(COMPARE, sample, None, at())
-    assert calls == [{"tolerance": 1.5, "alpha": 0.01, "min_requests": 100}]
+    assert calls == [{"tolerance": 1.5, "alpha": 0.01, "alpha_pass": 0.05, "min_requests": 100}]
     assert status.reason == f"errors-vs-stable: {judgement.reason}"
     for name, value in expected.items():
         assert getattr(status, name) == value, name
 
 
-def test_judge_rejecting_the_data_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*args: Any, **options: Any) -> Judgement:
-        raise ValueError("buckets must be cumulative")
-
-    monkeypatch.setattr(judge, "judge_latency", broken)
+def test_an_unusable_histogram_holds_with_a_reason() -> None:
     task = MetricTask(
         "l",
         comparison_metric(
-            "p99", comparison={"type": "latency", "bucketsQuery": "b", "tolerance": 0.1}
+            "p99", comparison={"type": "latency", "bucketsQuery": "b", "tolerance": 1.5}
         ),
     )
     status = evaluate(task, BucketsSample(((0.1, 5.0), (float("inf"), 3.0)), ()), None, at())
-    assert status.verdict is Verdict.ERROR
-    assert status.reason == "p99: cannot judge: buckets must be cumulative"
+    assert (status.verdict, status.measurements) == (Verdict.INCONCLUSIVE, 0)
+    assert status.reason.startswith("p99: stable histogram unusable")
 
 
 @pytest.mark.parametrize(
@@ -362,7 +358,7 @@ def test_comparison_with_the_wrong_sample_is_an_error(sample: Sample) -> None:
     [
         (CountsSample(Counts(5000, 500), Counts(50000, 500)), Verdict.FAIL, 1),
         (CountsSample(Counts(50000, 500), Counts(500000, 5000)), Verdict.PASS, 1),
-        (CountsSample(Counts(5000, 50), Counts(50000, 500)), Verdict.INCONCLUSIVE, 1),
+        (CountsSample(Counts(300, 3), Counts(3000, 30)), Verdict.INCONCLUSIVE, 1),
         (CountsSample(Counts(20, 0), Counts(50000, 500)), Verdict.INCONCLUSIVE, 0),
     ],
     ids=[
@@ -396,10 +392,10 @@ GATE: list[tuple[str, MetricTask, dict[str, Any] | None, bool]] = [
     ("threshold: provider error", ERROR_RATE, {"verdict": Verdict.ERROR, **COUNTED}, False),
     ("comparison: pass", COMPARE, {"verdict": Verdict.PASS, **COUNTED}, True),
     (
-        "comparison: inconclusive after minRequests",
+        "comparison: inconclusive after minRequests is not earned",
         COMPARE,
         {"verdict": Verdict.INCONCLUSIVE, **COUNTED},
-        True,
+        False,
     ),
     (
         "comparison: inconclusive before minRequests",
@@ -427,19 +423,22 @@ def test_usable(task: MetricTask, fields: dict[str, Any] | None, expected: bool)
     assert passed(task, status) is expected  # count 1: passed() is usable() once counted
 
 
-def test_a_held_comparison_after_a_counted_one_is_not_usable_with_the_real_judge() -> None:
-    counted = evaluate(COMPARE, CountsSample(Counts(5000, 50), Counts(50000, 500)), None, at())
-    assert (counted.verdict, usable(COMPARE, counted)) == (Verdict.INCONCLUSIVE, True)
-    held = evaluate(COMPARE, CountsSample(Counts(20, 0), Counts(50000, 500)), counted, at(30))
-    assert (held.verdict, held.measurements) == (Verdict.INCONCLUSIVE, 1)
-    assert not usable(COMPARE, held)
+def test_a_pass_once_earned_stands_until_a_fail_with_the_real_judge() -> None:
+    earned = evaluate(COMPARE, CountsSample(Counts(5000, 50), Counts(50000, 500)), None, at())
+    assert (earned.verdict, usable(COMPARE, earned)) == (Verdict.PASS, True)
+    worse = CountsSample(Counts(5200, 60), Counts(52000, 520))  # the bound no longer clears
+    kept = evaluate(COMPARE, worse, earned, at(30))
+    assert kept.verdict is Verdict.PASS and "earned earlier stands" in kept.reason
+    failing = evaluate(COMPARE, CountsSample(Counts(6000, 300), Counts(60000, 600)), kept, at(60))
+    assert failing.verdict is Verdict.FAIL
 
 
-def test_no_errors_on_either_side_after_min_requests_lets_a_healthy_service_promote() -> None:
-    # A service with a 0% error rate has no ratio to estimate; it must not stall forever.
+def test_no_errors_on_either_side_promotes_on_the_added_rate() -> None:
+    # A service with a 0% error rate has no ratio to estimate; the added-rate bound still
+    # rules out a regression, so it does not stall forever.
     status = evaluate(COMPARE, CountsSample(Counts(5000, 0), Counts(50000, 0)), None, at())
-    assert status.verdict is Verdict.INCONCLUSIVE
-    assert status.measurements == 1
+    assert status.verdict is Verdict.PASS
+    assert "adds less than +0.75 per 100" in status.reason
     assert usable(COMPARE, status)
 
 

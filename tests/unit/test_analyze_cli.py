@@ -319,7 +319,8 @@ def test_buckets_selectors_combine_both_sides() -> None:
                "stable": ((0.1, 50.0), (float("inf"), 100.0))}
     provider = FakeProvider(lambda task: BucketsSample(
         canary=buckets[task.args["canary_analyze_variant"]],
-        stable=buckets[task.args["canary_analyze_variant"]]))
+        stable=buckets[task.args["canary_analyze_variant"]],
+        baseline=buckets["stable"] if task.baseline else None))
     clock = FakeClock()
     (result,) = analysis.run(
         template, analysis.resolve_args(template, {"service": "x"}),

@@ -22,6 +22,7 @@ from engine_support import (
     observe,
     rolling,
     threshold_metric,
+    ts,
     workload,
 )
 
@@ -45,6 +46,7 @@ GATE_TEMPLATES = {
     **TEMPLATES,
     "tolerant": AnalysisTemplateSpec(metrics=[threshold_metric("errors", **LIMITS)]),
     "compare-tolerant": AnalysisTemplateSpec(metrics=[comparison_metric("ratio", **LIMITS)]),
+    "compare-once": AnalysisTemplateSpec(metrics=[comparison_metric("ratio", count=1)]),
 }
 THRESHOLD_BG = BackgroundAnalysis(templates=[TemplateRef(template_name="tolerant")], args=ARGS)
 COMPARISON_BG = BackgroundAnalysis(templates=[TemplateRef(template_name="compare-tolerant")])
@@ -78,10 +80,10 @@ PROMOTION = [
     Gate("threshold provider error", THRESHOLD_BG, {"verdict": Verdict.ERROR, **COUNTED}, False),
     Gate("comparison pass", COMPARISON_BG, {"verdict": Verdict.PASS, **COUNTED}, True),
     Gate(
-        "comparison Inconclusive after minRequests",
+        "comparison Inconclusive after minRequests: promotion is earned, not granted",
         COMPARISON_BG,
         {"verdict": Verdict.INCONCLUSIVE, **COUNTED},
-        True,
+        False,
     ),
     Gate(
         "comparison Inconclusive before minRequests",
@@ -144,7 +146,8 @@ class Inline:
     passes: bool
 
 
-ENOUGH = CountsSample(Counts(5000, 50), Counts(50000, 500))  # real judge: Inconclusive, counted
+ENOUGH = CountsSample(Counts(5000, 50), Counts(50000, 500))  # real judge: Pass (earned)
+UNSURE = CountsSample(Counts(300, 3), Counts(3000, 30))  # real judge: Inconclusive, counted
 TOO_FEW = CountsSample(Counts(20, 0), Counts(50000, 500))  # real judge: below minRequests
 
 INLINE = [
@@ -160,7 +163,7 @@ INLINE = [
         ScalarSample(0.001),
         True,
     ),
-    Inline("comparison Inconclusive after minRequests", "compare-tolerant", None, ENOUGH, True),
+    Inline("comparison Pass earned on enough traffic", "compare-tolerant", None, ENOUGH, True),
     Inline("comparison before minRequests", "compare-tolerant", None, TOO_FEW, False),
 ]
 
@@ -175,3 +178,26 @@ def test_inline_gate_follows_the_same_rule(case: Inline) -> None:
     decision = step(c, GATE_TEMPLATES, observe(samples={key: case.sample}), at())
     assert decision.status.phase is Phase.PROGRESSING  # tolerated: no rollback, no pause
     assert decision.status.current_step_index == (2 if case.passes else 1)
+
+
+def test_an_inline_comparison_that_spends_its_count_unproven_waits_for_a_human() -> None:
+    key = "step-1/ratio"
+    c = canary(rolling(1, 10), steps=inline_step("compare-once"))
+    decision = step(c, GATE_TEMPLATES, observe(samples={key: UNSURE}), at())
+    status = decision.status
+    assert status.phase is Phase.PAUSED and status.reason == "NotEnoughEvidence"
+    assert status.current_step_index == 1 and status.canary_weight == 10  # nothing promoted
+    assert "its measurement count" in status.message
+    assert "more canary requests" in status.message
+    assert "`canary resume checkout`" in status.message
+
+
+def test_an_inline_comparison_without_a_count_waits_for_evidence_until_the_deadline() -> None:
+    key = "step-1/ratio"
+    c = canary(rolling(1, 10), steps=inline_step("compare-tolerant"))
+    waiting = step(c, GATE_TEMPLATES, observe(samples={key: UNSURE}), at())
+    assert waiting.status.phase is Phase.PROGRESSING and waiting.status.current_step_index == 1
+    late = canary(rolling(1, 10, step_started_at=ts(-601)), steps=inline_step("compare-tolerant"))
+    paused = step(late, GATE_TEMPLATES, observe(samples={key: UNSURE}), at())
+    assert paused.status.reason == "NotEnoughEvidence"
+    assert "the progress deadline" in paused.status.message

@@ -207,7 +207,7 @@ def latency_metric() -> Metric:
         {
             "name": "latency",
             "provider": {"prometheus": {}},
-            "comparison": {"type": "latency", "bucketsQuery": BUCKETS_QUERY, "tolerance": 0.1},
+            "comparison": {"type": "latency", "bucketsQuery": BUCKETS_QUERY, "tolerance": 1.5},
         }
     )
 

@@ -60,9 +60,10 @@ def test_the_benchmark_writes_one_row_per_policy_and_scenario(
     )
     assert code == 0
     rows = json.loads(out.read_text())
+    # The oracle runs only the regression scenarios.
     assert [(r["policy"], r["scenario"]) for r in rows] == [
         (p, s) for p in ("canary", "flagger-like", "argo-like") for s in ("good", "bad")
-    ]
+    ] + [("oracle", "bad")]
     required = {
         "policy",
         "scenario",
@@ -78,3 +79,4 @@ def test_the_benchmark_writes_one_row_per_policy_and_scenario(
     assert bad["canary"]["median_decision_s"] < bad["flagger-like"]["median_decision_s"]
     table = capsys.readouterr().out
     assert "flagger-like" in table and "median harmed" in table
+    assert "canary / oracle" in table and "TARGETS" in table

@@ -38,7 +38,9 @@ def bundle() -> Bundle:
 def test_a_good_canary_is_promoted(bundle: Bundle, seed: int) -> None:
     result = run_engine(bundle, load_scenario("good"), seed, record=True)
     assert result.outcome == PROMOTED
-    assert result.decision_s is not None and result.decision_s <= 360
+    # within the progress deadline after the last step (60 s + 600 s), on earned Passes
+    assert result.decision_s is not None and result.decision_s <= 660
+    assert {v for _, v, _ in result.timeline[-1].verdicts} == {"Pass"}
     assert result.harmed_requests == 0
     weights = [p.weight for p in result.timeline]
     assert weights[:2] == [0, 10] and max(weights) == 50
@@ -54,16 +56,21 @@ def test_a_ten_times_worse_canary_is_rolled_back(bundle: Bundle, seed: int) -> N
     assert result.timeline[-1].weight == 0
 
 
-def test_a_metrics_outage_pauses_the_rollout_and_it_resumes(bundle: Bundle) -> None:
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_metrics_outage_pauses_the_rollout_and_it_resumes(bundle: Bundle, seed: int) -> None:
     scenario = load_scenario("outage")  # provider errors from 2m to 5m
-    result = run_engine(bundle, scenario, 1, record=True)
+    result = run_engine(bundle, scenario, seed, record=True)
     paused = [p for p in result.timeline if p.note == "MetricsUnavailable"]
     resumed = [p for p in result.timeline if p.note == "Resumed"]
     assert paused and resumed
     assert 120 <= paused[0].t < 200 and paused[0].weight == 0  # traffic back to stable
     assert resumed[0].t >= 300 and resumed[0].weight > 0
-    assert result.outcome == PROMOTED and not result.blind
-    assert result.decision_s is not None and result.decision_s > 300
+    # never decided by the outage: promoted on evidence after it, or waiting for a human
+    assert result.outcome in (PROMOTED, RUNNING) and not result.blind
+    if result.outcome == PROMOTED:
+        assert result.decision_s is not None and result.decision_s > 300
+    else:
+        assert "NotEnoughEvidence" in result.reason
 
 
 def test_a_canary_file_may_hold_its_templates(tmp_path: Path, bundle: Bundle) -> None:

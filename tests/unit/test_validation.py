@@ -86,7 +86,7 @@ spec:
       provider: {prometheus: {}}
       comparison:
         type: latency
-        tolerance: 0.1
+        tolerance: 1.5
         bucketsQuery: >-
           sum by (le) (increase(http_request_duration_seconds_bucket{
           variant="{{variant}}"}[{{window}}]))
