@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from canary.simulate.bench import run_once, summarize
-from canary.simulate.policies import POLICIES
-from canary.simulate.runner import Bundle, Point, RunResult, load_bundle
 from canary.simulate.scenario import BUILTIN_SCENARIOS, ScenarioError, builtin_path, load_scenario
+
+if TYPE_CHECKING:  # the simulator needs numpy and scipy: loaded only when it runs
+    from canary.simulate.runner import Bundle, Point, RunResult
 
 EXIT_USAGE = 2
 
@@ -64,7 +64,12 @@ def simulate(
         ),
     ] = None,
     policy: Annotated[
-        str, typer.Option("--policy", help="canary (the Canary file), flagger-like or argo-like.")
+        str,
+        typer.Option(
+            "--policy",
+            help="canary (the Canary file), flagger-like, argo-like or oracle (an SPRT "
+            "that knows the true rates: the information limit).",
+        ),
     ] = "canary",
     seed: Annotated[
         int | None, typer.Option("--seed", help="First seed (default: the scenario's).")
@@ -72,6 +77,10 @@ def simulate(
 ) -> None:
     """Simulate a rollout: the real engine against Poisson traffic, with the outcome,
     time to decision, canary requests and harmed requests (errors beyond stable's)."""
+    from canary.simulate.bench import run_once
+    from canary.simulate.policies import POLICIES
+    from canary.simulate.runner import load_bundle
+
     if policy not in POLICIES:
         raise _fail(f"unknown --policy {policy!r}; choose one of {', '.join(POLICIES)}")
     if canary is not None and policy != "canary":
@@ -166,6 +175,8 @@ def _print_run(result: RunResult, label: str, scenario: str) -> None:
 
 
 def _print_runs(results: list[RunResult], label: str, scenario: str) -> None:
+    from canary.simulate.bench import summarize
+
     row = summarize(results)
     first, last = results[0].seed, results[-1].seed
     typer.echo(f"{label} on scenario {results[0].scenario}: {len(results)} runs "
@@ -216,6 +227,8 @@ def _as_json(results: list[RunResult], bundle: Bundle | None) -> dict[str, Any]:
             for p in results[0].timeline
         ]
     else:
+        from canary.simulate.bench import summarize
+
         out["summary"] = summarize(results)
         decided = [r.decision_s for r in results if r.decision_s is not None]
         out["summary"]["mean_decision_s"] = statistics.fmean(decided) if decided else None

@@ -388,6 +388,8 @@ class Comparison(Model):
             raise ValueError("errorRate comparison needs requestsQuery and errorsQuery")
         if self.type == "latency" and not self.buckets_query:
             raise ValueError("latency comparison needs bucketsQuery")
+        if self.type == "errorRate" and self.slower_than is not None:
+            raise ValueError("slowerThan applies to latency comparisons only")
         return self
 
 

@@ -5,7 +5,8 @@ Two scopes of metrics exist during a rollout:
 - background (`spec.analysis`): measured once traffic has reached the canary (the first
   applied setWeight above 0) and until promotion begins, keyed "background/<metric>";
 - inline (an `analysis` step): measured while that step is current, `count` times
-  (default 1), keyed "step-<index>/<metric>" with the 0-based step index.
+  (default 1; a comparison until its Pass), keyed "step-<index>/<metric>" with the
+  0-based step index.
 
 A metric name must therefore be unique within its scope (spec validation checks that).
 
@@ -23,13 +24,18 @@ Counters in MetricStatus are what the limits are checked against:
 A provider error (or a probe, see probe()) never moves `measurements`, `failures` or
 `inconclusives`: a monitoring outage records no Pass or Fail.
 
+A comparison's evidence (`evidence`, one entry per step) is what its judge reads: each
+measurement replaces the counts of the step it was taken in, and the judge pools all
+steps into one test for the whole rollout (judge.py). A latency comparison also keeps
+the bound it counts slow requests against (`slower_than`, comparisons.py).
+
 The gate (usable() and passed()) is the same for inline steps and for promotion:
-a metric lets the rollout go on only while its LAST result is usable evidence of "no
-regression": for a threshold metric a Pass; for a comparison a Pass, or an Inconclusive
-taken after the canary served minRequests (the README's gate rule). Too little traffic
-(threshold "no data", a comparison before minRequests) and provider errors never pass a
-gate and never promote. A Fail within failureLimit is tolerated (no rollback) but does
-not pass a gate either: the metric is measured again.
+a metric lets the rollout go on only while its LAST result is a Pass. For a comparison
+that Pass is earned: a regression beyond its acceptedRegression is ruled out; once
+earned it stands until a Fail. Inconclusive results, too little traffic (threshold "no
+data", a comparison before minRequests) and provider errors never pass a gate and never
+promote. A Fail within failureLimit is tolerated (no rollback) but does not pass a gate
+either: the metric is measured again.
 """
 
 from __future__ import annotations

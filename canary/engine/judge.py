@@ -21,11 +21,10 @@ The accepted regression
 A ratio R (the canary may have up to R times stable's rate) or an added rate d (up to d
 more bad requests per request, shown per 100), or both; with both, a regression within
 either is accepted and alpha_pass is split between the two tests (a false Pass needs one
-of them to be wrong). The ratio test is pass_log_evidence. The added-rate test bounds
-each variant's own rate with a confidence sequence (judge_mixture, alpha_pass/2 each;
-every request of every step counts, whatever its share): the canary adds at most d when
-upper(canary) - lower(stable) <= d. On a low base rate the added-rate bound is the fast
-one: proving "at most +0.75 per 100" needs canary requests; proving a ratio needs errors.
+of them to be wrong). The ratio test is pass_log_evidence. The added-rate test is
+_added_log_evidence: every request of every step counts, whatever its share, against
+the null "p_c >= p_s + d". On a low base rate it is the fast one: proving "at most +0.75
+per 100" needs canary requests; proving a ratio needs errors.
 
 Zero bad requests on both sides say nothing about a ratio (its interval is [0, inf]),
 yet can prove an added rate: a quiet, healthy service is promoted on the added rate.
@@ -135,7 +134,7 @@ def judge_rates(
     evidence = math.exp(min(fail_log_evidence(segments, tolerance), 700.0))
     if evidence >= 1.0 / alpha:
         why = (
-            f"ratio above tolerance {_num(tolerance)} shown (evidence {evidence:.3g} "
+            f"ratio above tolerance {_num(tolerance)} shown (evidence {_evidence(evidence)} "
             f"≥ {1 / alpha:.3g})"
         )
         return Judgement(Verdict.FAIL, estimate, lower, upper, f"{facts}; {why} (Fail)", evidence)
@@ -191,6 +190,10 @@ def _added_log_evidence(total: Segment, added: float) -> float:
     def slope(p: float) -> float:
         return _d_log_lik(p + added, k_c, n_c) + _d_log_lik(p, k_s, n_s)
 
+    if k_c * n_s - k_s * n_c >= added * n_c * n_s:
+        # The best fit itself adds at least `added`: it lies in the null, whose largest
+        # likelihood is then the overall maximum, which no mixture beats.
+        return mixture - _log_lik(k_c / n_c, k_c, n_c) - _log_lik(k_s / n_s, k_s, n_s)
     # profile is concave in p on [0, 1 - added]: bisect its slope for the maximum.
     low, high = 0.0, 1.0 - added
     if slope(low) <= 0.0:
@@ -290,6 +293,10 @@ def _level(alpha: float) -> str:
 
 def _num(x: float) -> str:
     return "∞" if math.isinf(x) else f"{x:.3g}"
+
+
+def _evidence(e_value: float) -> str:
+    return f"{e_value:.3g}" if e_value < 1e6 else "over a million"
 
 
 def _per100(rate: float) -> str:

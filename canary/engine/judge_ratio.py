@@ -43,14 +43,13 @@ continuous one, so the grid costs a little power and nothing in validity.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 SPAN = 30.0  # how far from their anchor the one-sided mixtures reach
 _ONE_SIDED = 40  # grid points of a one-sided mixture
-_CANDIDATES = np.geomspace(1e-3, 1e3, 241)  # rho0 values the interval is read from
 _TWO_SIDED = np.geomspace(1.0 / SPAN, SPAN, 81)
 
 
@@ -110,20 +109,71 @@ def pass_log_evidence(segments: Sequence[Segment], bound: float) -> float:
 
 
 def ratio_interval(segments: Sequence[Segment], alpha: float) -> tuple[float, float]:
-    """The (1 - alpha) confidence sequence for rho; (0, inf) when nothing bounds it."""
+    """The (1 - alpha) confidence sequence for rho; (0, inf) when nothing bounds it.
+
+    The set is an interval around the maximum-likelihood rho, because log L is concave in
+    u = log rho: Newton's method finds the maximum, then each end, where log L falls to
+    the mixture's level.
+    """
     errors = _errors(segments)
     if not errors.bad.size or not errors.bad.any():
         return 0.0, math.inf
     mixture = errors.log_likelihood(_TWO_SIDED)
     top = float(mixture.max())
-    log_mean = top + math.log(float(np.exp(mixture - top).mean()))
-    inside = np.flatnonzero(log_mean - errors.log_likelihood(_CANDIDATES) < math.log(1 / alpha))
-    if not inside.size:  # cannot happen (the mixture never beats the best fit); be safe
-        return 0.0, math.inf
-    first, last = int(inside[0]), int(inside[-1])
-    lower = 0.0 if first == 0 else float(_CANDIDATES[first])
-    upper = math.inf if last == len(_CANDIDATES) - 1 else float(_CANDIDATES[last])
-    return lower, upper
+    level = top + math.log(float(np.exp(mixture - top).mean())) - math.log(1 / alpha)
+    shares, bad, x = errors.shares.tolist(), errors.bad.tolist(), errors.canary_bad
+
+    def curve(u: float) -> tuple[float, float, float]:
+        """log L(e^u) - level, its slope and its curvature in u."""
+        rho = math.exp(u)
+        value, slope, curvature = x * u - level, x, 0.0
+        for w, e in zip(shares, bad, strict=True):
+            theta = rho * w / (rho * w + 1.0 - w)
+            value -= e * math.log(rho * w + 1.0 - w)
+            slope -= e * theta
+            curvature -= e * theta * (1.0 - theta)
+        return value, slope, curvature
+
+    best = _peak(curve, math.log(max(x, 0.5) / max(sum(bad) - x, 0.5)))
+    lower = _end(curve, best, -1.0)
+    upper = _end(curve, best, +1.0)
+    return (0.0 if lower is None else math.exp(lower)), (
+        math.inf if upper is None else math.exp(upper)
+    )
+
+
+_REACH = math.log(1e6)  # |log rho| beyond which a bound is shown as 0 or infinity
+Curve = Callable[[float], tuple[float, float, float]]
+
+
+def _peak(curve: Curve, u: float) -> float:
+    """The maximum of a concave curve (clamped to +-_REACH), by damped Newton steps."""
+    for _ in range(100):
+        _, slope, curvature = curve(u)
+        if curvature >= 0.0 or abs(slope) < 1e-12:
+            break
+        step = max(-2.0, min(2.0, -slope / curvature))
+        u = max(-_REACH, min(_REACH, u + step))
+        if abs(step) < 1e-10 or abs(u) >= _REACH:
+            break
+    return u
+
+
+def _end(curve: Curve, peak: float, direction: float) -> float | None:
+    """Where the concave curve crosses 0 on one side of its peak; None past _REACH."""
+    if curve(direction * _REACH)[0] > 0.0:
+        return None
+    # Newton from the outside never overshoots a concave function's root.
+    u = direction * _REACH
+    for _ in range(200):
+        value, slope, _ = curve(u)
+        if slope == 0.0:
+            break
+        step = -value / slope
+        u += step
+        if abs(step) < 1e-10:
+            break
+    return u if direction * (u - peak) >= 0.0 else peak
 
 
 def scaled(segments: Sequence[Segment], factor: float) -> list[Segment]:

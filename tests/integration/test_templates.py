@@ -9,6 +9,8 @@ client libraries, Istio, Linkerd, ingress-nginx, Envoy) for two apps in namespac
 Counters are cumulative, one sample every 15 s for 15 minutes, ending a minute before
 now; each template is then measured through the real PrometheusMetricProvider and judged
 by the engine's evaluate(), over a 5-minute window: Pass for checkout, Fail for payments.
+Latency comparisons read their slow-request bound from stable's history before that
+window (the baseline query, evaluated back then).
 Decoy series (outbound Linkerd traffic with many failures, an Envoy cluster whose name
 merely starts with the canary Service's) check that the selectors are exact.
 """
@@ -26,7 +28,8 @@ import pytest
 import yaml
 
 from canary.analyze import load_template, resolve_args
-from canary.engine.analysis import evaluate
+from canary.engine.analysis import baseline_for, evaluate
+from canary.engine.clock import to_iso
 from canary.engine.samples import MetricTask
 from canary.models import Verdict
 from canary.providers.prometheus import PrometheusMetricProvider
@@ -297,8 +300,13 @@ def test_template_verdict(loaded_prometheus: Prometheus, name: str, app: str) ->
     provider = PrometheusMetricProvider(loaded_prometheus.url)
     try:
         for metric in template.spec.metrics:
-            task = MetricTask(metric.name, metric, args, WINDOW)
-            status = evaluate(task, provider.measure(task), None, dt.datetime.now(dt.UTC))
+            now = dt.datetime.now(dt.UTC)
+            # Latency comparisons take their slow-request bound from stable's traffic
+            # before the judged window, as the controller does from before the rollout.
+            before = to_iso(now - dt.timedelta(seconds=WINDOW))
+            baseline = baseline_for(metric, None, before)
+            task = MetricTask(metric.name, metric, args, WINDOW, baseline=baseline)
+            status = evaluate(task, provider.measure(task), None, now)
             assert status.verdict is expected, status.reason
             assert status.value is not None, status.reason
     finally:
