@@ -48,7 +48,9 @@ def requeue_after(ctx: Context, status: CanaryStatus, *, invalid: bool) -> float
     if status.phase is Phase.PAUSED:
         if status.reason == METRICS_UNAVAILABLE:
             waits.append(deadline_left(ctx, status.paused_at))
-    else:
+    elif status.metrics_unavailable_intervals == 0:
+        # While metrics are unavailable a step holds (machine._live): only the next
+        # measurement can move it, whatever its timer says.
         waits.append(_step_wait(ctx, status))
     known = [w for w in waits if w is not None]
     return max(0.0, min(known)) if known else None

@@ -94,6 +94,22 @@ CASES: list[tuple[str, Canary, Observations, float, float | None]] = [
         10,
     ),
     (
+        "a timed pause held while metrics are unavailable: the next measurement, not a loop",
+        canary(
+            rolling(
+                3,
+                50,
+                step_started_at=ts(-130),  # its 2m are over
+                metrics_unavailable_intervals=1,
+                analysis=[measured(BG, 10)],
+            ),
+            analysis=BACKGROUND,
+        ),
+        observe(),
+        0,
+        50,
+    ),
+    (
         "promoting: poll",
         canary(rolling(5, 50, phase=Phase.PROMOTING)),
         observe(stable_ready=False),
