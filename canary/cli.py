@@ -28,6 +28,7 @@ from canary.durations import parse_duration
 from canary.engine.clock import to_iso
 from canary.errors import CanaryError, PermanentError
 from canary.kube import Kube, NotFound, current_user
+from canary.models import RequestAction, RequestAnnotation
 from canary.sandbox.commands import app as sandbox_app
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
@@ -365,25 +366,25 @@ def list_(
 
 
 def _request(
-    name: str, namespace: str, action: str, kubeconfig: Path | None, full: bool = False
+    name: str,
+    namespace: str,
+    action: RequestAction,
+    kubeconfig: Path | None,
+    full: bool = False,
 ) -> None:
     """Ask the controller to act. Spec is left alone (Git owns it): the request is an
     annotation the controller consumes once, and the Events keep who asked and when."""
     kube = _kube(kubeconfig)
     _get(kube, namespace, name)
     user, at = current_user(), dt.datetime.now(dt.UTC).replace(microsecond=0)
-    req = {
-        "id": uuid.uuid4().hex[:12],
-        "action": action,
-        "full": full,
-        "user": user,
-        "at": at.isoformat(),
-    }
-    kube.annotate_canary(namespace, name, {naming.ANNOTATION_REQUEST: json.dumps(req)})
+    req = RequestAnnotation(
+        id=uuid.uuid4().hex[:12], action=action, full=full, user=user, at=at.isoformat()
+    )
+    kube.annotate_canary(namespace, name, {naming.ANNOTATION_REQUEST: req.model_dump_json()})
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         canary = kube.get_canary(namespace, name)
-        if (canary.get("status") or {}).get("lastRequestId") == req["id"]:
+        if (canary.get("status") or {}).get("lastRequestId") == req.id:
             # The controller names the request in its Event, applied or ignored.
             marker = f"{action} requested by {user} at {to_iso(at)}"
             ignored = [

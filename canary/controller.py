@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import threading
@@ -29,6 +30,7 @@ from canary.engine.actions import (
     ManualRequest,
     Observations,
     PromoteStable,
+    RejectedRequest,
     ScaleDownCanary,
     SetWeight,
 )
@@ -38,7 +40,7 @@ from canary.engine.transitions import initializing
 from canary.errors import CanaryError, PermanentError, TransientError
 from canary.kube import Gone, Kube, NotFound, Obj
 from canary.leader import LeaderElector
-from canary.models import AnalysisTemplateSpec, Canary, CanaryStatus, Phase
+from canary.models import AnalysisTemplateSpec, Canary, CanaryStatus, Phase, RequestAnnotation
 from canary.providers.base import provider_for
 from canary.routers import router_for
 from canary.validation import template_key, validate_canary
@@ -51,25 +53,43 @@ RESYNC_SETTLED_SECONDS = 300.0
 PERMANENT_RETRY_SECONDS = 60.0
 
 
-def parse_request(annotations: Mapping[str, str], last_id: str | None) -> ManualRequest | None:
-    """The CLI's pending request, if it is new; malformed ones are ignored (and logged)."""
+def parse_request(
+    annotations: Mapping[str, str], last_id: str | None
+) -> ManualRequest | RejectedRequest | None:
+    """The CLI's pending request, if it is new; a malformed one comes back rejected, with
+    the reason, so that the engine consumes it once with a Warning event."""
     raw = annotations.get(naming.ANNOTATION_REQUEST)
     if not raw:
         return None
     try:
-        data = json.loads(raw)
-        at = dt.datetime.fromisoformat(data["at"]) if data.get("at") else None
-        request = ManualRequest(
-            id=str(data["id"]),
-            action=data["action"],
-            full=bool(data.get("full")),
-            user=str(data.get("user", "")),
-            at=at,
+        data = RequestAnnotation.model_validate_json(raw)
+    except ValidationError as exc:
+        request: ManualRequest | RejectedRequest = RejectedRequest(
+            _rejected_id(raw), _validation_reason(exc)
         )
-    except (ValueError, KeyError, TypeError):
-        log.warning("ignoring malformed %s annotation: %r", naming.ANNOTATION_REQUEST, raw)
-        return None
+    else:
+        at = dt.datetime.fromisoformat(data.at) if data.at else None
+        request = ManualRequest(data.id, data.action, data.full, data.user, at)
     return None if request.id == last_id else request
+
+
+def _rejected_id(raw: str) -> str:
+    """The bad request's own id if it has a plausible one, else a digest of the text."""
+    try:
+        given = json.loads(raw).get("id")
+    except (ValueError, AttributeError):
+        given = None
+    if isinstance(given, str) and 0 < len(given) <= 64:
+        return given
+    return "invalid-" + hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+def _validation_reason(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(part) for part in error["loc"]) or "the annotation"
+        problems.append(f"{where}: {error['msg']}")
+    return "; ".join(problems)
 
 
 @dataclass
@@ -279,6 +299,10 @@ class Controller:
                 samples[task.key] = provider.measure(task)
             except PermanentError as exc:
                 samples[task.key] = ProviderFailure(str(exc), transient=False)
+            except Exception as exc:  # user data must never stop the deadline and rollback
+                log.exception("%s: measuring %s failed", canary.metadata.name, task.key)
+                failure = f"measuring failed unexpectedly: {type(exc).__name__}: {exc}"
+                samples[task.key] = ProviderFailure(failure, transient=False)
         return samples
 
     def _apply(

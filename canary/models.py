@@ -6,6 +6,7 @@ always serialise with ``model_dump(by_alias=True, exclude_none=True)``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -432,6 +433,37 @@ class TemplateArg(Model):
 class AnalysisTemplateSpec(Model):
     args: list[TemplateArg] = Field(default_factory=list)
     metrics: list[Metric] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------- manual requests
+
+RequestAction = Literal["promote", "abort", "pause", "resume", "retry"]
+
+
+class RequestAnnotation(BaseModel):
+    """The JSON in the canary.dev/request annotation, as the CLI writes it.
+
+    Strict: a request is an instruction to move production traffic, so "full": "no" is an
+    error rather than a truthy string, and an unknown action is an error rather than a
+    guess.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    id: str = Field(min_length=1, max_length=64)
+    action: RequestAction
+    full: bool = False
+    user: str = Field(default="", max_length=256)
+    at: str | None = Field(default=None, description="ISO 8601 time the request was made.")
+
+    @model_validator(mode="after")
+    def _time(self) -> RequestAnnotation:
+        if self.at is not None:
+            try:
+                datetime.fromisoformat(self.at)
+            except ValueError:
+                raise ValueError(f"at: {self.at!r} is not an ISO 8601 time") from None
+        return self
 
 
 # ---------------------------------------------------------------- whole objects

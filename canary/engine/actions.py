@@ -14,9 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 from canary.engine.samples import Sample
-from canary.models import CanaryStatus
-
-RequestAction = Literal["promote", "abort", "pause", "resume", "retry"]
+from canary.models import CanaryStatus, RequestAction
 
 
 @dataclass(frozen=True)
@@ -28,6 +26,18 @@ class ManualRequest:
     full: bool = False
     user: str = ""
     at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RejectedRequest:
+    """A request annotation that could not be read: consumed once, with a Warning.
+
+    id is the request's own id when it has a usable one, else one derived from the text,
+    so that the same bad annotation is reported once, not on every reconcile.
+    """
+
+    id: str
+    why: str
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ class Observations:
     stable_ready: bool
     canary_ready: bool
     samples: Mapping[str, Sample] = field(default_factory=dict)
-    request: ManualRequest | None = None
+    request: ManualRequest | RejectedRequest | None = None
     spec_errors: tuple[str, ...] = ()
 
 

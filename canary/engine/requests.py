@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from canary.engine.actions import ManualRequest
+from canary.engine.actions import ManualRequest, RejectedRequest
 from canary.engine.analysis import weight_before
 from canary.engine.clock import to_iso
 from canary.engine.transitions import (
@@ -33,17 +33,23 @@ from canary.engine.transitions import (
     step_label,
 )
 from canary.models import Phase
+from canary.naming import ANNOTATION_REQUEST
 
 # Each handler applies the request and returns None, or returns why it does not apply.
 Handler = Callable[[Context, Draft, ManualRequest], str | None]
 
 
 def handle_request(ctx: Context, draft: Draft) -> bool:
-    """Apply a pending request; True when one was consumed (applied or ignored)."""
+    """Apply a pending request; True when one was consumed and took the call's move
+    (applied or ignored). A rejected one is consumed too, but the rollout goes on in the
+    same call: bad input must not cost a deadline or a rollback its turn."""
     request = _pending(ctx, draft)
     if request is None:
         return False
     draft.update(last_request_id=request.id)
+    if isinstance(request, RejectedRequest):
+        _rejected(draft, request)
+        return False
     why_not = _HANDLERS[request.action](ctx, draft, request)
     if why_not is not None:
         _ignored(ctx, draft, request, why_not)
@@ -53,16 +59,28 @@ def handle_request(ctx: Context, draft: Draft) -> bool:
 def ignore_request(ctx: Context, draft: Draft, why: str) -> None:
     """Consume a pending request without applying it."""
     request = _pending(ctx, draft)
-    if request is not None:
-        draft.update(last_request_id=request.id)
+    if request is None:
+        return
+    draft.update(last_request_id=request.id)
+    if isinstance(request, RejectedRequest):
+        _rejected(draft, request)
+    else:
         _ignored(ctx, draft, request, why)
 
 
-def _pending(ctx: Context, draft: Draft) -> ManualRequest | None:
+def _pending(ctx: Context, draft: Draft) -> ManualRequest | RejectedRequest | None:
     request = ctx.obs.request
     if request is None or request.id == draft.status.last_request_id:
         return None
     return request
+
+
+def _rejected(draft: Draft, request: RejectedRequest) -> None:
+    message = (
+        f"request annotation {ANNOTATION_REQUEST} rejected, nothing changed: {request.why} "
+        "(use `canary promote|abort|pause|resume|retry`, which write it correctly)"
+    )
+    draft.event("Warning", "RequestRejected", message)
 
 
 def _ignored(ctx: Context, draft: Draft, request: ManualRequest, why: str) -> None:

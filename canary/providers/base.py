@@ -62,8 +62,12 @@ ProviderFactory = Callable[[str, float], MetricProvider]
 
 def validate_address(address: str, *, field: str) -> str:
     """Check that ``address`` is an http(s) URL with a host; return it without a trailing /."""
-    parts = urlsplit(address.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(address.strip())
+        host, _ = parts.hostname, parts.port
+    except ValueError as exc:  # "http://[::1" (an unclosed IPv6 literal), port 99999
+        raise PermanentError(f"{field} is not a URL ({exc}): {address!r}") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise PermanentError(
             f"{field} must be an http:// or https:// URL with a host, got {address!r}"
         )

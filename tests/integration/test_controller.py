@@ -106,3 +106,32 @@ def test_deleting_the_canary_owns_what_it_created(kube: Kube, kubectl, namespace
         assert obj is not None
         (ref,) = obj["metadata"]["ownerReferences"]
         assert (ref["kind"], ref["uid"]) == ("Canary", canary["metadata"]["uid"])
+
+
+def test_a_malformed_request_annotation_is_rejected_once_and_the_rollout_goes_on(
+    kube: Kube, kubectl, namespace: str
+) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=_deployment("cart"))
+    steps = [{"setWeight": 10}, {"pause": {}}]
+    kubectl("apply", "-n", namespace, "-f", "-", input=_canary("cart", steps))
+    ctl = Controller(kube)
+    ctl.reconcile(kube.get_canary(namespace, "cart"))
+    # A typo'd request (the field is "action", the value is not one of the verbs).
+    typo = json.dumps({"id": "typo-1", "action": "rollback"})
+    kubectl("annotate", "-n", namespace, "canary/cart", f"canary.dev/request={typo}")
+    for _ in range(2):  # the second reconcile must not report it again
+        ctl.reconcile(kube.get_canary(namespace, "cart"))
+    status = kube.get_canary(namespace, "cart")["status"]
+    assert status["lastRequestId"] == "typo-1"
+    rejected = [e for e in kube.list_events(namespace, "cart") if e["reason"] == "RequestRejected"]
+    assert len(rejected) == 1 and rejected[0]["type"] == "Warning"
+    assert "action" in rejected[0]["note"]
+    # "full": "no" is not a boolean: rejected, not read as true.
+    sloppy = json.dumps({"id": "sloppy-1", "action": "promote", "full": "no"})
+    kubectl(
+        "annotate", "--overwrite", "-n", namespace, "canary/cart", f"canary.dev/request={sloppy}"
+    )
+    ctl.reconcile(kube.get_canary(namespace, "cart"))
+    status = kube.get_canary(namespace, "cart")["status"]
+    assert status["lastRequestId"] == "sloppy-1" and status["phase"] != "Promoting"
+

@@ -675,6 +675,14 @@ def test_registry_rejects_a_bad_address_naming_the_field() -> None:
         _recording_registry().provider_for(threshold_metric(), default_prometheus_url="nope")
 
 
+@pytest.mark.parametrize("address", ["http://[::1", "http://[not-ipv6]:9090", "http://h:99999"])
+def test_an_address_urllib_cannot_split_is_a_permanent_error_not_a_crash(address: str) -> None:
+    with pytest.raises(PermanentError, match=r"metrics\[error-ratio\]\.provider\.prometheus"):
+        _recording_registry().provider_for(
+            threshold_metric(address=address), default_prometheus_url=None
+        )
+
+
 class _FutureProvider(Provider):
     """A provider block with a backend this build does not know (e.g. a newer CRD)."""
 
