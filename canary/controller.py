@@ -265,6 +265,7 @@ class Controller:
         target = workloads.read_target(self.kube, obj)
         primary = self.kube.get_deployment(ns, naming.primary(canary.metadata.name))
         can_dep = self.kube.get_deployment(ns, naming.canary_deployment(canary.metadata.name))
+        findings += workloads.foreign_objects(self.kube, obj, primary, can_dep)
         status = canary.status
         stable_rev = (
             status.canary_revision if status.phase == Phase.PROMOTING else status.stable_revision

@@ -68,6 +68,34 @@ def _owner(canary: Obj) -> dict[str, Any]:
     }
 
 
+def foreign_objects(
+    kube: Kube, canary: Obj, primary: Obj | None, canary_dep: Obj | None
+) -> list[str]:
+    """The objects canary would create that exist and belong to someone else, as
+    "field: problem (fix)" findings: canary never adopts or edits them (a Service another
+    team owns would otherwise get our selector, and be deleted with the Canary)."""
+    name, ns = canary["metadata"]["name"], canary["metadata"]["namespace"]
+    uid = canary["metadata"].get("uid")
+    found = [
+        ("Deployment", naming.primary(name), primary),
+        ("Deployment", naming.canary_deployment(name), canary_dep),
+        ("Service", naming.stable_service(name), kube.get_service(ns, naming.stable_service(name))),
+        ("Service", naming.canary_service(name), kube.get_service(ns, naming.canary_service(name))),
+    ]
+    return [
+        f"metadata.name: {kind} {ns}/{obj_name} already exists and is not owned by this "
+        f"Canary, which never adopts or changes it (delete or rename that {kind}, or give "
+        "the Canary another name)"
+        for kind, obj_name, obj in found
+        if obj is not None and not _owned_by(obj, uid)
+    ]
+
+
+def _owned_by(obj: Obj, uid: str | None) -> bool:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("kind") == "Canary" and ref.get("uid") == uid for ref in refs)
+
+
 def _deployment(
     canary: Obj, variant: str, template: dict[str, Any], revision: str, replicas: int, total: int
 ) -> Obj:

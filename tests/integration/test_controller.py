@@ -135,3 +135,27 @@ def test_a_malformed_request_annotation_is_rejected_once_and_the_rollout_goes_on
     status = kube.get_canary(namespace, "cart")["status"]
     assert status["lastRequestId"] == "sloppy-1" and status["phase"] != "Promoting"
 
+
+def test_objects_of_another_team_with_our_names_are_never_adopted(
+    kube: Kube, kubectl, namespace: str
+) -> None:
+    legacy = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "pay-canary"},
+        "spec": {"selector": {"app": "legacy-canary-tool"}, "ports": [{"port": 80}]},
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(legacy))
+    kubectl("apply", "-n", namespace, "-f", "-", input=_deployment("pay"))
+    kubectl("apply", "-n", namespace, "-f", "-", input=_canary("pay", [{"setWeight": 10}]))
+    Controller(kube).reconcile(kube.get_canary(namespace, "pay"))
+
+    svc = kube.get_service(namespace, "pay-canary")
+    assert svc["spec"]["selector"] == {"app": "legacy-canary-tool"}
+    assert not svc["metadata"].get("ownerReferences")
+    status = kube.get_canary(namespace, "pay")["status"]
+    invalid = next(c for c in status["conditions"] if c["type"] == "Invalid")
+    assert invalid["status"] == "True"
+    assert f"Service {namespace}/pay-canary already exists and is not owned" in invalid["message"]
+    assert kube.get_deployment(namespace, "pay-primary") is None  # nothing else touched
+    assert kube.get_deployment(namespace, "pay")["spec"]["replicas"] == 2
