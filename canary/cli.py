@@ -112,13 +112,22 @@ def controller(
         ),
     ] = None,
     log_format: Annotated[str, typer.Option(help="text or json")] = "text",
-    workers: Annotated[int, typer.Option(help="Canaries reconciled in parallel.")] = 4,
+    workers: Annotated[int, typer.Option(min=1, help="Canaries reconciled in parallel.")] = 4,
     leader_elect: Annotated[
         bool, typer.Option(help="Run only while holding a Lease, so several replicas can stand by.")
     ] = False,
     leader_namespace: Annotated[
         str, typer.Option(envvar="POD_NAMESPACE", help="Namespace of the leader-election Lease.")
     ] = "canary-system",
+    health_port: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=65535,
+            envvar="CANARY_HEALTH_PORT",
+            help="Serve /healthz (liveness) and /readyz (readiness) on this port; 0: off.",
+        ),
+    ] = 8081,
 ) -> None:
     """Run the controller: watch Canaries and move their traffic until promoted or rolled back."""
     from canary.controller import Controller
@@ -141,6 +150,14 @@ def controller(
         workers=workers,
         elector=elector,
     )
+    if health_port:
+        from canary.health import serve
+
+        try:
+            serve(ctl.health, health_port)
+        except OSError as exc:
+            message = f"--health-port {health_port}: {exc.strerror} (choose a free port, or 0)"
+            raise _fail(message) from None
     try:
         ctl.run()
     except KeyboardInterrupt:

@@ -38,6 +38,7 @@ from canary.engine.analysis import due_tasks
 from canary.engine.samples import ProviderFailure, Sample
 from canary.engine.transitions import initializing
 from canary.errors import CanaryError, PermanentError, TransientError
+from canary.health import Health
 from canary.kube import Gone, Kube, NotFound, Obj
 from canary.leader import LeaderElector
 from canary.models import AnalysisTemplateSpec, Canary, CanaryStatus, Phase, RequestAnnotation
@@ -100,6 +101,7 @@ class Controller:
     workers: int = 4
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     elector: LeaderElector | None = None
+    health: Health = field(default_factory=Health)
 
     def __post_init__(self) -> None:
         self.queue = WorkQueue()
@@ -113,14 +115,17 @@ class Controller:
 
     def run(self) -> None:
         self.kube.require_crds()
+        self.health.contacted()
         if self.elector is not None:
             threading.Thread(
                 target=self.elector.run, args=(self._stop,), daemon=True, name="leader-election"
             ).start()
             log.info("waiting to become leader")
+            self.health.standing_by = True
             while not self.elector.leading.wait(1.0):
                 if self._stop.is_set():
                     return
+            self.health.standing_by = False
         threads = [
             threading.Thread(
                 target=self._watch_loop,
@@ -162,13 +167,16 @@ class Controller:
                     items, rv = self.kube.list_canaries(ns)
                 else:
                     items, rv = self.kube.list_deployments(ns)
+                self.health.contacted()
                 for obj in items:
                     self._on_event(kind, "ADDED", obj)
                 while not self._stop.is_set():
                     for event, obj in self.kube.watch(kind, ns, rv):
+                        self.health.contacted()
                         rv = obj.get("metadata", {}).get("resourceVersion", rv)
                         if event != "BOOKMARK":
                             self._on_event(kind, event, obj)
+                    self.health.contacted()  # the watch ran its full minute and closed
             except Gone:
                 log.info("watch %s: resourceVersion expired, re-listing", kind)
             except CanaryError as exc:
@@ -198,7 +206,9 @@ class Controller:
             self.queue.add(f"{ns}/{canary_name}")
 
     def _worker(self) -> None:
+        name = threading.current_thread().name
         while not self._stop.is_set():
+            self.health.beat(name)
             key = self.queue.get(timeout=1.0)
             if key is None:
                 continue

@@ -149,14 +149,20 @@ class DemoEnv:
     loadgen: LoadGenerator
     controller: procs.Managed
     workdir: Path
+    health_url: str  # the controller's /healthz and /readyz, e.g. http://127.0.0.1:PORT
 
     def restart_controller(self) -> None:
         """Start a new controller process; the previous one must be gone."""
-        self.controller = _start_controller(self.kubeconfig, self.prometheus.url, self.workdir)
+        self.controller, self.health_url = _start_controller(
+            self.kubeconfig, self.prometheus.url, self.workdir
+        )
 
 
-def _start_controller(kubeconfig: Path, prometheus_url: str, workdir: Path) -> procs.Managed:
-    return procs.start(
+def _start_controller(
+    kubeconfig: Path, prometheus_url: str, workdir: Path
+) -> tuple[procs.Managed, str]:
+    port = procs.free_port()
+    managed = procs.start(
         "controller",
         [
             sys.executable,
@@ -169,10 +175,13 @@ def _start_controller(kubeconfig: Path, prometheus_url: str, workdir: Path) -> p
             prometheus_url,
             "--namespace",
             NS,
+            "--health-port",
+            str(port),
         ],
         workdir,
         tie_to_parent=True,
     )
+    return managed, f"http://127.0.0.1:{port}"
 
 
 def _kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> None:
@@ -225,7 +234,8 @@ def environment(
         kubelet = StandInKubelet(kube, NS, prom, workdir / "apps").start()
         stack.callback(kubelet.stop)
         loadgen = LoadGenerator(kube, NS, "checkout", "checkout", rps, kubelet=kubelet)
-        env = DemoEnv(kube, kc, prom, loadgen, _start_controller(kc, prom.url, workdir), workdir)
+        controller, health_url = _start_controller(kc, prom.url, workdir)
+        env = DemoEnv(kube, kc, prom, loadgen, controller, workdir, health_url)
         stack.callback(lambda: env.controller.stop())
         say(f"controller running (pid {env.controller.pid}); log: {env.controller.log}")
         loadgen.start()

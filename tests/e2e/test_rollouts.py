@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,14 @@ def test_bad_canary_is_rolled_back_and_good_one_promoted(env: DemoEnv) -> None:
     assert good.failed_requests == 0
 
 
+def probe(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
 def test_kill_9_mid_rollout_then_restart_gives_the_right_outcome(env: DemoEnv) -> None:
     wait_live(env, demo.release(env, "v2", 0.3))
     os.kill(env.controller.pid, signal.SIGKILL)
@@ -82,6 +92,9 @@ def test_kill_9_mid_rollout_then_restart_gives_the_right_outcome(env: DemoEnv) -
                      300, "no verdict after the restart")
     assert final["phase"] == "RolledBack", final
     assert final["canaryWeight"] == 0
+    # The new process answers Kubernetes' probes: alive, and ready once it hears the API.
+    assert probe(f"{env.health_url}/healthz") == 200
+    assert probe(f"{env.health_url}/readyz") == 200
 
 
 def test_ci_deploy_waits_and_exits_0_with_json_and_junit(env: DemoEnv, tmp_path: Path) -> None:
