@@ -393,7 +393,8 @@ def _request(
     annotation the controller consumes once, and the Events keep who asked and when."""
     kube = _kube(kubeconfig)
     _get(kube, namespace, name)
-    user, at = current_user(), dt.datetime.now(dt.UTC).replace(microsecond=0)
+    # An annotation holds at most 256 characters of it (a long IAM ARN, say).
+    user, at = current_user()[:256], dt.datetime.now(dt.UTC).replace(microsecond=0)
     req = RequestAnnotation(
         id=uuid.uuid4().hex[:12], action=action, full=full, user=user, at=at.isoformat()
     )

@@ -235,6 +235,10 @@ class MetricStatus(Model):
     evidence: list[StepEvidence] = Field(
         default_factory=list, description="Comparison metrics: counts per step, pooled."
     )
+    passed_at: str | None = Field(
+        default=None,
+        description="Comparisons: when the metric earned its Pass; it stands until a Fail.",
+    )
     rollback_evidence: float | None = Field(
         default=None,
         description="Comparisons: the e-value against the canary; it rolls back at "

@@ -340,10 +340,24 @@ def evaluate(
             "inconclusives": base.inconclusives + int(result.inconclusive),
             "consecutive_errors": 0,
             "evidence": base.evidence if result.evidence is None else list(result.evidence),
-            "slower_than": result.slower_than or base.slower_than,
-            "rollback_evidence": result.rollback_evidence or base.rollback_evidence,
+            "slower_than": _first(result.slower_than, base.slower_than),
+            "rollback_evidence": _first(result.rollback_evidence, base.rollback_evidence),
+            "passed_at": _passed_at(task, result.verdict, base.passed_at, now),
         }
     )
+
+
+def _first(value: float | None, otherwise: float | None) -> float | None:
+    return otherwise if value is None else value
+
+
+def _passed_at(task: MetricTask, verdict: Verdict, before: str | None, now: datetime) -> str | None:
+    """A comparison's earned Pass stands until a Fail (see _compare)."""
+    if task.metric.comparison is None or verdict is Verdict.FAIL:
+        return None
+    if verdict is Verdict.PASS:
+        return before or to_iso(now)
+    return before
 
 
 def probe(
@@ -436,16 +450,20 @@ def _compare(
     reason = judgement.reason
     if not reason.startswith(f"{metric.name}:"):
         reason = f"{metric.name}: {reason}"
-    kept, bound, against = tuple(evidence), counted.slower_than, judgement.against
+    usable_data = judgement.lower is not None
+    # Counts the judge cannot use (more errors than requests, NaN, infinite) are not kept:
+    # they would block every later judgement until this step is measured again.
+    kept = tuple(evidence) if usable_data else tuple(previous.evidence)
+    bound, against = counted.slower_than, judgement.against
     canary_requests = sum(e.canary_requests for e in evidence)
     if judgement.verdict is Verdict.INCONCLUSIVE and not (
-        judgement.lower is not None and canary_requests >= comparison.min_requests
+        usable_data and canary_requests >= comparison.min_requests
     ):
         # Held: no value, so a status reader can tell it from a counted Inconclusive.
         return _Result(Verdict.INCONCLUSIVE, reason, None, False, False, kept, bound, against)
     value = "n/a" if judgement.estimate is None else f"{judgement.estimate:.4g}"
     verdict = judgement.verdict
-    if verdict is Verdict.INCONCLUSIVE and previous.verdict is Verdict.PASS:
+    if verdict is Verdict.INCONCLUSIVE and previous.passed_at is not None:
         # The e-value crossed 1/alpha once: Ville's bound covers stopping at the first
         # crossing, so the regression stays ruled out. Only a Fail overturns it.
         verdict = Verdict.PASS

@@ -41,7 +41,7 @@ from canary.engine.judge_ratio import (
     Segment,
     fail_log_evidence,
     pass_log_evidence,
-    ratio_interval,
+    ratio_fit,
     scaled,
 )
 from canary.models import Verdict
@@ -116,10 +116,10 @@ def judge_rates(
     if total.canary_requests <= 0:
         return _unusable(f"{what}: canary has no requests yet (needs {min_requests})")
 
-    lower, upper = ratio_interval(segments, alpha)
-    estimate = _ratio(
-        total.canary_bad / total.canary_requests, total.stable_bad / total.stable_requests
-    )
+    # The estimate and bounds come from the per-step likelihood, so that steps at
+    # different shares (and a base rate that drifts between them) are weighed correctly.
+    fit = ratio_fit(segments, alpha)
+    estimate, lower, upper = fit.estimate, fit.lower, fit.upper
     facts = (
         f"{what}: canary {_pct(total.canary_bad, total.canary_requests)} vs stable "
         f"{_pct(total.stable_bad, total.stable_requests)}"
@@ -141,11 +141,11 @@ def judge_rates(
     if total.canary_requests < min_requests:
         why = f"canary has {_count(total.canary_requests)} of the {min_requests} requests needed"
         verdict = Verdict.INCONCLUSIVE
-    elif (proof := _pass_proof(segments, total, accepted, alpha_pass)) is not None:
+    elif (proof := _pass_proof(segments, accepted, alpha_pass)) is not None:
         why = f"a regression beyond {accepted.describe()} is ruled out ({proof})"
         verdict = Verdict.PASS
     else:
-        more = _more_needed(segments, total, accepted, alpha_pass)
+        more = _more_needed(segments, accepted, alpha_pass)
         why = f"not yet shown within {accepted.describe()}: {more}"
         verdict = Verdict.INCONCLUSIVE
     reason = f"{facts}; {why} ({verdict})"
@@ -155,9 +155,7 @@ def judge_rates(
 # ---------------------------------------------------------------- earning a Pass
 
 
-def _pass_proof(
-    segments: Sequence[Segment], total: Segment, accepted: Accepted, alpha: float
-) -> str | None:
+def _pass_proof(segments: Sequence[Segment], accepted: Accepted, alpha: float) -> str | None:
     """What rules out a regression beyond `accepted`, or None while nothing does."""
     tests = (accepted.ratio is not None) + (accepted.added is not None)
     alpha = alpha / tests
@@ -165,36 +163,48 @@ def _pass_proof(
     ratio, added = accepted.ratio, accepted.added
     if ratio is not None and pass_log_evidence(segments, ratio) >= needed:
         return f"ratio < {_num(ratio)}"
-    if added is not None and _added_log_evidence(total, added) >= needed:
+    if added is not None and segments and _added_log_evidence(segments[-1], added) >= needed:
         return f"canary adds less than +{_per100(added)} per 100"
     return None
 
 
-def _added_log_evidence(total: Segment, added: float) -> float:
-    """log e-value against "the canary adds at least `added` bad requests per request".
+def _added_log_evidence(segment: Segment, added: float) -> float:
+    """log e-value against "the canary adds at least `added` bad requests per request",
+    from one step's counts.
 
     Universal inference (Wasserman, Ramdas & Balakrishnan, PNAS 2020): the mixture
-    likelihood of both variants' rates over the largest likelihood any pair on the null
-    (p_c = p_s + added) reaches. The mixture over the true pair's likelihood is a test
-    martingale, and the null's maximum is at least the true pair's, so this is an
-    e-process for the whole null; unlike two separate bounds, stable's own uncertainty is
-    paid once, through the profile over p_s.
-    """
-    k_c, n_c = total.canary_bad, total.canary_requests
-    k_s, n_s = total.stable_bad, total.stable_requests
-    mixture = log_marginal(k_c, n_c, RATE_PRIOR) + log_marginal(k_s, n_s, RATE_PRIOR)
+    likelihood of both variants' rates (RATE_PRIOR) over the largest likelihood the null
+    reaches. The mixture over the true likelihood is a test martingale and the null's
+    maximum is at least the true likelihood, so this is an e-process for the whole null;
+    stable's own uncertainty is paid once, through the profile over p_s.
 
-    def profile(p: float) -> float:
-        return _log_lik(p + added, k_c, n_c) + _log_lik(p, k_s, n_s)
+    It reads the current step only. Pooling steps of different canary shares would let
+    a base rate that drifts between them fake a small difference (canary requests pile up
+    in the later steps); maximising the null step by step instead costs about a nat per
+    extra step. The earlier steps are the short, small ones, and promotion is about the
+    canary at the weight it is promoted from.
+    """
+    mixture = log_marginal(segment.canary_bad, segment.canary_requests, RATE_PRIOR)
+    mixture += log_marginal(segment.stable_bad, segment.stable_requests, RATE_PRIOR)
+    return mixture - _null_max(segment, added)
+
+
+def _null_max(segment: Segment, added: float) -> float:
+    """The largest log-likelihood of one step's counts with p_c >= p_s + added."""
+    k_c, n_c = segment.canary_bad, segment.canary_requests
+    k_s, n_s = segment.stable_bad, segment.stable_requests
+    if n_c <= 0 or n_s <= 0 or k_c * n_s - k_s * n_c >= added * n_c * n_s:
+        # The best fit lies in the null (or one side is free to take any rate): its
+        # likelihood is the null's largest.
+        best_c = _log_lik(k_c / n_c, k_c, n_c) if n_c > 0 else 0.0
+        best_s = _log_lik(k_s / n_s, k_s, n_s) if n_s > 0 else 0.0
+        return best_c + best_s
 
     def slope(p: float) -> float:
         return _d_log_lik(p + added, k_c, n_c) + _d_log_lik(p, k_s, n_s)
 
-    if k_c * n_s - k_s * n_c >= added * n_c * n_s:
-        # The best fit itself adds at least `added`: it lies in the null, whose largest
-        # likelihood is then the overall maximum, which no mixture beats.
-        return mixture - _log_lik(k_c / n_c, k_c, n_c) - _log_lik(k_s / n_s, k_s, n_s)
-    # profile is concave in p on [0, 1 - added]: bisect its slope for the maximum.
+    # Otherwise the maximum is on the line p_c = p_s + added, where the log-likelihood is
+    # concave in p = p_s: bisect its slope.
     low, high = 0.0, 1.0 - added
     if slope(low) <= 0.0:
         best = low
@@ -205,7 +215,7 @@ def _added_log_evidence(total: Segment, added: float) -> float:
             middle = 0.5 * (low + high)
             low, high = (middle, high) if slope(middle) > 0.0 else (low, middle)
         best = 0.5 * (low + high)
-    return mixture - profile(best)
+    return _log_lik(best + added, k_c, n_c) + _log_lik(best, k_s, n_s)
 
 
 def _log_lik(p: float, k: float, n: float) -> float:
@@ -224,23 +234,21 @@ def _d_log_lik(p: float, k: float, n: float) -> float:
     return k / p - (n - k) / (1.0 - p)
 
 
-def _more_needed(
-    segments: Sequence[Segment], total: Segment, accepted: Accepted, alpha: float
-) -> str:
-    """Roughly how many more canary requests would earn a Pass if the rates held."""
+def _more_needed(segments: Sequence[Segment], accepted: Accepted, alpha: float) -> str:
+    """Roughly how many more canary requests would earn a Pass if the rates held: more
+    traffic arrives in the current step, so that step is scaled up."""
+    *before, current = segments
 
     def passes(factor: float) -> bool:
-        grown = scaled(segments, factor)
-        pooled = Segment(*(getattr(total, f) * factor for f in _FIELDS))
-        return _pass_proof(grown, pooled, accepted, alpha) is not None
+        return _pass_proof([*before, *scaled([current], factor)], accepted, alpha) is not None
 
-    if not passes(_MAX_SCALE):
+    if current.canary_requests <= 0 or not passes(_MAX_SCALE):
         return "at the rates seen so far it would not be"
     low, high = 1.0, _MAX_SCALE
     while high / low > 1.05:
         middle = math.sqrt(low * high)
         low, high = (low, middle) if passes(middle) else (middle, high)
-    more = (high - 1.0) * total.canary_requests
+    more = (high - 1.0) * current.canary_requests
     return f"about {_round_up(more)} more canary requests at these rates"
 
 
@@ -279,12 +287,6 @@ def _segment_problem(segment: Segment) -> str | None:
                 f"({_count(requests)}); check the queries"
             )
     return None
-
-
-def _ratio(canary_rate: float, stable_rate: float) -> float | None:
-    if stable_rate > 0:
-        return canary_rate / stable_rate
-    return math.inf if canary_rate > 0 else None
 
 
 def _level(alpha: float) -> str:

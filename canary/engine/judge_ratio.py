@@ -108,16 +108,24 @@ def pass_log_evidence(segments: Sequence[Segment], bound: float) -> float:
     return _mixture_log_evidence(_errors(segments), grid, bound)
 
 
-def ratio_interval(segments: Sequence[Segment], alpha: float) -> tuple[float, float]:
-    """The (1 - alpha) confidence sequence for rho; (0, inf) when nothing bounds it.
+@dataclass(frozen=True)
+class RatioFit:
+    """rho's maximum-likelihood estimate and its (1 - alpha) confidence sequence, from the
+    same per-step likelihood the tests use. estimate is None with no bad requests at all,
+    inf with bad requests on the canary only; lower/upper are 0/inf when unbounded."""
 
-    The set is an interval around the maximum-likelihood rho, because log L is concave in
-    u = log rho: Newton's method finds the maximum, then each end, where log L falls to
-    the mixture's level.
-    """
+    estimate: float | None
+    lower: float
+    upper: float
+
+
+def ratio_fit(segments: Sequence[Segment], alpha: float) -> RatioFit:
+    """The set is an interval around the maximum-likelihood rho, because log L is concave
+    in u = log rho: Newton's method finds the maximum, then each end, where log L falls
+    to the mixture's level."""
     errors = _errors(segments)
     if not errors.bad.size or not errors.bad.any():
-        return 0.0, math.inf
+        return RatioFit(None, 0.0, math.inf)
     mixture = errors.log_likelihood(_TWO_SIDED)
     top = float(mixture.max())
     level = top + math.log(float(np.exp(mixture - top).mean())) - math.log(1 / alpha)
@@ -137,9 +145,23 @@ def ratio_interval(segments: Sequence[Segment], alpha: float) -> tuple[float, fl
     best = _peak(curve, math.log(max(x, 0.5) / max(sum(bad) - x, 0.5)))
     lower = _end(curve, best, -1.0)
     upper = _end(curve, best, +1.0)
-    return (0.0 if lower is None else math.exp(lower)), (
-        math.inf if upper is None else math.exp(upper)
+    if x >= sum(bad):
+        estimate = math.inf
+    elif x <= 0:
+        estimate = 0.0
+    else:
+        estimate = math.exp(best)
+    return RatioFit(
+        estimate,
+        0.0 if lower is None else math.exp(lower),
+        math.inf if upper is None else math.exp(upper),
     )
+
+
+def ratio_interval(segments: Sequence[Segment], alpha: float) -> tuple[float, float]:
+    """The (1 - alpha) confidence sequence for rho; (0, inf) when nothing bounds it."""
+    fit = ratio_fit(segments, alpha)
+    return fit.lower, fit.upper
 
 
 _REACH = math.log(1e6)  # |log rho| beyond which a bound is shown as 0 or infinity

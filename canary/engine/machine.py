@@ -473,7 +473,7 @@ def _set_weight(ctx: Context, draft: Draft, weight: int) -> None:
         draft.act(SetWeight(weight))
         draft.update(canary_weight=weight)
         _finish_step(ctx, draft, "WeightSet", f"{label}: canary weight set to {weight}%")
-    elif deadline_left(ctx, draft.status.step_started_at) <= 0:
+    elif deadline_left(ctx, evidence_clock(draft.status)) <= 0:
         detail = f"the canary was not ready within the progress deadline ({deadline_text(ctx)})"
         roll_back(ctx, draft, DEADLINE_EXCEEDED, detail)
     else:
@@ -531,8 +531,10 @@ def _analysis_step(ctx: Context, draft: Draft) -> None:
         and complete(t, statuses.get(t.key))
         and not usable(t, statuses.get(t.key))
     ]
-    if spent or deadline_left(ctx, evidence_clock(draft.status)) <= 0:
-        unproven = [t for t in tasks if t not in done]
+    unproven = [t for t in tasks if t not in done]
+    # Thresholds keep their own limits; only a comparison can wait for evidence forever.
+    waiting = any(t.metric.comparison is not None for t in unproven)
+    if spent or (waiting and deadline_left(ctx, evidence_clock(draft.status)) <= 0):
         limit = "its measurement count" if spent else "the progress deadline"
         _not_enough_evidence(ctx, draft, unproven, f"{label}: analysis reached {limit}")
     else:

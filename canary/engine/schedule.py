@@ -11,7 +11,13 @@ from __future__ import annotations
 from canary.durations import parse_duration
 from canary.engine.analysis import next_due_seconds
 from canary.engine.clock import seconds_since
-from canary.engine.transitions import METRICS_UNAVAILABLE, Context, deadline_left, initializing
+from canary.engine.transitions import (
+    METRICS_UNAVAILABLE,
+    Context,
+    deadline_left,
+    evidence_clock,
+    initializing,
+)
 from canary.engine.windows import next_open
 from canary.models import CanaryStatus, Phase
 
@@ -67,7 +73,7 @@ def _step_wait(ctx: Context, status: CanaryStatus) -> float | None:
         return None  # promotion waits for background metrics, timed by next_due_seconds
     current = ctx.steps[index]
     if current.set_weight is not None:
-        return min(POLL_SECONDS, deadline_left(ctx, status.step_started_at))
+        return min(POLL_SECONDS, deadline_left(ctx, evidence_clock(status)))
     if current.pause is not None and current.pause.duration is not None:
         elapsed = seconds_since(status.step_started_at, ctx.now) or 0.0
         return parse_duration(current.pause.duration) - elapsed

@@ -25,7 +25,15 @@ from canary.engine.actions import (
 from canary.engine.analysis import active_tasks, inconclusive, statuses_by_key, weight_before
 from canary.engine.clock import from_iso, seconds_since, shift, to_iso
 from canary.engine.windows import in_window, next_open
-from canary.models import AnalysisTemplateSpec, Canary, CanaryStatus, MetricStatus, Phase, Step
+from canary.models import (
+    AnalysisTemplateSpec,
+    Canary,
+    CanaryStatus,
+    MetricStatus,
+    Phase,
+    Step,
+    Verdict,
+)
 
 # status.reason values; events for phase changes use the same words.
 INITIALIZING = "Initializing"
@@ -251,8 +259,11 @@ def leave_pause(ctx: Context, draft: Draft, weight: int | None = None) -> None:
         draft.update(analysis=_measure_afresh(ctx, status))
     if status.reason == NOT_ENOUGH_EVIDENCE:
         # Another progress deadline to gather evidence; what was gathered is kept, and an
-        # inline step counts its measurements from zero again.
-        fresh = [m.model_copy(update={"measurements": 0}) for m in draft.status.analysis]
+        # unproven inline metric counts its measurements from zero again.
+        fresh = [
+            m if m.verdict is Verdict.PASS else m.model_copy(update={"measurements": 0})
+            for m in draft.status.analysis
+        ]
         draft.update(resumed_at=to_iso(ctx.now), analysis=fresh)
     if metrics_paused(status) or held_back(ctx.steps, status):
         analysis = [m.model_copy(update={"consecutive_errors": 0}) for m in draft.status.analysis]

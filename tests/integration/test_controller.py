@@ -122,7 +122,7 @@ def test_a_malformed_request_annotation_is_rejected_once_and_the_rollout_goes_on
     for _ in range(2):  # the second reconcile must not report it again
         ctl.reconcile(kube.get_canary(namespace, "cart"))
     status = kube.get_canary(namespace, "cart")["status"]
-    assert status["lastRequestId"] == "typo-1"
+    assert status["lastRequestId"].startswith("invalid-")  # consumed
     rejected = [e for e in kube.list_events(namespace, "cart") if e["reason"] == "RequestRejected"]
     assert len(rejected) == 1 and rejected[0]["type"] == "Warning"
     assert "action" in rejected[0]["note"]
@@ -133,7 +133,9 @@ def test_a_malformed_request_annotation_is_rejected_once_and_the_rollout_goes_on
     )
     ctl.reconcile(kube.get_canary(namespace, "cart"))
     status = kube.get_canary(namespace, "cart")["status"]
-    assert status["lastRequestId"] == "sloppy-1" and status["phase"] != "Promoting"
+    assert status["lastRequestId"].startswith("invalid-") and status["phase"] != "Promoting"
+    rejected = [e for e in kube.list_events(namespace, "cart") if e["reason"] == "RequestRejected"]
+    assert len(rejected) == 2 and "full" in rejected[-1]["note"]
 
 
 def test_objects_of_another_team_with_our_names_are_never_adopted(

@@ -453,3 +453,24 @@ def test_passed_needs_count_usable_results_and_a_usable_last_one() -> None:
     ]:
         status = evaluate(task, sample, status, at(seconds))
         assert passed(task, status) is done, seconds
+
+
+def test_counts_the_judge_cannot_use_are_not_kept_and_do_not_block_later_steps() -> None:
+    broken = evaluate(COMPARE, CountsSample(Counts(50, 60), Counts(500, 5)), None, at())
+    assert broken.evidence == [] and broken.verdict is Verdict.INCONCLUSIVE
+    later = MetricTask(COMPARE.key, COMPARE.metric, COMPARE.args, 60.0, step=3)
+    regression = CountsSample(Counts(500, 100), Counts(5000, 25))  # 20x
+    judged = evaluate(later, regression, broken, at(30))
+    assert judged.verdict is Verdict.FAIL, judged.reason
+
+
+def test_an_earned_pass_survives_a_provider_error() -> None:
+    earned = evaluate(COMPARE, CountsSample(Counts(5000, 50), Counts(50000, 500)), None, at())
+    assert earned.verdict is Verdict.PASS and earned.passed_at is not None
+    errored = evaluate(COMPARE, ProviderFailure("timeout"), earned, at(30))
+    assert errored.verdict is Verdict.ERROR and not usable(COMPARE, errored)
+    unsure = CountsSample(Counts(5200, 60), Counts(52000, 520))
+    again = evaluate(COMPARE, unsure, errored, at(60))
+    assert again.verdict is Verdict.PASS and "earned earlier stands" in again.reason
+    failing = evaluate(COMPARE, CountsSample(Counts(6000, 300), Counts(60000, 600)), again, at(90))
+    assert failing.verdict is Verdict.FAIL and failing.passed_at is None

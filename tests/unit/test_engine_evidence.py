@@ -135,3 +135,36 @@ def test_no_step_raises_the_weight_while_evidence_against_the_canary_builds(
     if not raised:
         assert decision.status.canary_weight == 10
         assert "holding canary weight 10% (not raising it to 50%)" in decision.status.message
+
+
+def test_after_resuming_a_held_step_the_engine_polls_instead_of_spinning() -> None:
+    held = rollout(
+        2,
+        10,
+        phase=Phase.PAUSED,
+        reason="NotEnoughEvidence",
+        step_started_at=ts(-700),  # past the deadline even with the paused time left out
+        paused_at=ts(-60),
+        analysis=[metric(rollback_evidence=50.0)],
+    )
+    resumed = decide(held, observe(request=ask("resume")))
+    assert resumed.status.phase is Phase.PROGRESSING
+    again = decide(canary(resumed.status, analysis=BACKGROUND), seconds=1)
+    assert "holding canary weight 10%" in again.status.message
+    assert again.requeue_after is not None and again.requeue_after > 0
+
+
+def test_a_threshold_only_analysis_step_keeps_its_own_limits_past_the_deadline() -> None:
+    # steps[1] is an analysis step with threshold metrics: no evidence wait applies.
+    status = CanaryStatus(
+        phase=Phase.PROGRESSING,
+        stable_revision="rev1",
+        canary_revision="rev2",
+        current_step_index=1,
+        canary_weight=10,
+        step_started_at=ts(-900),
+        rollout_started_at=ts(-900),
+    )
+    decision = decide(canary(status))
+    assert decision.status.phase is Phase.PROGRESSING
+    assert decision.status.reason != "NotEnoughEvidence"

@@ -732,3 +732,17 @@ def test_non_monotone_buckets_are_repaired_like_prometheus() -> None:
 def test_unusable_histograms_raise(buckets: Buckets, needle: str) -> None:
     with pytest.raises(HistogramError, match=re.escape(needle)):
         parse(buckets)
+
+
+def test_a_base_rate_that_drifts_between_steps_cannot_fake_a_pass() -> None:
+    # The canary adds exactly the accepted +0.75 per 100 in both steps (the null), while
+    # stable's rate falls from 5% to 1% as the canary's share grows: pooled, the canary
+    # would look better than stable.
+    n = 20000
+    segments = [
+        Segment(0.1 * n, 0.1 * n * 0.0575, 0.9 * n, 0.9 * n * 0.05),
+        Segment(0.5 * n, 0.5 * n * 0.0175, 0.5 * n, 0.5 * n * 0.01),
+    ]
+    j = rates(segments)
+    assert j.verdict is not Verdict.PASS, j.reason
+    assert j.estimate is not None and j.estimate > 1  # the per-step estimate, not pooled

@@ -78,3 +78,15 @@ def test_a_rejected_request_is_consumed_with_a_warning_and_the_rollout_goes_on()
     assert len(warnings) == 1 and warnings[0].type == "Warning"
     assert "action: Input should be" in warnings[0].message
     assert "`canary promote|abort|pause|resume|retry`" in warnings[0].message
+
+
+def test_a_corrected_annotation_with_the_same_id_is_a_new_request() -> None:
+    bad = parsed('{"id": "r1", "action": "promote", "full": "yes"}')
+    assert isinstance(bad, RejectedRequest)
+    fixed = parsed('{"id": "r1", "action": "promote", "full": true}', last_id=bad.id)
+    assert isinstance(fixed, ManualRequest) and fixed.full
+
+
+def test_deeply_nested_json_is_rejected_not_a_crash() -> None:
+    request = parsed("[" * 100_000)
+    assert isinstance(request, RejectedRequest)
