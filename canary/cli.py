@@ -74,6 +74,8 @@ def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 
 def _kube(kubeconfig: Path | None) -> Kube:
+    # urllib3 warns on every retry; the one error line below says it all.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         kube = Kube(kubeconfig)
         kube.require_crds()

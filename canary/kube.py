@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -107,9 +108,23 @@ class Kube:
                         f"kubeconfig {path} does not exist. Fix: pass --kubeconfig FILE or set "
                         "KUBECONFIG (for the local sandbox: eval $(canary sandbox env))."
                     )
+                if not os.path.isfile(path):
+                    raise PermanentError(
+                        f"kubeconfig {path} is not a file. Fix: pass the kubeconfig file itself "
+                        "with --kubeconfig FILE."
+                    )
                 self.api = config.new_client_from_config(config_file=path, context=context)
         except ConfigException as exc:
             raise PermanentError(f"cannot load the Kubernetes config: {exc}") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            raise PermanentError(
+                f"kubeconfig {path} is not valid YAML{where}. Fix: point --kubeconfig at a "
+                "kubeconfig file (kubectl config view --raw writes one)."
+            ) from None
+        except OSError as exc:
+            raise PermanentError(f"cannot read kubeconfig {path}: {exc.strerror}") from None
         self.custom = client.CustomObjectsApi(self.api)
         self.apps = client.AppsV1Api(self.api)
         self.core = client.CoreV1Api(self.api)
@@ -154,7 +169,9 @@ class Kube:
     def require_crds(self) -> None:
         """Fail early, with the fix, when the CRDs are not installed."""
         try:
-            self.apiext.read_custom_resource_definition(f"{CANARY_PLURAL}.{GROUP}")
+            self.apiext.read_custom_resource_definition(
+                f"{CANARY_PLURAL}.{GROUP}", _request_timeout=REQUEST_TIMEOUT
+            )
         except ApiException as exc:
             if exc.status == 404:
                 raise PermanentError(

@@ -68,6 +68,7 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNCHECKED = 0, 1, 2
 KINDS = ("Canary", *TEMPLATE_KINDS)
 YAML_SUFFIXES = (".yaml", ".yml")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
+MAX_FILE_BYTES = 4 * 2**20  # far beyond any hand-written manifest; bounds lint's time
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]{0,3})(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -229,6 +230,16 @@ def read_documents(file: str) -> tuple[list[Document], list[Located]]:
 
 def _read(file: str, report: LintReport) -> list[Document]:
     try:
+        size = Path(file).stat().st_size
+        if size > MAX_FILE_BYTES:
+            limit = MAX_FILE_BYTES // 2**20
+            finding = Finding(
+                "(file)",
+                f"is {size / 2**20:.1f} MiB; canary lint reads files of at most {limit} MiB",
+                "split it, or lint the manifests it is generated from",
+            )
+            report.unchecked.append(Located(file, 0, finding))
+            return []
         text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
@@ -270,23 +281,36 @@ def markdown_yaml_blocks(text: str) -> Iterator[tuple[int, str]]:
 
 def _parse(file: str, text: str, offset: int, report: LintReport) -> list[Document]:
     docs: list[Document] = []
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # rejects control characters at once
         while loader.check_node():
             node = loader.get_node()
             data = loader.construct_document(node)
             docs.append(Document(file, data, node, offset))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-        line = offset + (mark.line + 1 if mark is not None else 1)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if mark is None and isinstance(err, yaml.reader.ReaderError):
+            line = offset + text.count("\n", 0, err.position) + 1
+        else:
+            line = offset + (mark.line + 1 if mark is not None else 1)
+        problem = getattr(err, "problem", None) or getattr(err, "reason", None)
+        problem = problem or str(err).splitlines()[0]
         context = getattr(err, "context", None)
         message = f"is not valid YAML: {problem}" + (f" ({context})" if context else "")
         report.unchecked.append(
             Located(file, line, Finding("(yaml)", message, "fix the YAML syntax at this line"))
         )
+    # Errors without a position are reported at the document's first line.
+    except RecursionError:
+        finding = Finding("(yaml)", "nests too deeply to read", "flatten the document")
+        report.unchecked.append(Located(file, offset + 1, finding))
+    except ValueError as err:  # a tag the loader cannot honour: !!int abc, a 5,000-digit int
+        finding = Finding("(yaml)", f"has a value that cannot be read: {err}", "fix the value")
+        report.unchecked.append(Located(file, offset + 1, finding))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return docs
 
 

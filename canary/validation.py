@@ -36,7 +36,7 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo, available_timezones
@@ -64,7 +64,6 @@ SUPPORTED_PROVIDERS: tuple[str, ...] = tuple(
 BUILTIN_PLACEHOLDERS: tuple[str, ...] = ("variant", "window")
 TEMPLATE_KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate")
 
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _ARG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _TIME = re.compile(r"^(\d\d):(\d\d)$")
 _COMPARISON_QUERIES = ("requestsQuery", "errorsQuery", "bucketsQuery")
@@ -486,6 +485,24 @@ def validate_template(template_obj: Mapping[str, Any]) -> list[Finding]:
     return _unique(findings)
 
 
+def _placeholders(query: str) -> Iterator[tuple[str, str]]:
+    """(whole, inner) for each {{...}} in `query`, in one pass: a regex with a lazy
+    wildcard would rescan to the end from every unclosed "{{" (quadratic in the length)."""
+    start = query.find("{{")
+    while start != -1:
+        end = query.find("}}", start + 2)
+        if end == -1:
+            return  # unclosed: the renderer reports it
+        yield query[start : end + 2], query[start + 2 : end]
+        start = query.find("{{", end + 2)
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r} (+{len(text) - limit} more characters)"
+
+
 def _check_query(
     query: str, field: str, declared: Mapping[str, str], *, comparison: bool
 ) -> list[Finding]:
@@ -493,8 +510,8 @@ def _check_query(
     known = ", ".join(sorted(declared)) or "none"
     mentions_variant = False
     problem = False
-    for match in _PLACEHOLDER.finditer(query):
-        inner = match.group(1).strip()
+    for whole, inner in _placeholders(query):
+        inner = inner.strip()
         if inner.startswith("args.") and _ARG_NAME.fullmatch(inner[5:]):
             arg = inner[5:]
             if arg not in declared:
@@ -525,7 +542,7 @@ def _check_query(
             findings.append(
                 Finding(
                     field,
-                    f"has an unknown placeholder {match.group(0)!r}",
+                    f"has an unknown placeholder {_shown(whole)}",
                     "use {{args.NAME}}, or {{variant}} / {{window}} in a comparison's queries",
                 )
             )
@@ -541,9 +558,9 @@ def _check_query(
     if not problem:
         # What is left for the renderer to find: quoting and unclosed placeholders.
         names = {
-            m.group(1).strip()[5:]
-            for m in _PLACEHOLDER.finditer(query)
-            if m.group(1).strip().startswith("args.")
+            inner.strip()[5:]
+            for _, inner in _placeholders(query)
+            if inner.strip().startswith("args.")
         }
         try:
             render(

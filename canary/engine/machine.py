@@ -454,20 +454,24 @@ def _finish_step(ctx: Context, draft: Draft, reason: str, message: str) -> None:
     advance(ctx, draft)
 
 
+# A doubt that has not become a Fail within this many looks of its metric stops holding
+# the weight (see _set_weight).
+HOLD_LOOKS = 3
+
+
 def _set_weight(ctx: Context, draft: Draft, weight: int) -> None:
     label = step_label(ctx, draft.status.current_step_index)
     current = draft.status.canary_weight
-    if weight > current and (doubts := _doubts(ctx, draft)):
-        # More traffic would harm more users if the doubt proves right; the evidence
-        # settles at this weight, either way, within a few looks.
-        message = (
-            f"{label}: holding canary weight {current}% (not raising it to {weight}%) "
-            f"while evidence against the canary builds: {doubts}"
+    doubts, interval = _doubts(ctx, draft)
+    held = seconds_since(evidence_clock(draft.status), ctx.now) or 0.0
+    if weight > current and doubts and held < HOLD_LOOKS * interval:
+        # More traffic would harm more users if the doubt proves right. A real regression
+        # turns it into a Fail within a few looks at this weight; a doubt that does not
+        # (stale errors of a previous canary in the first window, say) lets the step go on.
+        draft.say(
+            f"{label}: holding canary weight {current}% (not raising it to {weight}%) for up "
+            f"to {HOLD_LOOKS} looks while evidence against the canary builds: {doubts}"
         )
-        if deadline_left(ctx, evidence_clock(draft.status)) > 0:
-            draft.say(message)
-        else:
-            _not_enough_evidence(ctx, draft, [], f"{message}; the progress deadline passed")
         return
     if ctx.obs.canary_ready:
         draft.act(SetWeight(weight))
@@ -480,12 +484,13 @@ def _set_weight(ctx: Context, draft: Draft, weight: int) -> None:
         draft.say(f"{label}: waiting for the canary to be ready before setting weight {weight}%")
 
 
-def _doubts(ctx: Context, draft: Draft) -> str:
+def _doubts(ctx: Context, draft: Draft) -> tuple[str, float]:
     """Comparisons whose evidence against the canary has gone half the way (on the log
-    scale) to a rollback: an e-value of at least sqrt(1/maxFalseRollback)."""
+    scale) to a rollback, an e-value of at least sqrt(1/maxFalseRollback), and the
+    shortest interval among them (how soon the next look comes)."""
     canary = ctx.canary.model_copy(update={"status": draft.status})
     statuses = statuses_by_key(draft.status.analysis)
-    found = []
+    found, intervals = [], []
     for task in active_tasks(canary, ctx.templates, ctx.now):
         comparison, status = task.metric.comparison, statuses.get(task.key)
         if comparison is None or status is None or status.rollback_evidence is None:
@@ -495,7 +500,8 @@ def _doubts(ctx: Context, draft: Draft) -> str:
             found.append(
                 f"{task.key} e-value {status.rollback_evidence:.3g} (rollback at {limit:.3g})"
             )
-    return ", ".join(found)
+            intervals.append(parse_duration(task.metric.interval))
+    return ", ".join(found), min(intervals, default=0.0)
 
 
 def _pause_step(ctx: Context, draft: Draft, step_pause: Pause) -> None:

@@ -123,13 +123,17 @@ def test_a_manual_promotion_is_recorded_as_manual() -> None:
     assert "promote requested by alice" in event.message
 
 
-@pytest.mark.parametrize(("against", "raised"), [(9.9, True), (10.0, False), (50.0, False)])
+@pytest.mark.parametrize(
+    ("against", "held_for", "raised"),
+    [(9.9, 5, True), (10.0, 5, False), (50.0, 85, False), (50.0, 95, True)],
+    ids=["no doubt", "a doubt", "a doubt for 3 looks", "a doubt that did not settle"],
+)
 def test_no_step_raises_the_weight_while_evidence_against_the_canary_builds(
-    against: float, raised: bool
+    against: float, held_for: int, raised: bool
 ) -> None:
     # steps[2] raises the weight to 50; maxFalseRollback 0.01 rolls back at 100, so the
-    # weight is held from an e-value of 10 on.
-    c = rollout(2, 10, analysis=[metric(rollback_evidence=against)])
+    # weight is held from an e-value of 10 on, for at most 3 looks (30 s apart).
+    c = rollout(2, 10, step_started_at=ts(-held_for), analysis=[metric(rollback_evidence=against)])
     decision = decide(c)
     assert (SetWeight(50) in decision.actions) is raised
     if not raised:

@@ -387,3 +387,38 @@ def test_template_readme_documents_every_template_and_arg() -> None:
             assert f"`{name}`" in readme, name
             for arg in doc["spec"].get("args", []):
                 assert f"`{arg['name']}`" in readme, f"{name}: arg {arg['name']}"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (TEMPLATE.replace("[1m]", "[1m]\x00"), 12, "special characters are not allowed"),
+        (TEMPLATE.replace("[1m]", "[1m]\x07"), 12, "special characters are not allowed"),
+        (TEMPLATE + "extra: " + "[" * 1000 + "]" * 1000 + "\n", 1, "nests too deeply"),
+        (TEMPLATE.replace("max: 0.01", "max: !!int abc"), 1, "cannot be read"),
+        (TEMPLATE.replace("max: 0.01", "max: " + "9" * 5000), 1, "cannot be read"),
+    ],
+    ids=["NUL", "control character", "nested 1000 deep", "!!int on text", "5000-digit int"],
+)
+def test_unreadable_yaml_is_a_finding_with_a_line_never_a_traceback(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    report = lint_paths(_write(tmp_path, {"t.yaml": text}))
+    (finding,) = [x.replace(str(tmp_path) + "/", "") for x in report.lines]
+    assert finding.startswith(f"t.yaml:{line}: (yaml): ") and message in finding
+    assert exit_code(report) == 2  # as for any file that cannot be read
+
+
+def test_a_query_of_unclosed_braces_is_reported_not_rescanned(tmp_path: Path) -> None:
+    braces = TEMPLATE.replace('{service="{{args.service}}"}', '{service="' + "{{" * 20000 + '"}')
+    report = lint_paths(_write(tmp_path, {"t.yaml": braces}))
+    (finding,) = report.lines
+    assert "placeholder" in finding and len(finding) < 500  # the query is not echoed whole
+
+
+def test_a_huge_file_is_refused_with_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text("# padding\n" * 500_000)  # 5 MB
+    report = lint_paths([str(path)])
+    (finding,) = [x.replace(str(tmp_path) + "/", "") for x in report.lines]
+    assert finding.startswith("big.yaml: (file): is 4.8 MiB; canary lint reads files of at")
