@@ -6,7 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from engine_support import TEMPLATES, ask, at, canary, comparison_metric, events, observe, ts
+from engine_support import (
+    TEMPLATES,
+    ask,
+    at,
+    canary,
+    comparison_metric,
+    events,
+    observe,
+    rolling,
+    ts,
+)
 
 from canary.engine.actions import Decision, Observations, SetWeight
 from canary.engine.machine import step
@@ -50,17 +60,10 @@ def metric(**fields: Any) -> MetricStatus:
 
 
 def rollout(index: int, weight: int, **fields: Any) -> Canary:
-    status: dict[str, Any] = {
-        "phase": Phase.PROGRESSING,
-        "stable_revision": "rev1",
-        "canary_revision": "rev2",
-        "current_step_index": index,
-        "canary_weight": weight,
-        "step_started_at": ts(-100),
-        "rollout_started_at": ts(-600),
-        "analysis": [metric()],
-    }
-    return canary(CanaryStatus(**{**status, **fields}), analysis=BACKGROUND)
+    status = rolling(
+        index, weight, **{"step_started_at": ts(-100), "analysis": [metric()]} | fields
+    )
+    return canary(status, analysis=BACKGROUND)
 
 
 def decide(c: Canary, o: Observations | None = None, seconds: float = 0) -> Decision:
