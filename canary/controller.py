@@ -269,7 +269,8 @@ class Controller:
         target = workloads.read_target(self.kube, obj)
         primary = self.kube.get_deployment(ns, naming.primary(canary.metadata.name))
         can_dep = self.kube.get_deployment(ns, naming.canary_deployment(canary.metadata.name))
-        findings += workloads.foreign_objects(self.kube, obj, primary, can_dep)
+        onboarding = canary.status.stable_revision is None
+        findings += workloads.foreign_objects(self.kube, obj, primary, can_dep, services=onboarding)
         status = canary.status
         stable_rev = (
             status.canary_revision if status.phase == Phase.PROMOTING else status.stable_revision

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from canary import naming
+from canary.errors import PermanentError
 from canary.kube import Kube, Obj
 from canary.routers.replicas import ANNOTATION_TOTAL, remembered_total
 
@@ -69,31 +70,44 @@ def _owner(canary: Obj) -> dict[str, Any]:
 
 
 def foreign_objects(
-    kube: Kube, canary: Obj, primary: Obj | None, canary_dep: Obj | None
+    kube: Kube, canary: Obj, primary: Obj | None, canary_dep: Obj | None, *, services: bool
 ) -> list[str]:
     """The objects canary would create that exist and belong to someone else, as
     "field: problem (fix)" findings: canary never adopts or edits them (a Service another
-    team owns would otherwise get our selector, and be deleted with the Canary)."""
+    team owns would otherwise get our selector, and be deleted with the Canary).
+
+    The Deployments were read anyway; the Services are read only when `services` (while
+    onboarding): later, ensure_services checks them where it writes them.
+    """
     name, ns = canary["metadata"]["name"], canary["metadata"]["namespace"]
-    uid = canary["metadata"].get("uid")
     found = [
         ("Deployment", naming.primary(name), primary),
         ("Deployment", naming.canary_deployment(name), canary_dep),
-        ("Service", naming.stable_service(name), kube.get_service(ns, naming.stable_service(name))),
-        ("Service", naming.canary_service(name), kube.get_service(ns, naming.canary_service(name))),
     ]
+    if services:
+        found += [
+            ("Service", svc, kube.get_service(ns, svc))
+            for svc in (naming.stable_service(name), naming.canary_service(name))
+        ]
     return [
-        f"metadata.name: {kind} {ns}/{obj_name} already exists and is not owned by this "
-        f"Canary, which never adopts or changes it (delete or rename that {kind}, or give "
-        "the Canary another name)"
+        f"metadata.name: {_not_ours(canary, kind, obj_name)}"
         for kind, obj_name, obj in found
-        if obj is not None and not _owned_by(obj, uid)
+        if obj is not None and not _owned_by(obj, canary)
     ]
 
 
-def _owned_by(obj: Obj, uid: str | None) -> bool:
+def _owned_by(obj: Obj, canary: Obj) -> bool:
+    uid = canary["metadata"].get("uid")
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     return any(ref.get("kind") == "Canary" and ref.get("uid") == uid for ref in refs)
+
+
+def _not_ours(canary: Obj, kind: str, name: str) -> str:
+    return (
+        f"{kind} {canary['metadata']['namespace']}/{name} already exists and is not owned "
+        f"by this Canary, which never adopts or changes it (delete or rename that {kind}, "
+        "or give the Canary another name)"
+    )
 
 
 def _deployment(
@@ -127,6 +141,8 @@ def apply_deployment(
     if existing is None:
         kube.create_deployment(ns, body)
         return
+    if not _owned_by(existing, canary):
+        raise PermanentError(_not_ours(canary, "Deployment", body["metadata"]["name"]))
     annotations = existing["metadata"].get("annotations") or {}
     if (
         annotations.get(naming.ANNOTATION_REVISION) == target.revision
@@ -145,6 +161,9 @@ def ensure_services(kube: Kube, canary: Obj) -> None:
         (naming.stable_service(name), "stable"),
         (naming.canary_service(name), "canary"),
     ):
+        existing = kube.get_service(ns, svc_name)
+        if existing is not None and not _owned_by(existing, canary):
+            raise PermanentError(_not_ours(canary, "Service", svc_name))
         kube.apply_service(
             ns,
             {

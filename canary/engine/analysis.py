@@ -171,6 +171,7 @@ def _tasks(
     status = canary.status
     elapsed = seconds_since(status.step_started_at, now) or 0.0
     statuses = statuses_by_key(status.analysis)
+    step = status.current_step_index or 0
     tasks = []
     for ref in analysis.templates:
         spec = templates.get(template_key(ref))
@@ -183,7 +184,6 @@ def _tasks(
             key = f"{scope}/{metric.name}"
             window = max(elapsed, parse_duration(metric.interval))
             baseline = baseline_for(metric, statuses.get(key), status.rollout_started_at)
-            step = status.current_step_index or 0
             tasks.append(MetricTask(key, metric, args, window, step, baseline))
     return tasks
 

@@ -33,7 +33,7 @@ reaches 1/alpha by alpha, however often it is looked at and however the steps ch
   change" spends half its mass on a better canary and almost none near 10x.
 - pass_log_evidence: against "rho >= bound", mixed log-uniformly over rho from bound/30
   to the bound: the evidence that a regression as large as the bound is ruled out.
-- ratio_interval: the two-sided confidence sequence {rho0 : e-value(rho0) < 1/alpha}
+- ratio_fit: the two-sided confidence sequence {rho0 : e-value(rho0) < 1/alpha}
   with a log-uniform mixture over [1/30, 30], for explanations only.
 
 The mixtures are discrete grids: a discrete mixing distribution is as valid as a
@@ -156,12 +156,6 @@ def ratio_fit(segments: Sequence[Segment], alpha: float) -> RatioFit:
         0.0 if lower is None else math.exp(lower),
         math.inf if upper is None else math.exp(upper),
     )
-
-
-def ratio_interval(segments: Sequence[Segment], alpha: float) -> tuple[float, float]:
-    """The (1 - alpha) confidence sequence for rho; (0, inf) when nothing bounds it."""
-    fit = ratio_fit(segments, alpha)
-    return fit.lower, fit.upper
 
 
 _REACH = math.log(1e6)  # |log rho| beyond which a bound is shown as 0 or infinity

@@ -577,10 +577,8 @@ def _not_enough_evidence(ctx: Context, draft: Draft, unproven: list[MetricTask],
         for t in unproven
     )
     name = ctx.canary.metadata.name
-    if reasons:
-        why = f"{why} without the evidence to go on ({reasons})"
     message = (
-        f"{why}; `canary resume {name}` "
+        f"{why} without the evidence to go on ({reasons}); `canary resume {name}` "
         f"keeps measuring for another {deadline_text(ctx)}, `canary promote {name}` "
         f"goes on without it, `canary abort {name}` rolls back"
     )

@@ -41,13 +41,19 @@ from canary.engine.judge_ratio import (
     Segment,
     fail_log_evidence,
     pass_log_evidence,
-    ratio_interval,
+    ratio_fit,
     scaled,
 )
 from canary.engine.samples import Buckets
 from canary.models import Verdict
 
 pytestmark = pytest.mark.unit
+
+
+def ratio_interval(segments: Sequence[Segment], alpha: float) -> tuple[float, float]:
+    fit = ratio_fit(segments, alpha)
+    return fit.lower, fit.upper
+
 
 INF = math.inf
 ALPHA = 0.05  # maxFalseRollback in the simulations
