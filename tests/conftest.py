@@ -14,14 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from canary.sandbox import crds
 from canary.sandbox.controlplane import ControlPlane, binary_versions
 from canary.sandbox.prometheus import Prometheus
 from canary.sandbox.tools import kubectl_path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_CRDS = REPO.parent / "shared" / "crds"
-GATEWAY_CRDS = SHARED_CRDS / "gateway-api-v1.6.1"
-ISTIO_CRDS = SHARED_CRDS / "istio-v1.30.3"
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -85,14 +83,15 @@ def kubectl(kubeconfig: Path):
 @pytest.fixture(scope="session")
 def gateway_crds(kubectl) -> Path:
     """The official Gateway API CRDs, installed so the API server validates HTTPRoutes."""
-    kubectl("apply", "--server-side", "-f", str(GATEWAY_CRDS))
+    path = crds.ensure(crds.GATEWAY_API)
+    kubectl("apply", "--server-side", "-f", str(path))
     kubectl(
         "wait",
         "--for=condition=Established",
         "--timeout=60s",
         "crd/httproutes.gateway.networking.k8s.io",
     )
-    return GATEWAY_CRDS
+    return path
 
 
 @pytest.fixture(scope="session")

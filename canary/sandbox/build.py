@@ -50,7 +50,7 @@ def etcd_path() -> Path:
     return bin_dir() / f"etcd-{ETCD_VERSION}"
 
 
-def _require_go() -> str:
+def require_go() -> str:
     go = shutil.which("go")
     if go is None:
         raise BuildError(
@@ -97,7 +97,7 @@ def _run_logged(
         raise BuildError(f"{label} failed (exit {rc}); last lines of {log}:\n{tail}{hint}")
 
 
-def _go_env() -> dict[str, str]:
+def go_env() -> dict[str, str]:
     env = dict(os.environ)
     env["CGO_ENABLED"] = "0"
     env.setdefault("GOFLAGS", "-buildvcs=false")
@@ -150,7 +150,7 @@ def _build(
     """Build `pkg` into `target` in a throwaway module; `requirements` gives go.mod's tail."""
     if target.exists():
         return BuildReport(name, target, 0.0, 0.0, built=False)
-    go, env = _require_go(), _go_env()
+    go, env = require_go(), go_env()
     workdir = cache_dir() / "build" / f"{name}-{version}"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from canary.sandbox import procs
+from canary.sandbox import crds, procs
 from canary.sandbox.build import BuildError, build_all
 from canary.sandbox.controlplane import ControlPlane, ControlPlaneError
 from canary.sandbox.paths import bin_dir, state_dir
@@ -37,10 +37,13 @@ def _info_path(state: Path) -> Path:
 
 @app.command()
 def setup() -> None:
-    """Install Prometheus, unpack kubectl and helm, build kube-apiserver and etcd (cached)."""
+    """Install Prometheus, unpack kubectl and helm, build kube-apiserver and etcd, and
+    download the Gateway API and Istio CRDs (all cached under ~/.cache/canary)."""
     try:
         ensure_prometheus(_say)
         ensure_kubectl_and_helm(_say)
+        for path in crds.ensure_all(_say):
+            _say(f"CRDs: {path}")
         for report in build_all(_say):
             state = "built" if report.built else "cached"
             _say(

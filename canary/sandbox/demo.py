@@ -22,7 +22,8 @@ import yaml
 
 from canary.kube import Kube, Obj
 from canary.render import step_text
-from canary.sandbox import procs
+from canary.sandbox import crds, procs
+from canary.sandbox.build import BuildError
 from canary.sandbox.controlplane import ControlPlane
 from canary.sandbox.kubelet import StandInKubelet
 from canary.sandbox.loadgen import LoadGenerator, LoadStats
@@ -31,7 +32,6 @@ from canary.sandbox.tools import kubectl_path
 from canary.workloads import template_hash
 
 REPO = Path(__file__).resolve().parents[2]
-GATEWAY_CRDS = REPO.parent / "shared" / "crds" / "gateway-api-v1.6.1"
 NS = "demo"
 
 Say = Callable[[str], None]
@@ -205,11 +205,10 @@ def environment(
     step_pause: str,
     steps: list[Obj] | None = None,
 ) -> Iterator[DemoEnv]:
-    if not GATEWAY_CRDS.exists():
-        raise DemoError(
-            f"the Gateway API CRDs are expected at {GATEWAY_CRDS}; check out the "
-            "project with its shared/ directory beside it"
-        )
+    try:
+        gateway_crds = crds.ensure(crds.GATEWAY_API, say)
+    except BuildError as exc:
+        raise DemoError(str(exc)) from None
     with ExitStack() as stack:
         plane = ControlPlane(workdir / "control-plane").start(say)
         stack.callback(plane.stop)
@@ -218,7 +217,7 @@ def environment(
         kc = plane.kubeconfig
         say("installing canary (kubectl apply -k manifests/) and the Gateway API CRDs")
         _kubectl(kc, "apply", "-k", str(REPO / "manifests"))
-        _kubectl(kc, "apply", "--server-side", "-f", str(GATEWAY_CRDS / "httproutes.yaml"))
+        _kubectl(kc, "apply", "--server-side", "-f", str(gateway_crds / "httproutes.yaml"))
         _kubectl(
             kc,
             "wait",
