@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
 
 from canary import naming, render
@@ -27,7 +28,7 @@ from canary.commands_simulate import register as register_simulate
 from canary.durations import parse_duration
 from canary.engine.clock import to_iso
 from canary.errors import CanaryError, PermanentError
-from canary.kube import Kube, NotFound, current_user
+from canary.kube import Kube, NotFound
 from canary.models import RequestAction, RequestAnnotation
 from canary.sandbox.commands import app as sandbox_app
 
@@ -392,14 +393,25 @@ def _request(
     full: bool = False,
 ) -> None:
     """Ask the controller to act. Spec is left alone (Git owns it): the request is an
-    annotation the controller consumes once, and the Events keep who asked and when."""
+    annotation the controller consumes once, and the Events keep who asked and when. The
+    user is the one the API server authenticates, which its admission policy checks."""
     kube = _kube(kubeconfig)
     _get(kube, namespace, name)
-    # An annotation holds at most 256 characters of it (a long IAM ARN, say).
-    user, at = current_user()[:256], dt.datetime.now(dt.UTC).replace(microsecond=0)
-    req = RequestAnnotation(
-        id=uuid.uuid4().hex[:12], action=action, full=full, user=user, at=at.isoformat()
-    )
+    try:
+        user = kube.whoami()
+    except CanaryError as exc:
+        raise _fail(str(exc)) from None
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        req = RequestAnnotation(
+            id=uuid.uuid4().hex[:12], action=action, full=full, user=user, at=at.isoformat()
+        )
+    except ValidationError:
+        raise _fail(
+            f"the API server knows you as {user!r}, which a request cannot carry (at most 256 "
+            "characters, no quotes, backslashes or control characters). Fix: use a "
+            "kubeconfig user with a plainer name"
+        ) from None
     kube.annotate_canary(namespace, name, {naming.ANNOTATION_REQUEST: req.model_dump_json()})
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

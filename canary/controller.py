@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import logging
 import threading
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from canary import naming, workloads
+from canary import handback, naming, workloads
 from canary.engine import machine
 from canary.engine.actions import (
     Decision,
@@ -51,13 +52,20 @@ log = logging.getLogger("canary.controller")
 RESYNC_SECONDS = 30.0
 RESYNC_SETTLED_SECONDS = 300.0
 PERMANENT_RETRY_SECONDS = 60.0
+HANDBACK_POLL_SECONDS = 2.0
 
 
 def parse_request(
-    annotations: Mapping[str, str], last_id: str | None
+    annotations: Mapping[str, str], last_id: str | None, now: dt.datetime
 ) -> ManualRequest | RejectedRequest | None:
-    """The CLI's pending request, if it is new; a malformed one comes back rejected, with
-    the reason, so that the engine consumes it once with a Warning event."""
+    """The CLI's pending request, if it is new; a malformed or untimely one comes back
+    rejected, with the reason, so that the engine consumes it once with a Warning event.
+
+    The admission policy vouches for who sent a request but cannot check when (CEL has no
+    clock), so the time is checked here: more than 5 minutes ahead of this clock is a wrong
+    clock or a forged time, and more than an hour old when first seen is a stale request,
+    e.g. an old annotation that GitOps applied again to a recreated Canary.
+    """
     raw = annotations.get(naming.ANNOTATION_REQUEST)
     if not raw:
         return None
@@ -68,8 +76,22 @@ def parse_request(
             _rejected_id(raw), _validation_reason(exc)
         )
     else:
-        at = dt.datetime.fromisoformat(data.at) if data.at else None
-        request = ManualRequest(data.id, data.action, data.full, data.user, at)
+        at = dt.datetime.fromisoformat(data.at)
+        clock = f"the controller's clock reads {now.isoformat(timespec='seconds')}"
+        if at - now > dt.timedelta(minutes=5):
+            request = RejectedRequest(
+                data.id,
+                f"at: {data.at} is more than 5 minutes in the future ({clock}). Fix: correct "
+                "the clock where the request was sent, and send it again",
+            )
+        elif now - at > dt.timedelta(hours=1):
+            request = RejectedRequest(
+                data.id,
+                f"at: {data.at} is more than an hour old when first seen ({clock}), so it is "
+                "stale, e.g. an old annotation applied again. Fix: send the request again",
+            )
+        else:
+            request = ManualRequest(data.id, data.action, data.full, data.user, at)
     return None if request.id == last_id else request
 
 
@@ -259,6 +281,9 @@ class Controller:
         now = self.clock()
         meta = obj["metadata"]
         ns = meta.setdefault("namespace", "default")
+        if meta.get("deletionTimestamp"):
+            return self._hand_back(obj)
+        handback.add_finalizer(self.kube, obj)  # before anything of the user's is changed
         templates = self._templates(ns)
         findings = [str(f) for f in validate_canary(obj, templates)]
         try:
@@ -281,7 +306,7 @@ class Controller:
             stable_ready=workloads.is_ready(primary, stable_rev),
             canary_ready=workloads.is_ready(can_dep, status.canary_revision),
             samples=samples,
-            request=parse_request(canary.metadata.annotations, status.last_request_id),
+            request=parse_request(canary.metadata.annotations, status.last_request_id, now),
             spec_errors=tuple(findings),
         )
         decision = machine.step(canary, templates, obs, now)
@@ -375,7 +400,29 @@ class Controller:
         """Once the primary serves, the user's Deployment stops running its own pods."""
         if target and target.replicas:
             ns, name = obj["metadata"]["namespace"], obj["spec"]["targetRef"]["name"]
-            self.kube.scale_deployment(ns, name, 0)
+            handback.take_over(self.kube, ns, name, target.replicas)
+
+    def _hand_back(self, obj: Obj) -> float | None:
+        """The Canary is being deleted: give the app back, then let it go."""
+        meta = obj["metadata"]
+        if handback.FINALIZER not in (meta.get("finalizers") or []):
+            return None
+        route_back = None
+        try:
+            canary = Canary.model_validate(obj)
+            route_back = functools.partial(router_for(canary, self.kube).teardown, canary)
+        except (ValidationError, PermanentError) as exc:
+            log.warning("%s: the route cannot be given back (%s)", meta["name"], exc)
+        waiting = handback.hand_back(self.kube, obj, route_back)
+        key = f"{meta['namespace']}/{meta['name']}"
+        if waiting is None:
+            self._reported.pop(key, None)
+            log.info("%s: handed back to the user's Deployment; the Canary is gone", key)
+            return None
+        if self._reported.get(key) != waiting:
+            self._reported[key] = waiting
+            self._event(obj, "Normal", "HandingBack", f"the Canary is being deleted: {waiting}")
+        return HANDBACK_POLL_SECONDS
 
     def _event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         try:

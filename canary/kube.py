@@ -8,7 +8,6 @@ are permanent (tell the user), Conflict and server/network trouble are transient
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import os
 import uuid
@@ -61,6 +60,12 @@ def _translate(exc: ApiException, what: str) -> Exception:
         return Gone(f"{what}: resourceVersion too old")
     if status == 422 or status == 400:
         return PermanentError(f"{what} rejected by the API server: {_message(exc)}")
+    if status == 500 and "range is full" in _message(exc):
+        # Retrying cannot help until someone frees addresses or widens the range.
+        return PermanentError(
+            f"{what}: the cluster has no free Service IP address ({_message(exc)}). Fix: "
+            "delete unused Services, or widen the API server's --service-cluster-ip-range"
+        )
     return TransientError(f"{what}: API server answered {status} {reason}")
 
 
@@ -130,6 +135,7 @@ class Kube:
         self.core = client.CoreV1Api(self.api)
         self.events = client.EventsV1Api(self.api)
         self.auth = client.AuthorizationV1Api(self.api)
+        self.authn = client.AuthenticationV1Api(self.api)
         self.apiext = client.ApiextensionsV1Api(self.api)
         self.coordination = client.CoordinationV1Api(self.api)
 
@@ -189,6 +195,22 @@ class Kube:
         return _call(
             f"Canary {ns}/{name} status",
             self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            ns,
+            CANARY_PLURAL,
+            name,
+            body,
+        )
+
+    def set_canary_finalizers(
+        self, ns: str, name: str, finalizers: list[str], resource_version: str
+    ) -> Obj:
+        """Replace the finalizer list; the resourceVersion guards others' finalizers."""
+        body = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
+        return _call(
+            f"Canary {ns}/{name}",
+            self.custom.patch_namespaced_custom_object,
             GROUP,
             VERSION,
             ns,
@@ -309,14 +331,14 @@ class Kube:
             )
         )
 
-    def scale_deployment(self, ns: str, name: str, replicas: int) -> None:
-        _call(
-            f"Deployment {ns}/{name}",
-            self.apps.patch_namespaced_deployment,
-            name,
-            ns,
-            {"spec": {"replicas": replicas}},
-        )
+    def scale_deployment(
+        self, ns: str, name: str, replicas: int, annotations: dict[str, str | None] | None = None
+    ) -> None:
+        """Set replicas, and in the same write the given annotations (None removes one)."""
+        body: Obj = {"spec": {"replicas": replicas}}
+        if annotations:
+            body["metadata"] = {"annotations": annotations}
+        _call(f"Deployment {ns}/{name}", self.apps.patch_namespaced_deployment, name, ns, body)
 
     def patch_deployment_status(self, ns: str, name: str, status: Obj) -> None:
         """Only the sandbox's stand-in kubelet uses this: there are no real pods."""
@@ -439,6 +461,31 @@ class Kube:
         items = self.api.sanitize_for_serialization(out).get("items", [])
         return sorted(items, key=lambda e: e.get("eventTime") or "")
 
+    def whoami(self) -> str:
+        """The username the API server authenticates this client as, from a
+        SelfSubjectReview (what `kubectl auth whoami` asks). A manual request must carry it:
+        the admission policy rejects one that names anybody else."""
+        try:
+            review = _call(
+                "SelfSubjectReview",
+                self.authn.create_self_subject_review,
+                client.V1SelfSubjectReview(),
+            )
+        except Forbidden:
+            raise PermanentError(
+                "the API server does not let this user ask who it is (create "
+                "selfsubjectreviews.authentication.k8s.io is forbidden), and a manual request "
+                "must carry that identity. Fix: bind the user to the built-in ClusterRole "
+                "system:basic-user, which allows it"
+            ) from None
+        except NotFound:
+            raise PermanentError(
+                "the API server does not serve SelfSubjectReview (authentication.k8s.io/v1), "
+                "which names the user a manual request must carry. Fix: upgrade the cluster "
+                "to Kubernetes 1.30 or later, which canary's admission policy needs too"
+            ) from None
+        return str(review.status.user_info.username)
+
     def can_i(
         self,
         user: str,
@@ -458,8 +505,3 @@ class Kube:
         )
         out = _call("SubjectAccessReview", self.auth.create_subject_access_review, body)
         return bool(out.status.allowed)
-
-
-def current_user() -> str:
-    """Who asked, for the audit trail of manual requests."""
-    return os.environ.get("CANARY_USER") or getpass.getuser()

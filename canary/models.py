@@ -450,23 +450,34 @@ class RequestAnnotation(BaseModel):
     Strict: a request is an instruction to move production traffic, so "full": "no" is an
     error rather than a truthy string, and an unknown action is an error rather than a
     guess.
+
+    `model_dump_json()` is the one form the admission policy (manifests/admission.yaml)
+    accepts: compact, keys in field order. CEL cannot parse JSON, so the policy matches that
+    form with a pattern and compares the "user" part with the user the API server
+    authenticated; the field patterns here keep the CLI inside that pattern.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    id: str = Field(min_length=1, max_length=64)
+    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
     action: RequestAction
     full: bool = False
-    user: str = Field(default="", max_length=256)
-    at: str | None = Field(default=None, description="ISO 8601 time the request was made.")
+    user: str = Field(
+        # Quotes, backslashes and control characters would be escaped in JSON, which the
+        # policy's pattern refuses (an escape could hide a second "user").
+        pattern=r'^[^"\\\x00-\x1f]{1,256}$',
+        description="Who asked: the username the API server authenticated.",
+    )
+    at: str = Field(description="ISO 8601 time the request was made, with its time zone.")
 
     @model_validator(mode="after")
     def _time(self) -> RequestAnnotation:
-        if self.at is not None:
-            try:
-                datetime.fromisoformat(self.at)
-            except ValueError:
-                raise ValueError(f"at: {self.at!r} is not an ISO 8601 time") from None
+        try:
+            at = datetime.fromisoformat(self.at)
+        except ValueError:
+            raise ValueError(f"at: {self.at!r} is not an ISO 8601 time") from None
+        if at.tzinfo is None:
+            raise ValueError(f"at: {self.at!r} has no time zone (the CLI writes UTC: +00:00)")
         return self
 
 

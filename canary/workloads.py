@@ -44,9 +44,14 @@ def is_ready(dep: Obj | None, revision: str | None) -> bool:
     """Fully rolled out at `revision`: what `kubectl rollout status` would call done."""
     if dep is None or revision is None:
         return False
-    meta, spec, status = dep["metadata"], dep["spec"], dep.get("status") or {}
-    if (meta.get("annotations") or {}).get(naming.ANNOTATION_REVISION) != revision:
+    if (dep["metadata"].get("annotations") or {}).get(naming.ANNOTATION_REVISION) != revision:
         return False
+    return is_rolled_out(dep)
+
+
+def is_rolled_out(dep: Obj) -> bool:
+    """Every wanted replica is available at the current template."""
+    meta, spec, status = dep["metadata"], dep["spec"], dep.get("status") or {}
     want = spec.get("replicas", 1) or 0
     # Old pods still running (replicas > updated) means the switch is not done yet.
     return (

@@ -25,3 +25,8 @@ class TrafficRouter(Protocol):
     def in_sync(self, canary: Canary, weight: int) -> bool:
         """Does the data plane carry what set_weight(weight) would write?"""
         ...
+
+    def teardown(self, canary: Canary) -> None:
+        """Point traffic back where it went before this Canary first set a weight, so the
+        objects the Canary owns can go (it is being deleted). Idempotent."""
+        ...

@@ -2,19 +2,23 @@
 
 The user owns the HTTPRoute (parents, matches, filters). We rewrite only the backendRefs
 of rules that point at this Canary's services (N, N-stable or N-canary), so routes
-shared with other apps are left alone.
+shared with other apps are left alone. The first write also records those rules'
+backendRefs in an annotation on the route, in the same write (so no crash can lose it);
+teardown puts them back.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from canary import naming
 from canary.errors import PermanentError, TransientError
-from canary.kube import Kube
+from canary.kube import Kube, NotFound
 from canary.models import Canary
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
+ANNOTATION_ORIGINAL = "canary.dev/original-backend-refs"  # {"rule index": [backendRef]}
 
 
 class GatewayAPIRouter:
@@ -49,7 +53,16 @@ class GatewayAPIRouter:
     def set_weight(self, canary: Canary, weight: int) -> int:
         ns, route_name, route = self._route(canary)
         name, port = canary.metadata.name, canary.spec.service.port
-        for rule in self._our_rules(canary, route, route_name):
+        ours = self._our_rules(canary, route, route_name)
+        annotations = route["metadata"].get("annotations") or {}
+        if ANNOTATION_ORIGINAL not in annotations:
+            annotations[ANNOTATION_ORIGINAL] = json.dumps({
+                str(i): rule.get("backendRefs") or []
+                for i, rule in enumerate(route["spec"]["rules"])
+                if any(rule is r for r in ours)
+            })
+            route["metadata"]["annotations"] = annotations
+        for rule in ours:
             rule["backendRefs"] = [
                 {"name": naming.stable_service(name), "port": port, "weight": 100 - weight},
                 {"name": naming.canary_service(name), "port": port, "weight": weight},
@@ -75,3 +88,43 @@ class GatewayAPIRouter:
             for rule in self._our_rules(canary, route, route_name)
         ]
         return max(weights)
+
+    def teardown(self, canary: Canary) -> None:
+        try:
+            ns, _route_name, route = self._route(canary)
+        except NotFound:
+            return  # the user deleted the route: nothing sends traffic to our Services
+        name, port = canary.metadata.name, canary.spec.service.port
+        owned = {naming.stable_service(name), naming.canary_service(name)}
+        annotations = route["metadata"].get("annotations") or {}
+        recorded = _recorded(annotations.pop(ANNOTATION_ORIGINAL, None))
+        changed = recorded is not None
+        for i, rule in enumerate(route.get("spec", {}).get("rules") or []):
+            if not any(b.get("name") in owned for b in rule.get("backendRefs") or []):
+                continue
+            # Our own Services are about to go, so a route that sent to N-stable from the
+            # start goes to the user's Service N instead.
+            before = [b for b in (recorded or {}).get(str(i), []) if b.get("name") not in owned]
+            rule["backendRefs"] = before or [{"name": name, "port": port}]
+            changed = True
+        if changed:
+            route["metadata"]["annotations"] = annotations
+            self.kube.replace_object(GROUP, VERSION, PLURAL, ns, route)
+
+
+def _recorded(text: str | None) -> dict[str, list[dict[str, Any]]] | None:
+    """The backendRefs recorded at the first write; None if absent or not ours to read
+    (someone edited the annotation: fall back to the user's Service N)."""
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(k): [b for b in v if isinstance(b, dict)]
+        for k, v in data.items()
+        if isinstance(v, list)
+    }

@@ -72,6 +72,10 @@ class ReplicaRouter:
             return weight == 0
         return self._replicas(ns, name, primary) == split(remembered_total(primary), weight)
 
+    def teardown(self, canary: Canary) -> None:
+        """Nothing to give back: traffic goes through the user's own Service N, which was
+        never changed; it keeps the user's pods once the Canary's are gone."""
+
     def get_weight(self, canary: Canary) -> int:
         s, c = self._replicas(canary.metadata.namespace or "default", canary.metadata.name)
         return round(100 * c / (s + c)) if s + c else 0

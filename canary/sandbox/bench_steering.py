@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
 import tempfile
 import time
@@ -20,6 +19,7 @@ import uuid
 from pathlib import Path
 
 from canary import naming
+from canary.models import RequestAction, RequestAnnotation
 from canary.sandbox import demo
 from canary.sandbox.demo import NS, DemoEnv
 
@@ -32,15 +32,16 @@ def _canary_weight(env: DemoEnv) -> int:
     return next((b.get("weight", 1) for b in refs if b["name"] == "checkout-canary"), 0)
 
 
-def _request(env: DemoEnv, action: str) -> float:
-    body = {
-        "id": uuid.uuid4().hex[:12],
-        "action": action,
-        "user": "bench",
-        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+def _request(env: DemoEnv, action: RequestAction) -> float:
+    # The admission policy accepts only the canonical form, in the writer's own name.
+    request = RequestAnnotation(
+        id=uuid.uuid4().hex[:12],
+        action=action,
+        user=env.kube.whoami(),
+        at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
     started = time.monotonic()
-    env.kube.annotate_canary(NS, "checkout", {naming.ANNOTATION_REQUEST: json.dumps(body)})
+    env.kube.annotate_canary(NS, "checkout", {naming.ANNOTATION_REQUEST: request.model_dump_json()})
     return started
 
 

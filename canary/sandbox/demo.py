@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from canary.kube import Kube, Obj
+from canary.kube import Conflict, Kube, Obj
 from canary.render import step_text
 from canary.sandbox import crds, procs
 from canary.sandbox.build import BuildError
@@ -41,7 +41,7 @@ class DemoError(RuntimeError):
     pass
 
 
-def _objects(step_pause: str, interval: str, steps: list[Obj] | None) -> list[Obj]:
+def objects(step_pause: str, interval: str, steps: list[Obj] | None) -> list[Obj]:
     sel = 'namespace="demo",service="checkout",variant="{{variant}}"'
     window = "[{{window}}]"
     requests, errors = f"http_requests_total{{{sel}}}", f'http_requests_total{{{sel},code=~"5.."}}'
@@ -71,12 +71,24 @@ def _objects(step_pause: str, interval: str, steps: list[Obj] | None) -> list[Ob
             },
         },
         {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "checkout", "namespace": NS},
+            "spec": {
+                "selector": {"app": "checkout"},
+                "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+            },
+        },
+        {
+            # The app's route before canary: to its own Service. The controller rewrites
+            # this rule's backends to checkout-stable/checkout-canary, and gives it back
+            # when the Canary is deleted.
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "HTTPRoute",
             "metadata": {"name": "checkout", "namespace": NS},
             "spec": {
                 "parentRefs": [{"name": "public-gateway"}],
-                "rules": [{"backendRefs": [{"name": "checkout-stable", "port": 80}]}],
+                "rules": [{"backendRefs": [{"name": "checkout", "port": 80}]}],
             },
         },
         {
@@ -150,20 +162,26 @@ class DemoEnv:
     controller: procs.Managed
     workdir: Path
     health_url: str  # the controller's /healthz and /readyz, e.g. http://127.0.0.1:PORT
+    plane: ControlPlane
 
     def restart_controller(self) -> None:
         """Start a new controller process; the previous one must be gone."""
-        self.controller, self.health_url = _start_controller(
+        self.controller, self.health_url = start_controller(
             self.kubeconfig, self.prometheus.url, self.workdir
         )
 
 
-def _start_controller(
-    kubeconfig: Path, prometheus_url: str, workdir: Path
+def start_controller(
+    kubeconfig: Path,
+    prometheus_url: str,
+    workdir: Path,
+    *,
+    name: str = "controller",
+    leader_elect: bool = False,
 ) -> tuple[procs.Managed, str]:
     port = procs.free_port()
     managed = procs.start(
-        "controller",
+        name,
         [
             sys.executable,
             "-m",
@@ -177,6 +195,7 @@ def _start_controller(
             NS,
             "--health-port",
             str(port),
+            *(["--leader-elect"] if leader_elect else []),
         ],
         workdir,
         tie_to_parent=True,
@@ -184,7 +203,7 @@ def _start_controller(
     return managed, f"http://127.0.0.1:{port}"
 
 
-def _kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> None:
+def kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> None:
     out = subprocess.run(
         [str(kubectl_path()), "--kubeconfig", str(kubeconfig), *args],
         capture_output=True,
@@ -216,9 +235,9 @@ def environment(
         stack.callback(prom.stop)
         kc = plane.kubeconfig
         say("installing canary (kubectl apply -k manifests/) and the Gateway API CRDs")
-        _kubectl(kc, "apply", "-k", str(REPO / "manifests"))
-        _kubectl(kc, "apply", "--server-side", "-f", str(gateway_crds / "httproutes.yaml"))
-        _kubectl(
+        kubectl(kc, "apply", "-k", str(REPO / "manifests"))
+        kubectl(kc, "apply", "--server-side", "-f", str(gateway_crds / "httproutes.yaml"))
+        kubectl(
             kc,
             "wait",
             "--for=condition=Established",
@@ -226,15 +245,15 @@ def environment(
             "crd/canaries.canary.dev",
             "crd/httproutes.gateway.networking.k8s.io",
         )
-        _kubectl(kc, "create", "namespace", NS)
-        docs = "\n---\n".join(yaml.safe_dump(o) for o in _objects(step_pause, interval, steps))
-        _kubectl(kc, "apply", "-f", "-", input=docs)
+        kubectl(kc, "create", "namespace", NS)
+        docs = "\n---\n".join(yaml.safe_dump(o) for o in objects(step_pause, interval, steps))
+        kubectl(kc, "apply", "-f", "-", input=docs)
         kube = Kube(kc)
         kubelet = StandInKubelet(kube, NS, prom, workdir / "apps").start()
         stack.callback(kubelet.stop)
         loadgen = LoadGenerator(kube, NS, "checkout", "checkout", rps, kubelet=kubelet)
-        controller, health_url = _start_controller(kc, prom.url, workdir)
-        env = DemoEnv(kube, kc, prom, loadgen, controller, workdir, health_url)
+        controller, health_url = start_controller(kc, prom.url, workdir)
+        env = DemoEnv(kube, kc, prom, loadgen, controller, workdir, health_url, plane)
         stack.callback(lambda: env.controller.stop())
         say(f"controller running (pid {env.controller.pid}); log: {env.controller.log}")
         loadgen.start()
@@ -261,16 +280,23 @@ def wait_initialized(env: DemoEnv, say: Say, timeout: float = 60) -> None:
 
 def release(env: DemoEnv, version: str, error_rate: float) -> str:
     """What CI does: change the Deployment's template (image and config)."""
-    dep = env.kube.get_deployment(NS, "checkout")
-    assert dep is not None
-    container = dep["spec"]["template"]["spec"]["containers"][0]
-    container["image"] = f"demo/checkout:{version}"
-    container["env"] = [
-        {"name": "ERROR_RATE", "value": str(error_rate)},
-        {"name": "LATENCY_MS", "value": "20"},
-    ]
-    dep = env.kube.replace_deployment(NS, dep)
-    return template_hash(dep["spec"]["template"])
+    for attempt in range(5):
+        dep = env.kube.get_deployment(NS, "checkout")
+        assert dep is not None
+        container = dep["spec"]["template"]["spec"]["containers"][0]
+        container["image"] = f"demo/checkout:{version}"
+        container["env"] = [
+            {"name": "ERROR_RATE", "value": str(error_rate)},
+            {"name": "LATENCY_MS", "value": "20"},
+        ]
+        try:
+            written = env.kube.replace_deployment(NS, dep)
+        except Conflict:  # the controller scaled it meanwhile: read it again, as kubectl does
+            if attempt == 4:
+                raise
+            continue
+        return template_hash(written["spec"]["template"])
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _rates(before: LoadStats, now: LoadStats) -> str:

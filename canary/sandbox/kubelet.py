@@ -2,10 +2,10 @@
 Kubernetes service discovery.
 
 The sandbox has no kubelet, so nothing would ever run a Deployment's pods. For every
-Deployment in one namespace that carries the label `canary.dev/name` (the controller's
-`N-primary` and `N-canary`, see canary.naming) and wants replicas, this runs ONE real
-demo_app process (canary.sandbox.demo_app) on a free loopback port, configured from the
-pod template's first container:
+Deployment in one namespace that wants replicas (the controller's `N-primary` and
+`N-canary`, labelled `canary.dev/name`, see canary.naming, and the user's own Deployment
+N), this runs ONE real demo_app process (canary.sandbox.demo_app) on a free loopback
+port, configured from the pod template's first container:
 
     env ERROR_RATE    fraction of requests answered 500        (default 0)
     env LATENCY_MS    median latency in milliseconds           (default 20)
@@ -31,13 +31,14 @@ unavailableReplicas, and the Available / Progressing conditions), and only when 
 differs from what is there, so watchers see no churn.
 
 Each ready-to-scrape process is a Prometheus target in job `<namespace>/<deployment>` with
-the labels `namespace`, `service` (the Canary name N), `variant` (stable|canary) and
+the labels `namespace`, `service` (the Canary name N), `variant` (stable|canary, or
+`target` for the user's own Deployment, which no analysis query selects) and
 `deployment`; the app itself never names its variant.
 
 `endpoints(service)` answers what a Service's Endpoints would list, for the load
-generator: `N-stable` -> the primary's process, `N-canary` -> the canary's, `N` -> both
-(the replica-ratio Service selects the pods of both variants). Only ready processes are
-listed, as with real Endpoints.
+generator: `N-stable` -> the primary's process, `N-canary` -> the canary's, `N` -> those
+and the user's Deployment N (the user's Service selects the app's pods, whichever
+Deployment runs them). Only ready processes are listed, as with real Endpoints.
 """
 
 from __future__ import annotations
@@ -98,11 +99,19 @@ def image_version(image: str) -> str:
 
 def _variant(dep: Obj) -> str:
     labels = dep["metadata"].get("labels") or {}
+    if naming.LABEL_NAME not in labels:
+        return "target"
     tpl_labels = ((dep["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
     variant = labels.get(naming.LABEL_VARIANT) or tpl_labels.get(naming.LABEL_VARIANT)
     if variant in ("stable", "canary"):
         return variant
     return "canary" if dep["metadata"]["name"].endswith("-canary") else "stable"
+
+
+def _service(dep: Obj) -> str:
+    """The Canary name N: from the label, or the user's Deployment's own name."""
+    meta = dep["metadata"]
+    return str((meta.get("labels") or {}).get(naming.LABEL_NAME) or meta["name"])
 
 
 @dataclass
@@ -111,7 +120,7 @@ class AppProcess:
 
     deployment: str
     service: str  # the Canary name N
-    variant: str  # stable | canary
+    variant: str  # stable | canary | target
     template_hash: str
     settings: AppSettings
     port: int
@@ -144,12 +153,14 @@ class _Slot:
 class _View:
     """What readers (the load generator) see; replaced whole at the end of each pass."""
 
-    endpoints: dict[str, list[str]] = field(default_factory=dict)
+    # Service -> (address, what its users get: stable or canary); the user's own pods
+    # run the app without a canary, so their users count as stable.
+    endpoints: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     ready: dict[str, int] = field(default_factory=dict)
 
 
 class StandInKubelet:
-    """Runs demo_app processes for the labelled Deployments of one namespace."""
+    """Runs demo_app processes for the Deployments of one namespace."""
 
     def __init__(
         self,
@@ -228,8 +239,6 @@ class StandInKubelet:
             statuses: list[tuple[Obj, dict[str, Any]]] = []
             for dep in deployments:
                 meta = dep["metadata"]
-                if naming.LABEL_NAME not in (meta.get("labels") or {}):
-                    continue
                 replicas = dep["spec"].get("replicas", 1)
                 replicas = 0 if replicas is None or meta.get("deletionTimestamp") else replicas
                 slot = self._slots.setdefault(meta["name"], _Slot())
@@ -309,11 +318,10 @@ class StandInKubelet:
             tie_to_parent=True,
             env=env,
         )
-        labels = dep["metadata"].get("labels") or {}
         log.info("stand-in kubelet: started %s %s on 127.0.0.1:%d (error rate %s, latency %s)",
                  name, settings.version, port, settings.error_rate, settings.latency_ms)
         return AppProcess(
-            deployment=name, service=labels[naming.LABEL_NAME], variant=_variant(dep),
+            deployment=name, service=_service(dep), variant=_variant(dep),
             template_hash=digest, settings=settings, port=port, proc=proc,
             started=self._clock())
 
@@ -344,15 +352,19 @@ class StandInKubelet:
     # ------------------------------------------------------------- discovery
 
     def _make_view(self, ready: dict[str, int]) -> _View:
-        endpoints: dict[str, list[str]] = {}
+        endpoints: dict[str, list[tuple[str, str]]] = {}
         for slot in self._slots.values():
             app = slot.current
             if app is None or not self._is_ready(app):
                 continue
-            own = (naming.stable_service(app.service) if app.variant == "stable"
-                   else naming.canary_service(app.service))
-            for svc in (own, app.service):
-                endpoints.setdefault(svc, []).append(app.address)
+            services = [app.service]
+            if app.variant == "stable":
+                services.append(naming.stable_service(app.service))
+            elif app.variant == "canary":
+                services.append(naming.canary_service(app.service))
+            users_get = "canary" if app.variant == "canary" else "stable"
+            for svc in services:
+                endpoints.setdefault(svc, []).append((app.address, users_get))
         return _View({k: sorted(v) for k, v in endpoints.items()}, ready)
 
     def _publish_targets(self) -> None:
@@ -372,11 +384,14 @@ class StandInKubelet:
                 self.prometheus.set_targets(job, [address], labels)
         self._published = want
 
-    def endpoints(self, service: str) -> list[str]:
-        """Ready "pod" addresses ("127.0.0.1:port") behind a Service, as of the last pass.
+    def endpoints(self, service: str, variant: str | None = None) -> list[str]:
+        """Ready "pod" addresses ("127.0.0.1:port") behind a Service, as of the last pass;
+        with `variant`, only the pods whose users get that variant (stable or canary).
 
-        `N-stable` selects N's stable variant, `N-canary` its canary, and `N` both."""
-        return list(self._view.endpoints.get(service, []))
+        `N-stable` selects N's stable variant, `N-canary` its canary, and `N` both and the
+        user's own Deployment N."""
+        return [address for address, users_get in self._view.endpoints.get(service, [])
+                if variant in (None, users_get)]
 
     def ready_replicas(self, deployment: str) -> int:
         """Available replicas of a Deployment, as last written to its status."""

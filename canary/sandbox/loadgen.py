@@ -1,10 +1,12 @@
 """The demo's users: real HTTP GETs at a steady rate, split the way the data plane would.
 
 With a Gateway API HTTPRoute (`route_name`), each request picks a backend by the weights
-of the route's backendRefs, as a gateway does: `N-stable` and `N-canary` (and `N`, the
-replica-ratio Service that selects both variants). The route is re-read every
-`route_interval` seconds. Without a route (replica-ratio routing), each request picks a
-variant in proportion to the ready replicas of `N-primary` and `N-canary`.
+of the route's backendRefs, as a gateway does: `N-stable`, `N-canary`, or the user's
+Service `N`, which selects the app's pods whichever Deployment runs them (`N-primary`,
+`N-canary`, and the user's Deployment N). The route is re-read every `route_interval`
+seconds. Without a route (replica-ratio routing), every request goes to `N`. Behind `N`,
+a request picks a pod in proportion to the ready replicas; users of the user's own
+Deployment count as stable (it runs the app without a canary).
 
 Which process serves which Service comes from the stand-in kubelet's `endpoints()`. A
 backend with no ready endpoint answers 503, and a route whose weights are all 0, or
@@ -42,7 +44,7 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 class Endpoints(Protocol):
     """What the load generator needs from the stand-in kubelet."""
 
-    def endpoints(self, service: str) -> list[str]: ...
+    def endpoints(self, service: str, variant: str | None = None) -> list[str]: ...
 
     def ready_replicas(self, deployment: str) -> int: ...
 
@@ -210,17 +212,12 @@ class LoadGenerator:
                 return weights
         return None
 
-    def _replica_weights(self) -> dict[str, int]:
-        return {
-            naming.stable_service(self.name):
-                self.kubelet.ready_replicas(naming.primary(self.name)),
-            naming.canary_service(self.name):
-                self.kubelet.ready_replicas(naming.canary_deployment(self.name)),
-        }
+    def _backends_locked(self) -> dict[str, int] | None:
+        return self._backends if self.route_name is not None else {self.name: 1}
 
     def _weights_locked(self) -> dict[str, int]:
-        """Percent per variant, from the route or the ready replicas."""
-        backends = self._backends if self.route_name is not None else self._replica_weights()
+        """Percent per variant, from the route and the ready replicas."""
+        backends = self._backends_locked()
         share = dict.fromkeys(VARIANTS, 0.0)
         if backends:
             for svc, weight in backends.items():
@@ -231,23 +228,27 @@ class LoadGenerator:
 
     def _variants_of(self, service: str) -> dict[str, float]:
         """How a Service's traffic splits over the variants (the plain N Service selects
-        the pods of both, so it splits by ready replicas)."""
+        the pods of every Deployment of the app, so it splits by ready replicas)."""
         if service == naming.stable_service(self.name):
             return {"stable": 1.0}
         if service == naming.canary_service(self.name):
             return {"canary": 1.0}
-        ready = {"stable": self.kubelet.ready_replicas(naming.primary(self.name)),
+        ready = {"stable": self.kubelet.ready_replicas(naming.primary(self.name))
+                 + self.kubelet.ready_replicas(self.name),
                  "canary": self.kubelet.ready_replicas(naming.canary_deployment(self.name))}
         total = sum(ready.values())
         return {v: n / total for v, n in ready.items()} if total else {"stable": 1.0}
 
-    def _choose(self) -> str | None:
-        """Pick a variant for one request (under the lock); None: nothing takes it."""
-        weights = self._weights_locked()
-        total = sum(weights.values())
-        if total <= 0:
+    def _choose(self) -> tuple[str, str] | None:
+        """Pick (variant, Service) for one request (under the lock); None: nothing takes it."""
+        backends = self._backends_locked()
+        total = sum(backends.values()) if backends else 0
+        if not backends or total <= 0:
             return None
-        return "canary" if self._rng.random() * total < weights["canary"] else "stable"
+        service = self._rng.choices(list(backends), weights=list(backends.values()))[0]
+        shares = self._variants_of(service)
+        variant = "canary" if self._rng.random() < shares.get("canary", 0.0) else "stable"
+        return variant, service
 
     # ------------------------------------------------------------- sending
 
@@ -269,27 +270,26 @@ class LoadGenerator:
                 self._skipped += 1
             return
         with self._lock:
-            variant = self._choose()
-            if variant is None:
+            chosen = self._choose()
+            if chosen is None:
                 self._unrouted += 1
             else:
-                self._sent[variant] += 1
-        if variant is None or self._pool is None:
+                self._sent[chosen[0]] += 1
+        if chosen is None or self._pool is None:
             self._slots.release()
             return
+        variant, service = chosen
         try:
-            self._pool.submit(self._request, variant)
+            self._pool.submit(self._request, variant, service)
         except RuntimeError:  # the pool shut down under us
             self._slots.release()
             with self._lock:
                 self._errors[variant] += 1
 
-    def _request(self, variant: str) -> None:
+    def _request(self, variant: str, service: str) -> None:
         ok = False
         try:
-            service = (naming.stable_service(self.name) if variant == "stable"
-                       else naming.canary_service(self.name))
-            endpoints = [e for e in self.kubelet.endpoints(service)
+            endpoints = [e for e in self.kubelet.endpoints(service, variant)
                          if e.startswith("127.0.0.1:")]
             if endpoints:  # else: no ready endpoint, a gateway answers 503
                 url = f"http://{self._rng.choice(endpoints)}/"

@@ -13,7 +13,7 @@ import pytest
 
 from canary import naming
 from canary.errors import PermanentError
-from canary.kube import Kube
+from canary.kube import Kube, NotFound
 from canary.models import Canary
 from canary.routers import GatewayAPIRouter, ReplicaRouter, TrafficRouter, router_for
 from canary.routers.replicas import ANNOTATION_TOTAL
@@ -43,17 +43,35 @@ ROUTE = {
     "metadata": {"name": "checkout"},
     "spec": {"parentRefs": [{"name": "gw"}], "rules": [
         {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-         "backendRefs": [{"name": "checkout-stable", "port": 80}]},
+         "backendRefs": [{"name": "checkout", "port": 80}]},
         {"matches": [{"path": {"type": "PathPrefix", "value": "/other"}}],
          "backendRefs": [{"name": "other", "port": 80}]},
     ]},
 }
 
 
+# The user's own Service, which their route (if any) sent to before the Canary.
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "checkout"},
+           "spec": {"selector": {"app": "checkout"}, "ports": [{"port": 80}]}}
+
+
+def _users_objects(kube: Kube, ns: str) -> list[dict]:
+    """What decides where users' traffic goes, apart from the Canary's own objects."""
+    service = kube.get_service(ns, "checkout")
+    assert service is not None
+    objects = [service["spec"]]
+    try:
+        route = kube.get_object("gateway.networking.k8s.io", "v1", "httproutes", ns, "checkout")
+    except NotFound:
+        return objects
+    return [*objects, route["spec"], route["metadata"].get("annotations")]
+
+
 @pytest.fixture(params=["gatewayAPI", "replicas"])
 def setup(request: pytest.FixtureRequest, kubeconfig: Path, gateway_crds: Path, kubectl,
           namespace: str) -> tuple[TrafficRouter, Canary, Kube]:
     kube = Kube(kubeconfig)
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(SERVICE))
     if request.param == "gatewayAPI":
         kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(ROUTE))
         canary = _canary(namespace, {"gatewayAPI": {"httpRoute": "checkout"}})
@@ -90,6 +108,48 @@ def test_setting_the_same_weight_twice_is_harmless(setup) -> None:
     router, canary, _ = setup
     router.set_weight(canary, 10)
     assert router.set_weight(canary, 10) == 10
+
+
+def test_teardown_gives_back_what_the_user_had(setup) -> None:
+    router, canary, kube = setup
+    ns = canary.metadata.namespace
+    before = _users_objects(kube, ns)
+    router.set_weight(canary, 50)
+    router.teardown(canary)
+    assert _users_objects(kube, ns) == before
+    router.teardown(canary)  # a crash after the first call repeats it
+    assert _users_objects(kube, ns) == before
+
+
+@pytest.mark.parametrize("recorded", ["missing", "garbage", "our-own-service"])
+def test_gateway_teardown_never_leaves_traffic_on_services_that_are_going(
+    kubeconfig: Path, gateway_crds: Path, kubectl, namespace: str, recorded: str
+) -> None:
+    """Whatever the record says, the route ends on the user's Service N: N-stable and
+    N-canary are garbage-collected with the Canary."""
+    route = json.loads(json.dumps(ROUTE))
+    if recorded == "our-own-service":  # the route was written for canary from the start
+        route["spec"]["rules"][0]["backendRefs"] = [{"name": "checkout-stable", "port": 80}]
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(route))
+    kube = Kube(kubeconfig)
+    canary = _canary(namespace, {"gatewayAPI": {"httpRoute": "checkout"}})
+    router = GatewayAPIRouter(kube)
+    router.set_weight(canary, 10)
+    if recorded != "our-own-service":
+        value = None if recorded == "missing" else "{not json"
+        written = kube.get_object("gateway.networking.k8s.io", "v1", "httproutes", namespace,
+                                  "checkout")
+        written["metadata"]["annotations"]["canary.dev/original-backend-refs"] = value
+        if value is None:
+            del written["metadata"]["annotations"]["canary.dev/original-backend-refs"]
+        kube.replace_object("gateway.networking.k8s.io", "v1", "httproutes", namespace, written)
+    router.teardown(canary)
+    after = kube.get_object("gateway.networking.k8s.io", "v1", "httproutes", namespace,
+                            "checkout")
+    first, second = after["spec"]["rules"]
+    assert [b["name"] for b in first["backendRefs"]] == ["checkout"]
+    assert [b["name"] for b in second["backendRefs"]] == ["other"]
+    assert "canary.dev/original-backend-refs" not in (after["metadata"].get("annotations") or {})
 
 
 def test_gateway_router_leaves_other_rules_alone(kubeconfig: Path, gateway_crds: Path,

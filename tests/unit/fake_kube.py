@@ -205,6 +205,32 @@ class FakeKube:
         self._crash_after(crash)
         return copy.deepcopy(stored)
 
+    def set_canary_finalizers(
+        self, ns: str, name: str, finalizers: list[str], resource_version: str
+    ) -> Obj:
+        crash = self._mutating("set finalizers", f"Canary {ns}/{name}")
+        stored = self.canaries.get((ns, name))
+        if stored is None:
+            raise NotFound(f"Canary {ns}/{name} not found")
+        body = {"metadata": {"resourceVersion": resource_version}}
+        self._check_rv(stored, body, f"Canary {ns}/{name}", required=True)
+        stored["metadata"]["finalizers"] = list(finalizers)
+        stored["metadata"]["resourceVersion"] = self._next_rv()
+        out = copy.deepcopy(stored)
+        if not finalizers and stored["metadata"].get("deletionTimestamp"):
+            del self.canaries[(ns, name)]  # the last finalizer went: the API server deletes
+        self._crash_after(crash)
+        return out
+
+    def user_delete_canary(self, ns: str, name: str) -> None:
+        """`kubectl delete canary`: gone at once, or marked while finalizers remain."""
+        stored = self.canaries[(ns, name)]
+        if not stored["metadata"].get("finalizers"):
+            del self.canaries[(ns, name)]
+            return
+        stored["metadata"]["deletionTimestamp"] = "2024-05-06T10:00:00Z"
+        stored["metadata"]["resourceVersion"] = self._next_rv()
+
     # ------------------------------------------------------------ workloads
 
     def get_deployment(self, ns: str, name: str) -> Obj | None:
@@ -245,11 +271,16 @@ class FakeKube:
         self._crash_after(crash)
         return copy.deepcopy(stored)
 
-    def scale_deployment(self, ns: str, name: str, replicas: int) -> None:
+    def scale_deployment(
+        self, ns: str, name: str, replicas: int, annotations: dict[str, str | None] | None = None
+    ) -> None:
         crash = self._mutating(f"scale to {replicas}", f"Deployment {ns}/{name}")
         stored = self.deployments.get((ns, name))
         if stored is None:
             raise NotFound(f"Deployment {ns}/{name} not found")
+        if annotations:
+            meta = stored["metadata"]
+            meta["annotations"] = merge_patch(meta.get("annotations") or {}, annotations)
         self._store_deployment_spec(stored, {**stored["spec"], "replicas": replicas})
         self._crash_after(crash)
 

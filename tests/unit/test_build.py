@@ -31,7 +31,7 @@ def test_progress_is_reported_while_a_step_runs(tmp_path: Path) -> None:
 def test_missing_go_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(build.BuildError, match="apt-get install -y golang-go"):
-        build._require_go()
+        build.require_go()
 
 
 def test_cached_binaries_are_not_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

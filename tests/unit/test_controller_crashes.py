@@ -169,7 +169,7 @@ def _world(canary: Obj = CANARY) -> FakeKube:
 
 
 def _status(kube: FakeKube) -> dict[str, Any]:
-    return kube.canaries[(NS, NAME)].get("status") or {}
+    return kube.canaries.get((NS, NAME), {}).get("status") or {}
 
 
 def _route_weight(kube: FakeKube) -> int | None:
@@ -538,3 +538,50 @@ def test_kill_after_route_write_defeats_the_metrics_fail_safe() -> None:
         _route_weight(kube) == 0,
         f"paused for missing metrics, yet the route sends the canary {_route_weight(kube)}%",
     )
+
+
+# ---------------------------------------------------------------- deleting the Canary
+
+
+def delete_mid_rollout(
+    crash_at: int | None = None, mode: CrashMode = "before"
+) -> tuple[Harness, int]:
+    """Delete the Canary at 10% canary; `crash_at` counts the calls from the deletion.
+    Returns the world and the number of calls made before the deletion."""
+    world = Harness(StubProvider(MEASURED[GOOD]))
+    kube = world.kube
+    world.until(lambda: _status(kube).get("reason") == "Initialized")
+    world.ship(NEW_TEMPLATE)
+    world.until(lambda: _status(kube).get("canaryWeight") == 10)
+    kube.user_delete_canary(NS, NAME)
+    deleted_at = len(kube.calls)
+    if crash_at is not None:
+        kube.crash_at, kube.crash_mode = deleted_at + crash_at, mode
+    world.until(lambda: (NS, NAME) not in kube.canaries, limit=20)
+    return world, deleted_at
+
+
+def _handback_calls() -> int:
+    world, deleted_at = delete_mid_rollout()
+    return len(world.kube.calls) - deleted_at
+
+
+@pytest.mark.parametrize("mode", ["before", "after"])
+@pytest.mark.parametrize("crash_at", [None, *range(1, _handback_calls() + 1)])
+def test_deleting_mid_rollout_hands_the_app_back_even_through_a_kill(
+    crash_at: int | None, mode: CrashMode
+) -> None:
+    world, deleted_at = delete_mid_rollout(crash_at, mode)
+    kube = world.kube
+    assert world.restarts == (crash_at is not None)
+    user = kube.deployments[(NS, NAME)]
+    assert user["spec"]["replicas"] == USER_DEPLOYMENT["spec"]["replicas"]
+    assert "canary.dev/replicas-before-handoff" not in user["metadata"].get("annotations", {})
+    route = kube.objects[(*GATEWAY, NS, ROUTE)]
+    assert route["spec"] == HTTP_ROUTE["spec"]
+    assert "canary.dev/original-backend-refs" not in route["metadata"].get("annotations", {})
+    # The route went back only once the user's Deployment was scaled up and available.
+    calls = kube.calls[deleted_at:]
+    scaled = min(i for i, c in enumerate(calls) if c.target == f"Deployment {NS}/{NAME}")
+    routed_back = min(i for i, c in enumerate(calls) if c.target.startswith("httproutes."))
+    assert scaled < routed_back

@@ -224,7 +224,7 @@ def test_kustomization_lists_every_manifest() -> None:
     assert kustomization["kind"] == "Kustomization"
     for name in crd.render():
         assert f"crds/{name}" in resources
-    for name in ("namespace.yaml", "rbac.yaml", "controller.yaml"):
+    for name in ("namespace.yaml", "rbac.yaml", "admission.yaml", "controller.yaml"):
         assert name in resources
     for resource in resources:
         assert (MANIFESTS / resource).is_file(), resource
@@ -258,7 +258,8 @@ def test_controller_deployment() -> None:
 
 # What the controller calls, and nothing more: (apiGroup, resource, verb).
 CONTROLLER_CALLS = {
-    ("canary.dev", "canaries"): {"get", "list", "watch"},
+    ("canary.dev", "canaries"): {"get", "list", "watch", "patch"},  # patch: its finalizer
+    ("canary.dev", "canaries/finalizers"): {"update"},
     ("canary.dev", "canaries/status"): {"get", "patch"},
     ("canary.dev", "analysistemplates"): {"get", "list", "watch"},
     ("canary.dev", "clusteranalysistemplates"): {"get", "list", "watch"},
@@ -315,12 +316,29 @@ def test_bindings_point_at_the_service_account() -> None:
     assert rb["subjects"] == [subject]
 
 
-def test_user_roles_aggregate_into_builtin_roles() -> None:
+READ = {"get", "list", "watch"}
+VIEW = {
+    ("canary.dev", "canaries"): READ,
+    ("canary.dev", "analysistemplates"): READ,
+    ("canary.dev", "clusteranalysistemplates"): READ,
+    ("events.k8s.io", "events"): READ,  # `canary status` shows them
+}
+
+
+def test_user_roles_view_steer_edit() -> None:
+    """Steering is `patch` without `update`: the admission policy (admission.yaml) lets
+    such a user change only the request annotation. Each role works bound alone."""
     rbac = _rbac()
-    edit = rbac[("ClusterRole", "canary-edit")]
-    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
-    assert _grants(edit["rules"]) == {("canary.dev", "canaries"): {"get", "list", "watch",
-                                                                   "patch"}}
     view = rbac[("ClusterRole", "canary-view")]
     assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
-    assert all(verbs <= {"get", "list", "watch"} for verbs in _grants(view["rules"]).values())
+    assert _grants(view["rules"]) == VIEW
+    steer = rbac[("ClusterRole", "canary-steer")]
+    assert not any("aggregate" in label for label in steer["metadata"]["labels"])
+    assert _grants(steer["rules"]) == VIEW | {("canary.dev", "canaries"): READ | {"patch"}}
+    edit = rbac[("ClusterRole", "canary-edit")]
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    write = READ | {"create", "update", "patch", "delete"}
+    assert _grants(edit["rules"]) == VIEW | {
+        ("canary.dev", "canaries"): write,
+        ("canary.dev", "analysistemplates"): write,
+    }
