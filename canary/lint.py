@@ -20,9 +20,10 @@ What gets linted:
   A referenced template that is itself invalid still satisfies the reference (its own
   findings say what is wrong); only its args are then checked.
 
-Each finding is printed as ``FILE:LINE: field: message (fix)``. LINE is the line of the
-offending field, or of the nearest enclosing field that exists (a missing ``spec.steps``
-points at ``spec``), or of the document's first line.
+Each finding is printed as ``FILE:LINE: field: message (fix)``, on one line: line breaks,
+other control characters and lone surrogates in it are printed as escapes (``\\n``). LINE
+is the line of the offending field, or of the nearest enclosing field that exists (a
+missing ``spec.steps`` points at ``spec``), or of the document's first line.
 
 Exit status (see :func:`exit_code`): 0 clean, 1 findings, 2 when a file could not be
 checked at all (missing, unreadable, or not valid YAML; a YAML syntax error is still
@@ -45,6 +46,7 @@ from canary.models import GROUP, AnalysisTemplateSpec, TemplateArg
 from canary.validation import (
     TEMPLATE_KINDS,
     Finding,
+    short_repr,
     template_key,
     validate_canary,
     validate_template,
@@ -73,6 +75,8 @@ MAX_FILE_BYTES = 4 * 2**20  # far beyond any hand-written manifest; bounds lint'
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]{0,3})(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _MENTIONS_GROUP = re.compile(r"apiVersion:\s*[\"']?" + re.escape(GROUP) + "/")
+# id(mapping node) -> key -> (key node, value node); valid while the document's nodes live
+_KeyIndex = dict[int, dict[str, tuple[yaml.Node, yaml.Node]]]
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,16 @@ class Located:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line > 0 else self.file
-        return f"{where}: {self.finding}"
+        return _UNPRINTABLE.sub(_escape, f"{where}: {self.finding}")
+
+
+# Keys and values from the file can hold line breaks (a finding is one line), terminal
+# escapes, and lone surrogates from YAML "\ud800" escapes (which no terminal can print).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
 
 
 @dataclass
@@ -96,6 +109,7 @@ class Document:
     data: Any
     node: yaml.Node | None
     line_offset: int  # added to the node's 0-based line to get the 1-based line in `file`
+    keys: _KeyIndex = field(default_factory=dict, repr=False, compare=False)  # for line_of
 
     @property
     def first_line(self) -> int:
@@ -104,7 +118,7 @@ class Document:
     def line(self, path: str) -> int:
         if self.node is None:
             return self.first_line
-        return line_of(self.node, path, self.line_offset)
+        return line_of(self.node, path, self.line_offset, self.keys)
 
     @property
     def kind(self) -> Any:
@@ -240,12 +254,23 @@ def _read(file: str, report: LintReport) -> list[Document]:
             )
             report.unchecked.append(Located(file, 0, finding))
             return []
-        text = Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        data = Path(file).read_bytes()
+    except OSError as err:
         report.unchecked.append(
-            Located(file, 0, Finding("(file)", f"cannot be read: {reason}", "check the file"))
+            Located(
+                file,
+                0,
+                Finding("(file)", f"cannot be read: {err.strerror or err}", "check the file"),
+            )
         )
+        return []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        # The line of the first bad byte, so an editor can jump to it.
+        line = data.count(b"\n", 0, err.start) + 1
+        finding = Finding("(file)", f"cannot be read: {err}", "save the file as UTF-8")
+        report.unchecked.append(Located(file, line, finding))
         return []
     if Path(file).suffix.lower() in MARKDOWN_SUFFIXES:
         docs: list[Document] = []
@@ -281,9 +306,9 @@ def markdown_yaml_blocks(text: str) -> Iterator[tuple[int, str]]:
 
 def _parse(file: str, text: str, offset: int, report: LintReport) -> list[Document]:
     docs: list[Document] = []
-    loader: yaml.SafeLoader | None = None
+    loader: _Loader | None = None
     try:
-        loader = yaml.SafeLoader(text)  # rejects control characters at once
+        loader = _Loader(text)  # rejects control characters at once
         while loader.check_node():
             node = loader.get_node()
             data = loader.construct_document(node)
@@ -301,17 +326,48 @@ def _parse(file: str, text: str, offset: int, report: LintReport) -> list[Docume
         report.unchecked.append(
             Located(file, line, Finding("(yaml)", message, "fix the YAML syntax at this line"))
         )
-    # Errors without a position are reported at the document's first line.
-    except RecursionError:
+    except _UnreadableValue as err:
+        node = err.node
+        what = node.tag.replace("tag:yaml.org,2002:", "!!")
+        if isinstance(node, yaml.ScalarNode):
+            what += f": {short_repr(node.value)}"
+        finding = Finding(
+            "(yaml)",
+            f"has a value that cannot be read as {what}",
+            "correct the value, or quote it to make it a string",
+        )
+        report.unchecked.append(Located(file, offset + node.start_mark.line + 1, finding))
+    except RecursionError:  # no position: reported at the document's first line
         finding = Finding("(yaml)", "nests too deeply to read", "flatten the document")
-        report.unchecked.append(Located(file, offset + 1, finding))
-    except ValueError as err:  # a tag the loader cannot honour: !!int abc, a 5,000-digit int
-        finding = Finding("(yaml)", f"has a value that cannot be read: {err}", "fix the value")
         report.unchecked.append(Located(file, offset + 1, finding))
     finally:
         if loader is not None:
             loader.dispose()
     return docs
+
+
+class _UnreadableValue(Exception):
+    """A value _Loader could not construct, with its node (which knows the line)."""
+
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__(node.tag)
+        self.node = node
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that says which value it could not construct.
+
+    PyYAML's constructors fail on some scalars with bare Python errors and no position:
+    ValueError (``!!int abc``, an int of over 4,300 digits, ``!!timestamp 2024-13-45``),
+    IndexError (``!!int ""``), KeyError (``!!bool maybe``), AttributeError
+    (``!!timestamp abc``).
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, LookupError, AttributeError) as err:
+            raise _UnreadableValue(node) from err
 
 
 # ---------------------------------------------------------------- templates
@@ -397,11 +453,13 @@ def _lint_document(doc: Document, templates: Sequence[_Template]) -> list[Locate
     elif kind in TEMPLATE_KINDS:
         findings = validate_template(doc.data)
     else:
-        close = difflib.get_close_matches(str(kind), KINDS, n=1, cutoff=0.6)
+        close = (
+            difflib.get_close_matches(kind, KINDS, n=1, cutoff=0.6) if isinstance(kind, str) else []
+        )
         findings = [
             Finding(
                 "kind",
-                "is missing" if kind is None else f"{kind!r} is not a {GROUP} kind",
+                "is missing" if kind is None else f"{short_repr(kind)} is not a {GROUP} kind",
                 f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(KINDS)}",
             )
         ]
@@ -411,12 +469,15 @@ def _lint_document(doc: Document, templates: Sequence[_Template]) -> list[Locate
 # ---------------------------------------------------------------- lines
 
 
-def line_of(root: yaml.Node, path: str, offset: int = 0) -> int:
+def line_of(root: yaml.Node, path: str, offset: int = 0, keys: _KeyIndex | None = None) -> int:
     """1-based line of the field at `path` ("spec.steps[2].setWeight") under `root`.
 
     Walks as far down the path as the document goes: a field that exists gives the line
     of its key; a missing one gives the line of the deepest enclosing field that exists.
     Paths that are not field paths ("(document)") give the document's first line.
+
+    `keys` keeps each mapping's keys between calls on the same document: searching the
+    mapping instead makes a document with N unknown fields (N findings) take N^2 steps.
     """
     node: yaml.Node = root
     line = root.start_mark.line
@@ -430,14 +491,7 @@ def line_of(root: yaml.Node, path: str, offset: int = 0) -> int:
             line = node.start_mark.line
             continue
         if key is not None and isinstance(node, yaml.MappingNode):
-            pair = next(
-                (
-                    (k, v)
-                    for k, v in node.value
-                    if isinstance(k, yaml.ScalarNode) and k.value == key
-                ),
-                None,
-            )
+            pair = _keys_of(node, {} if keys is None else keys).get(key)
             if pair is None:
                 break
             line = pair[0].start_mark.line
@@ -445,6 +499,16 @@ def line_of(root: yaml.Node, path: str, offset: int = 0) -> int:
             continue
         break
     return offset + line + 1
+
+
+def _keys_of(node: yaml.MappingNode, keys: _KeyIndex) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    found = keys.get(id(node))
+    if found is None:
+        found = keys[id(node)] = {}
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                found.setdefault(k.value, (k, v))  # a repeated key: its first line
+    return found
 
 
 def _plural(n: int, noun: str) -> str:

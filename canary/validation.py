@@ -33,6 +33,7 @@ Rules, beyond the models' own schema (whose errors become Findings with camelCas
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import types
 import typing
@@ -52,6 +53,7 @@ __all__ = [
     "BUILTIN_PLACEHOLDERS",
     "SUPPORTED_PROVIDERS",
     "Finding",
+    "short_repr",
     "template_key",
     "validate_canary",
     "validate_template",
@@ -131,7 +133,7 @@ def _check_routing(routing: Any) -> list[Finding]:
         return []
     return [
         Finding(
-            f"spec.trafficRouting.{name}",
+            _format_path("spec.trafficRouting", [name]),
             "is not supported by this controller version yet",
             "use trafficRouting.gatewayAPI, or leave trafficRouting out for replica-ratio routing",
         )
@@ -324,8 +326,10 @@ def _check_analysis(
         complete = True
         for targ in template.args:
             given = args.get(targ.name)
-            if given is not None and given[1] is not None:
-                values[targ.name] = str(given[1])
+            if given is not None and isinstance(given[1], str):
+                values[targ.name] = given[1]
+            elif given is not None and given[1] is not None:
+                complete = False  # not a string: the schema reports it
             elif given is not None:
                 complete = False
                 findings.append(
@@ -603,7 +607,9 @@ def _header(obj: Mapping[str, Any], kinds: Sequence[str]) -> list[Finding]:
         findings.append(
             Finding(
                 "apiVersion",
-                "is missing" if api_version is None else f"{api_version!r} is not {API_VERSION}",
+                "is missing"
+                if api_version is None
+                else f"{short_repr(api_version)} is not {API_VERSION}",
                 f"set apiVersion: {API_VERSION}",
             )
         )
@@ -612,7 +618,7 @@ def _header(obj: Mapping[str, Any], kinds: Sequence[str]) -> list[Finding]:
         findings.append(
             Finding(
                 "kind",
-                "is missing" if kind is None else f"{kind!r} is not {' or '.join(kinds)}",
+                "is missing" if kind is None else f"{short_repr(kind)} is not {' or '.join(kinds)}",
                 f"set kind: {kinds[0]}",
             )
         )
@@ -643,7 +649,9 @@ def _schema_findings(model: type[BaseModel], data: Mapping[str, Any], prefix: st
         if len(group) > 1 and all(e["type"] in _TYPE_NAMES for e, _, _ in group):
             kinds = " or ".join(_TYPE_NAMES.get(e["type"], e["type"]) for e, _, _ in group)
             findings.append(
-                Finding(field, f"{_short(group[0][0]['input'])} is not {kinds}", f"write {kinds}")
+                Finding(
+                    field, f"{short_repr(group[0][0]['input'])} is not {kinds}", f"write {kinds}"
+                )
             )
             continue
         findings += [_error_finding(field, e, parent, last) for e, parent, last in group]
@@ -713,7 +721,9 @@ def _aliases(model: type[BaseModel]) -> list[str]:
 def _format_path(prefix: str, parts: Sequence[int | str]) -> str:
     out = prefix
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+        out += (
+            f"[{short_repr(part)}]" if isinstance(part, int) else f".{part}" if out else str(part)
+        )
     return out
 
 
@@ -814,7 +824,9 @@ def _error_finding(
                 return Finding(field, message, fix)
         return Finding(field, *_split(text, "correct the value"))
     if kind in ("literal_error", "enum"):
-        return Finding(field, f"{_short(value)} is not allowed", f"use one of {ctx['expected']}")
+        return Finding(
+            field, f"{short_repr(value)} is not allowed", f"use one of {ctx['expected']}"
+        )
     if kind == "string_type" and last in _TIME_FIELDS and _is_int(value) and 0 <= value < 1500:
         # PyYAML (YAML 1.1) reads an unquoted 16:00 as the base-60 number 960.
         hours, minutes = divmod(value, 60)
@@ -825,7 +837,7 @@ def _error_finding(
         )
     if kind in _TYPE_NAMES:
         return Finding(
-            field, f"{_short(value)} is not {_TYPE_NAMES[kind]}", f"write {_TYPE_NAMES[kind]}"
+            field, f"{short_repr(value)} is not {_TYPE_NAMES[kind]}", f"write {_TYPE_NAMES[kind]}"
         )
     bounds = {
         "greater_than_equal": ("is below the minimum {ge}", "use {ge} or more", "ge"),
@@ -837,7 +849,7 @@ def _error_finding(
         message, fix, key = bounds[kind]
         return Finding(
             field,
-            f"{_short(value)} " + message.format(**{key: ctx[key]}),
+            f"{short_repr(value)} " + message.format(**{key: ctx[key]}),
             fix.format(**{key: ctx[key]}),
         )
     if kind == "too_short":
@@ -851,10 +863,10 @@ def _error_finding(
         return Finding(field, "is empty", "give it a value")
     if kind == "string_pattern_mismatch":
         if last in _TIME_FIELDS:
-            return Finding(field, f"{_short(value)} is not a time", _TIME_FIELDS[last])
+            return Finding(field, f"{short_repr(value)} is not a time", _TIME_FIELDS[last])
         return Finding(
             field,
-            f"{_short(value)} does not match {ctx.get('pattern')}",
+            f"{short_repr(value)} does not match {ctx.get('pattern')}",
             f"match the pattern {ctx.get('pattern')}",
         )
     return Finding(field, str(error["msg"]), "correct the value")
@@ -883,9 +895,39 @@ def _split(text: str, default_fix: str) -> tuple[str, str]:
     return text, default_fix
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+def short_repr(value: Any, limit: int = 40) -> str:
+    """repr(value), cut to `limit` characters, in time bounded by `limit`.
+
+    Values come from users: a YAML alias bomb is a list of 10^8 strings by reference (its
+    repr would take minutes), and repr() of an int of over 4,300 digits raises ValueError.
+    """
+    text = _repr_prefix(value, limit + 1)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _repr_prefix(value: Any, budget: int) -> str:
+    """repr(value), or a prefix of it at least `budget` characters long."""
+    if _is_int(value) and value.bit_length() > 4 * budget:  # more than `budget` digits
+        return f"<{math.floor(math.log10(abs(value))) + 1}-digit integer>"
+    if isinstance(value, str | bytes):
+        return repr(value[:budget])
+    if not isinstance(value, list | tuple | set | dict) or not value:
+        return repr(value)
+    opening, closing = (
+        "[]" if isinstance(value, list) else "()" if isinstance(value, tuple) else "{}"
+    )
+    text = opening
+    for item in value.items() if isinstance(value, dict) else value:
+        if len(text) >= budget:
+            return text
+        left = budget - len(text)
+        part = (
+            f"{_repr_prefix(item[0], left)}: {_repr_prefix(item[1], left)}"
+            if isinstance(value, dict)
+            else _repr_prefix(item, left)
+        )
+        text += part if text == opening else ", " + part
+    return text + closing
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

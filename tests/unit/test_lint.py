@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -11,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from canary.commands_analysis import register
-from canary.lint import exit_code, line_of, lint_paths, markdown_yaml_blocks
+from canary.lint import exit_code, line_of, lint_paths, markdown_yaml_blocks, read_documents
 
 pytestmark = pytest.mark.unit
 
@@ -395,10 +397,25 @@ def test_template_readme_documents_every_template_and_arg() -> None:
         (TEMPLATE.replace("[1m]", "[1m]\x00"), 12, "special characters are not allowed"),
         (TEMPLATE.replace("[1m]", "[1m]\x07"), 12, "special characters are not allowed"),
         (TEMPLATE + "extra: " + "[" * 1000 + "]" * 1000 + "\n", 1, "nests too deeply"),
-        (TEMPLATE.replace("max: 0.01", "max: !!int abc"), 1, "cannot be read"),
-        (TEMPLATE.replace("max: 0.01", "max: " + "9" * 5000), 1, "cannot be read"),
+        (TEMPLATE.replace("max: 0.01", "max: !!int abc"), 13, "cannot be read as !!int"),
+        (TEMPLATE.replace("max: 0.01", "max: " + "9" * 5000), 13, "cannot be read as !!int"),
+        # PyYAML's constructors fail on these with IndexError, KeyError, AttributeError.
+        (TEMPLATE.replace("max: 0.01", 'max: !!int ""'), 13, "cannot be read as !!int: ''"),
+        (TEMPLATE.replace("max: 0.01", "max: !!bool maybe"), 13, "cannot be read as !!bool"),
+        (TEMPLATE.replace("max: 0.01", "max: !!timestamp x"), 13, "as !!timestamp: 'x'"),
+        (TEMPLATE.replace("max: 0.01", "max: !!timestamp 2024-13-01"), 13, "!!timestamp"),
     ],
-    ids=["NUL", "control character", "nested 1000 deep", "!!int on text", "5000-digit int"],
+    ids=[
+        "NUL",
+        "control character",
+        "nested 1000 deep",
+        "!!int on text",
+        "5000-digit int",
+        "!!int on nothing",
+        "!!bool on text",
+        "!!timestamp on text",
+        "month 13",
+    ],
 )
 def test_unreadable_yaml_is_a_finding_with_a_line_never_a_traceback(
     tmp_path: Path, text: str, line: int, message: str
@@ -422,3 +439,80 @@ def test_a_huge_file_is_refused_with_the_limit(tmp_path: Path) -> None:
     report = lint_paths([str(path)])
     (finding,) = [x.replace(str(tmp_path) + "/", "") for x in report.lines]
     assert finding.startswith("big.yaml: (file): is 4.8 MiB; canary lint reads files of at")
+
+
+def test_a_file_that_is_not_utf8_is_reported_at_its_first_bad_byte(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_bytes(TEMPLATE.replace("[1m]", "[1m]\udcff").encode(errors="surrogateescape"))
+    report = lint_paths([str(path)])
+    (finding,) = [x.replace(str(tmp_path) + "/", "") for x in report.lines]
+    assert finding.startswith("t.yaml:12: (file): cannot be read: 'utf-8' codec can't decode")
+    assert exit_code(report) == 2
+
+
+HUGE = "0x" + "f" * 5000  # YAML reads hex without Python's limit of 4,300 digits for str(int)
+BOMB = (  # 10^9 strings by reference in a few hundred bytes: printing them takes minutes
+    "[&b0 [a, a, a, a, a, a, a, a, a, a], "
+    + ", ".join(f"&b{i} [{', '.join([f'*b{i - 1}'] * 10)}]" for i in range(1, 9))
+    + "]"
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("setWeight: 50", f"setWeight: {HUGE}",
+         "c.yaml:14: spec.steps[2].setWeight: <6021-digit integer> is above the maximum 100"),
+        ("setWeight: 50", f"setWeight: {BOMB}",
+         "c.yaml:14: spec.steps[2].setWeight: [['a', 'a', 'a', 'a', 'a', 'a', 'a', ... is not"),
+        ("kind: Canary", f"kind: {HUGE}",
+         "c.yaml:2: kind: <6021-digit integer> is not a canary.dev kind"),
+        ("value: checkout", f"value: {HUGE}",
+         "c.yaml:17: spec.analysis.args[0].value: <6021-digit integer> is not a string"),
+        ("service: {port: 80}", f"service: {{port: 80}}\n  trafficRouting: {{? {HUGE} : 1}}",
+         "c.yaml:9: spec.trafficRouting[<6021-digit integer>]: is not supported"),
+    ],
+    ids=["huge weight", "alias bomb weight", "huge kind", "huge arg value", "huge router"],
+)
+def test_values_too_big_to_print_are_shown_short(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    report = lint_paths(_write(tmp_path, {"c.yaml": _edit(CANARY, old, new), "t.yaml": TEMPLATE}))
+    lines = [x.replace(str(tmp_path) + "/", "") for x in report.lines]
+    assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_each_finding_is_one_printable_line(tmp_path: Path) -> None:
+    # Keys may hold line breaks, terminal escapes and, from YAML's "\ud800", lone surrogates.
+    routers = 'trafficRouting: {"a\\nb": {}, "\\e[31m": {}, "\\ud800": {}}'
+    text = _edit(CANARY, "service: {port: 80}", "service: {port: 80}\n  " + routers)
+    result = CliRunner().invoke(_app(), ["lint", *_write(tmp_path, {"c.yaml": text})])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert [line.split(": ")[1] for line in result.stdout.splitlines()] == [
+        "spec.trafficRouting",  # pydantic: a key that is not Unicode
+        "spec.trafficRouting.a\\nb",
+        "spec.trafficRouting.\\x1b[31m",
+        "spec.trafficRouting.\\ud800",
+        "spec.steps[1].analysis.templates[0].templateName",
+        "spec.analysis.templates[0].templateName",
+    ]
+
+
+class _CountingList(list[Any]):
+    iterations = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        self.iterations += 1
+        return super().__iter__()
+
+
+def test_a_document_with_many_findings_reads_each_mapping_once(tmp_path: Path) -> None:
+    # Searching a mapping's keys for every finding made 20,000 unknown fields take 30 s.
+    extra = "".join(f"  k{i}: 1\n" for i in range(1000))
+    (path,) = _write(tmp_path, {"c.yaml": CANARY + extra})
+    (doc,), _ = read_documents(path)
+    assert isinstance(doc.node, yaml.MappingNode)
+    spec = next(v for k, v in doc.node.value if k.value == "spec")
+    spec.value = counting = _CountingList(spec.value)
+    assert [doc.line(f"spec.k{i}") for i in range(1000)] == list(range(18, 1018))
+    assert counting.iterations == 1

@@ -15,6 +15,7 @@ from canary.models import AnalysisTemplateSpec
 from canary.validation import (
     SUPPORTED_PROVIDERS,
     Finding,
+    short_repr,
     template_key,
     validate_canary,
     validate_template,
@@ -432,3 +433,33 @@ def test_shipped_templates_pass() -> None:
         for doc in yaml.safe_load_all(path.read_text()):
             if doc is not None:
                 assert validate_template(doc) == [], path.name
+
+
+# ---------------------------------------------------------------- hostile values
+
+
+def test_short_repr_is_repr_cut_to_40_characters() -> None:
+    values = ["x" * 50, list(range(30)), {"k": "v" * 60}, ("a",) * 20, None, 1.5, "ok", {}]
+    for value in [*values, [1, [2, [3]]], {"a": [{"b": None}] * 9}]:
+        text = repr(value)
+        assert short_repr(value) == (text if len(text) <= 40 else text[:37] + "...")
+
+
+def test_short_repr_does_bounded_work_on_hostile_values() -> None:
+    bomb: list[Any] = ["a"] * 10
+    for _ in range(9):
+        bomb = [bomb] * 10  # 10^10 strings by reference, as a YAML alias bomb makes
+    assert short_repr(bomb) == "[[[[[[[[[['a', 'a', 'a', 'a', 'a', 'a..."
+    # str(int) refuses more than 4,300 digits; YAML reads 0xfff... without that limit.
+    assert short_repr([-(16**5000)]) == "[<6021-digit integer>]"
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    assert short_repr(cycle).startswith("[[[[")
+
+
+def test_huge_integers_in_a_canary_are_findings() -> None:
+    obj = _set(CANARY, "spec.analysis.args", [{"name": "service", "value": 16**5000}])
+    obj = _set(obj, "spec.trafficRouting", {16**5000: {}})
+    fields = [f.field for f in validate_canary(obj, TEMPLATES)]
+    assert "spec.analysis.args[0].value" in fields  # not a string: reported, not rendered
+    assert "spec.trafficRouting[<6021-digit integer>]" in fields
