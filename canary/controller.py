@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+import random
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from canary import handback, naming, workloads
+from canary.cache import Store
 from canary.engine import machine
 from canary.engine.actions import (
     Decision,
@@ -39,7 +41,7 @@ from canary.engine.samples import ProviderFailure, Sample
 from canary.engine.transitions import initializing
 from canary.errors import CanaryError, PermanentError, TransientError
 from canary.health import Health
-from canary.kube import Gone, Kube, NotFound, Obj
+from canary.kube import Forbidden, Gone, Kube, NotFound, Obj
 from canary.leader import LeaderElector
 from canary.models import AnalysisTemplateSpec, Canary, CanaryStatus, Phase, RequestAnnotation
 from canary.providers.base import provider_for
@@ -98,7 +100,7 @@ def parse_request(
 def _rejected_id(raw: str) -> str:
     """A digest of the text: the same bad annotation is reported once, and a corrected
     one (even with the same id) is a new request."""
-    return "invalid-" + hashlib.sha256(raw.encode()).hexdigest()[:12]
+    return "invalid-" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def _validation_reason(exc: ValidationError) -> str:
@@ -132,6 +134,7 @@ class Controller:
     def run(self) -> None:
         self.kube.require_crds()
         self.health.contacted()
+        self.kube.cache = Store()
         if self.elector is not None:
             threading.Thread(
                 target=self.elector.run, args=(self._stop,), daemon=True, name="leader-election"
@@ -142,22 +145,20 @@ class Controller:
                 if self._stop.is_set():
                     return
             self.health.standing_by = False
-        threads = [
+        scopes: list[str | None] = list(self.namespaces) or [None]
+        watches = [
+            (kind, ns) for kind in ("Canary", "Deployment", "AnalysisTemplate") for ns in scopes
+        ] + [("ClusterAnalysisTemplate", None)]
+        for kind, ns in watches:
             threading.Thread(
-                target=self._watch_loop,
-                args=(kind, ns),
-                daemon=True,
+                target=self._watch_loop, args=(kind, ns), daemon=True,
                 name=f"watch-{kind}-{ns or 'all'}",
-            )
-            for kind in ("Canary", "Deployment")
-            for ns in (self.namespaces or [None])  # type: ignore[list-item]
-        ]
-        threads += [
-            threading.Thread(target=self._worker, daemon=True, name=f"worker-{i}")
-            for i in range(self.workers)
-        ]
-        for t in threads:
-            t.start()
+            ).start()
+        # Reconciles read the cache: start them once it holds everything (or after a
+        # minute, reading what is missing from the API server meanwhile).
+        self.kube.cache.wait_synced(timeout=60)
+        for i in range(self.workers):
+            threading.Thread(target=self._worker, daemon=True, name=f"worker-{i}").start()
         log.info(
             "controller started: namespaces=%s prometheus=%s",
             ",".join(self.namespaces) or "*",
@@ -177,12 +178,14 @@ class Controller:
         self.queue.shutdown()
 
     def _watch_loop(self, kind: str, ns: str | None) -> None:
+        """List, then watch, `kind`: every object goes into the cache, and Canary and
+        Deployment changes queue the Canaries they concern."""
+        cache = self.kube.cache
+        assert cache is not None
         while not self._stop.is_set():
             try:
-                if kind == "Canary":
-                    items, rv = self.kube.list_canaries(ns)
-                else:
-                    items, rv = self.kube.list_deployments(ns)
+                items, rv = self.kube.list_objects(kind, ns)
+                cache.replace(kind, ns, items)
                 self.health.contacted()
                 for obj in items:
                     self._on_event(kind, "ADDED", obj)
@@ -191,15 +194,25 @@ class Controller:
                         self.health.contacted()
                         rv = obj.get("metadata", {}).get("resourceVersion", rv)
                         if event != "BOOKMARK":
+                            cache.apply(kind, event, obj)
                             self._on_event(kind, event, obj)
                     self.health.contacted()  # the watch ran its full minute and closed
             except Gone:
                 log.info("watch %s: resourceVersion expired, re-listing", kind)
+            except (Forbidden, NotFound) as exc:
+                if kind != "ClusterAnalysisTemplate":
+                    raise
+                # Optional: without the right to read them (or their CRD), there are none.
+                log.info("ClusterAnalysisTemplates unavailable (%s); using none", exc)
+                cache.replace(kind, None, [])
+                return
             except CanaryError as exc:
                 log.warning("watch %s: %s; retrying in 2s", kind, exc)
                 self._stop.wait(2.0)
 
     def _on_event(self, kind: str, event: str, obj: Obj) -> None:
+        if kind not in ("Canary", "Deployment"):
+            return
         meta = obj.get("metadata", {})
         ns, name = meta.get("namespace", "default"), meta.get("name", "")
         if kind == "Canary":
@@ -240,10 +253,14 @@ class Controller:
                 after = 10.0
             finally:
                 self.queue.done(key)
-            # Settled Canaries are still revisited now and then, in case a watch event was lost.
-            self.queue.add(
-                key, RESYNC_SETTLED_SECONDS if after is None else min(after, RESYNC_SECONDS)
-            )
+            if after is None:
+                # Settled Canaries are still revisited now and then, in case a watch event
+                # was lost: behind urgent work, and spread out so that a thousand Canaries
+                # onboarded together are not all revisited in the same second.
+                resync = RESYNC_SETTLED_SECONDS * random.uniform(0.8, 1.2)
+                self.queue.add(key, resync, background=True)
+            else:
+                self.queue.add(key, min(after, RESYNC_SECONDS))
 
     # ------------------------------------------------------------------ reconcile
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from canary.cache import Store
 from canary.errors import PermanentError, TransientError
 from canary.models import GROUP, VERSION
 
@@ -89,6 +91,38 @@ def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise TransientError(f"{what}: cannot reach the API server ({exc})") from None
 
 
+def _json(what: str, fn: Any, *args: Any) -> Obj:
+    """The server's answer as plain JSON, skipping the client's typed models (their
+    conversion costs more CPU than the request itself)."""
+    return dict(json.loads(_call(what, fn, *args, _preload_content=False).data))
+
+
+_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+RequestObserver = Callable[[str, str, str], None]
+
+
+def request_labels(method: str, url: str) -> tuple[str, str]:
+    """(verb, resource) of an API request, named as the API server's audit log names them:
+    verb get/list/watch/create/update/patch/delete/deletecollection, resource "plural" or
+    "plural/subresource" (e.g. canaries/status), "" for a non-resource path. The namespace
+    and object name are left out, so the values are bounded by the code, not the cluster."""
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path.strip("/").split("/")
+    # /api/v1/... (the core group) or /apis/GROUP/VERSION/...
+    rest = path[2:] if path[:1] == ["api"] else path[3:] if path[:1] == ["apis"] else []
+    if len(rest) > 2 and rest[0] == "namespaces":
+        rest = rest[2:]
+    resource = "/".join(rest[:1] + rest[2:3])
+    collection = len(rest) == 1
+    if method == "GET":
+        if "watch=true" in parts.query.split("&"):
+            return "watch", resource
+        return ("list" if collection else "get"), resource
+    if method == "DELETE":
+        return ("deletecollection" if collection else "delete"), resource
+    return _VERBS.get(method, method.lower()), resource
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -130,6 +164,8 @@ class Kube:
             ) from None
         except OSError as exc:
             raise PermanentError(f"cannot read kubeconfig {path}: {exc.strerror}") from None
+        # The controller's watch-fed cache; None (the CLI): every read asks the server.
+        self.cache: Store | None = None
         self.custom = client.CustomObjectsApi(self.api)
         self.apps = client.AppsV1Api(self.api)
         self.core = client.CoreV1Api(self.api)
@@ -139,9 +175,40 @@ class Kube:
         self.apiext = client.ApiextensionsV1Api(self.api)
         self.coordination = client.CoordinationV1Api(self.api)
 
+    def on_request(self, observe: RequestObserver) -> None:
+        """Call `observe(verb, resource, code)` for every request this client sends, with
+        the HTTP status code, or "<error>" when no answer came. Counted below the client
+        library, so watches and the few calls that bypass _call count too."""
+        send = self.api.rest_client.request
+
+        def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            verb, resource = request_labels(method, url)
+            try:
+                response = send(method, url, *args, **kwargs)
+            except Exception:
+                observe(verb, resource, "<error>")
+                raise
+            observe(verb, resource, str(response.status))
+            return response
+
+        self.api.rest_client.request = request
+
     # ------------------------------------------------------------- canary.dev objects
 
+    def _cached(self, kind: str) -> Store | None:
+        return self.cache if self.cache is not None and self.cache.synced(kind) else None
+
+    def _remember(self, kind: str, obj: Obj) -> Obj:
+        if self.cache is not None:
+            self.cache.apply(kind, "MODIFIED", obj)
+        return obj
+
     def get_canary(self, ns: str, name: str) -> Obj:
+        if cache := self._cached("Canary"):
+            found = cache.get("Canary", ns, name)
+            if found is None:
+                raise NotFound(f"Canary {ns}/{name} not found")
+            return found
         return _call(
             f"Canary {ns}/{name}",
             self.custom.get_namespaced_custom_object,
@@ -153,24 +220,7 @@ class Kube:
         )
 
     def list_canaries(self, ns: str | None) -> tuple[list[Obj], str]:
-        if ns:
-            out = _call(
-                "list Canaries",
-                self.custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                ns,
-                CANARY_PLURAL,
-            )
-        else:
-            out = _call(
-                "list Canaries",
-                self.custom.list_cluster_custom_object,
-                GROUP,
-                VERSION,
-                CANARY_PLURAL,
-            )
-        return out["items"], out["metadata"]["resourceVersion"]
+        return self.list_objects("Canary", ns)
 
     def require_crds(self) -> None:
         """Fail early, with the fix, when the CRDs are not installed."""
@@ -192,7 +242,7 @@ class Kube:
     def patch_canary_status(self, ns: str, name: str, status: Obj, resource_version: str) -> Obj:
         """Write the whole status once; the resourceVersion guards against lost updates."""
         body = {"metadata": {"resourceVersion": resource_version}, "status": status}
-        return _call(
+        return self._remember("Canary", _call(
             f"Canary {ns}/{name} status",
             self.custom.patch_namespaced_custom_object_status,
             GROUP,
@@ -201,14 +251,14 @@ class Kube:
             CANARY_PLURAL,
             name,
             body,
-        )
+        ))
 
     def set_canary_finalizers(
         self, ns: str, name: str, finalizers: list[str], resource_version: str
     ) -> Obj:
         """Replace the finalizer list; the resourceVersion guards others' finalizers."""
         body = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
-        return _call(
+        return self._remember("Canary", _call(
             f"Canary {ns}/{name}",
             self.custom.patch_namespaced_custom_object,
             GROUP,
@@ -217,7 +267,7 @@ class Kube:
             CANARY_PLURAL,
             name,
             body,
-        )
+        ))
 
     def annotate_canary(self, ns: str, name: str, annotations: dict[str, str | None]) -> Obj:
         body = {"metadata": {"annotations": annotations}}
@@ -233,6 +283,12 @@ class Kube:
         )
 
     def list_templates(self, ns: str) -> list[Obj]:
+        if (cache := self._cached("AnalysisTemplate")) and self._cached(
+            "ClusterAnalysisTemplate"
+        ):
+            return cache.items("AnalysisTemplate", ns) + cache.items(
+                "ClusterAnalysisTemplate", None
+            )
         local = _call(
             "list AnalysisTemplates",
             self.custom.list_namespaced_custom_object,
@@ -252,25 +308,34 @@ class Kube:
             cluster = []
         return local + cluster
 
+    def _list_call(self, kind: str, ns: str | None) -> tuple[Any, tuple[Any, ...]]:
+        if kind == "Deployment":
+            if ns:
+                return self.apps.list_namespaced_deployment, (ns,)
+            return self.apps.list_deployment_for_all_namespaces, ()
+        plural = {
+            "Canary": CANARY_PLURAL,
+            "AnalysisTemplate": TEMPLATE_PLURAL,
+            "ClusterAnalysisTemplate": CLUSTER_TEMPLATE_PLURAL,
+        }[kind]
+        if ns and kind != "ClusterAnalysisTemplate":
+            return self.custom.list_namespaced_custom_object, (GROUP, VERSION, ns, plural)
+        return self.custom.list_cluster_custom_object, (GROUP, VERSION, plural)
+
+    def list_objects(self, kind: str, ns: str | None) -> tuple[list[Obj], str]:
+        """Every `kind` in `ns` (None: all namespaces), as the JSON the server sent (no
+        typed models: converting thousands of Deployments costs more than the request),
+        and the list's resourceVersion to watch from."""
+        fn, args = self._list_call(kind, ns)
+        data = json.loads(_call(f"list {kind}", fn, *args, _preload_content=False).data)
+        return data.get("items") or [], data["metadata"]["resourceVersion"]
+
     def watch(
         self, kind: str, ns: str | None, resource_version: str, timeout_seconds: int = 60
     ) -> Iterator[tuple[str, Obj]]:
-        """Yield (event type, object) for Canaries or Deployments; raises Gone on 410."""
+        """Yield (event type, object) as the server sends them; raises Gone on 410."""
         w = watch.Watch()
-        fn: Any
-        args: tuple[Any, ...]
-        if kind == "Canary":
-            fn, args = (
-                (self.custom.list_namespaced_custom_object, (GROUP, VERSION, ns, CANARY_PLURAL))
-                if ns
-                else (self.custom.list_cluster_custom_object, (GROUP, VERSION, CANARY_PLURAL))
-            )
-        else:
-            fn, args = (
-                (self.apps.list_namespaced_deployment, (ns,))
-                if ns
-                else (self.apps.list_deployment_for_all_namespaces, ())
-            )
+        fn, args = self._list_call(kind, ns)
         try:
             for event in w.stream(
                 fn,
@@ -279,11 +344,12 @@ class Kube:
                 timeout_seconds=timeout_seconds,
                 _request_timeout=timeout_seconds + REQUEST_TIMEOUT,
                 allow_watch_bookmarks=True,
+                deserialize=False,
             ):
                 obj = event["object"]
-                if not isinstance(obj, dict):
-                    obj = self.api.sanitize_for_serialization(obj)
-                if event["type"] == "ERROR":  # 410 arrives as ApiException, handled below
+                if event["type"] == "ERROR":
+                    if obj.get("code") == 410:
+                        raise Gone(f"watch {kind}: resourceVersion too old")
                     raise TransientError(f"watch {kind}: {obj.get('message')}")
                 yield event["type"], obj
         except ApiException as exc:
@@ -294,42 +360,34 @@ class Kube:
             w.stop()
 
     def list_deployments(self, ns: str | None) -> tuple[list[Obj], str]:
-        if ns:
-            out = _call("list Deployments", self.apps.list_namespaced_deployment, ns)
-        else:
-            out = _call("list Deployments", self.apps.list_deployment_for_all_namespaces)
-        data = self.api.sanitize_for_serialization(out)
-        return data.get("items", []), data["metadata"]["resourceVersion"]
+        return self.list_objects("Deployment", ns)
 
     # ------------------------------------------------------------- workloads
 
     def _read_or_none(self, what: str, fn: Any, *args: Any) -> Obj | None:
         try:
-            out = _call(what, fn, *args)
+            return _json(what, fn, *args)
         except NotFound:
             return None
-        return self.api.sanitize_for_serialization(out)
 
     def get_deployment(self, ns: str, name: str) -> Obj | None:
+        if cache := self._cached("Deployment"):
+            return cache.get("Deployment", ns, name)
         return self._read_or_none(
             f"Deployment {ns}/{name}", self.apps.read_namespaced_deployment, name, ns
         )
 
     def create_deployment(self, ns: str, body: Obj) -> Obj:
         name = body["metadata"]["name"]
-        return self.api.sanitize_for_serialization(
-            _call(
-                f"create Deployment {ns}/{name}", self.apps.create_namespaced_deployment, ns, body
-            )
-        )
+        what = f"create Deployment {ns}/{name}"
+        return self._remember("Deployment", _json(what, self.apps.create_namespaced_deployment,
+                                                  ns, body))
 
     def replace_deployment(self, ns: str, body: Obj) -> Obj:
         name = body["metadata"]["name"]
-        return self.api.sanitize_for_serialization(
-            _call(
-                f"Deployment {ns}/{name}", self.apps.replace_namespaced_deployment, name, ns, body
-            )
-        )
+        what = f"Deployment {ns}/{name}"
+        return self._remember("Deployment", _json(what, self.apps.replace_namespaced_deployment,
+                                                  name, ns, body))
 
     def scale_deployment(
         self, ns: str, name: str, replicas: int, annotations: dict[str, str | None] | None = None
@@ -338,7 +396,9 @@ class Kube:
         body: Obj = {"spec": {"replicas": replicas}}
         if annotations:
             body["metadata"] = {"annotations": annotations}
-        _call(f"Deployment {ns}/{name}", self.apps.patch_namespaced_deployment, name, ns, body)
+        what = f"Deployment {ns}/{name}"
+        self._remember("Deployment", _json(what, self.apps.patch_namespaced_deployment,
+                                           name, ns, body))
 
     def patch_deployment_status(self, ns: str, name: str, status: Obj) -> None:
         """Only the sandbox's stand-in kubelet uses this: there are no real pods."""

@@ -77,3 +77,33 @@ def test_shutdown_releases_waiting_workers() -> None:
     q.shutdown()
     t.join(timeout=2)
     assert got == [None]
+
+
+def test_a_due_resync_waits_behind_urgent_work() -> None:
+    q = WorkQueue()
+    for i in range(5):
+        q.add(f"settled-{i}", background=True)
+    q.add("user-request")
+    assert q.get(timeout=1) == "user-request"
+    assert q.get(timeout=1) == "settled-0"
+
+
+def test_an_urgent_add_lifts_a_key_out_of_the_background_lane() -> None:
+    q = WorkQueue()
+    q.add("a", background=True)
+    q.add("b", background=True)
+    q.add("b")  # a watch event for b arrives
+    assert q.get(timeout=1) == "b"
+
+
+def test_depth_counts_the_due_keys_of_each_lane_not_the_timers() -> None:
+    q = WorkQueue()
+    q.add("later", after=60)
+    q.add("a")
+    q.add("b")
+    q.add("resync", background=True)
+    assert (q.depth(background=False), q.depth(background=True)) == (2, 1)
+    assert q.get(timeout=1) == "a"  # handed to a worker: no longer waiting
+    assert q.depth(background=False) == 1
+    q.add("a")  # changed again while being processed: waits for done()
+    assert q.depth(background=False) == 2
