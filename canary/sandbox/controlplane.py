@@ -8,7 +8,9 @@ envtest users do. That keeps the cold build to two binaries and the start under 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import ssl
 import subprocess
 import time
@@ -33,11 +35,15 @@ class ControlPlane:
 
     state: Path
     tie_to_parent: bool = True
+    audit: bool = False  # log every request's user, verb and resource to audit_log
     server: str = ""
     version: str = ""
     etcd_version: str = ""
     etcd_endpoint: str = ""
     _procs: list[procs.Managed] = field(default_factory=list)
+    _etcd_ports: tuple[int, int] = (0, 0)  # client, peer
+    _api_port: int = 0
+    _pki: certs.PKI | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -46,6 +52,27 @@ class ControlPlane:
     @property
     def rundir(self) -> Path:
         return self.state / "run"
+
+    @property
+    def audit_log(self) -> Path:
+        """JSON lines, one per request (with `audit`): how benchmarks count API calls."""
+        return self.state / "audit.log"
+
+    def _audit_flags(self) -> list[str]:
+        if not self.audit:
+            return []
+        policy = self.state / "audit-policy.yaml"
+        policy.write_text(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
+            "rules:\n  - level: Metadata\n"
+        )
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=batch",
+            "--audit-log-batch-max-wait=1s",
+        ]
 
     def _require_binaries(self) -> None:
         for path in (etcd_path(), kube_apiserver_path()):
@@ -62,7 +89,7 @@ class ControlPlane:
         for name in ("kube-apiserver", "etcd"):
             procs.reap_leftover(self.rundir / f"{name}.pid")
         shutil.rmtree(self.state / "etcd-data", ignore_errors=True)
-        pki = certs.generate(self.state / "pki")
+        pki = self._pki = certs.generate(self.state / "pki")
         try:
             self._start_etcd(progress)
             self._start_apiserver(pki, progress)
@@ -73,9 +100,24 @@ class ControlPlane:
         progress(f"control plane ready at {self.server} in {time.monotonic() - started:.1f}s")
         return self
 
-    def _start_etcd(self, progress: Progress) -> None:
+    def kill(self, component: str) -> None:
+        """kill -9 "etcd" or "kube-apiserver" (for chaos runs); `restart` brings it back."""
+        proc = next(p for p in self._procs if p.name == component)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.proc.wait(timeout=10)
+        self._procs.remove(proc)
+
+    def restart(self, component: str, progress: Progress = lambda m: None) -> None:
+        """Start a killed component again on its old port, etcd on its old data."""
+        if component == "etcd":
+            self._start_etcd(progress, self._etcd_ports)
+        else:
+            assert self._pki is not None, "restart() needs a started control plane"
+            self._start_apiserver(self._pki, progress, self._api_port)
+
+    def _start_etcd(self, progress: Progress, ports: tuple[int, int] | None = None) -> None:
         for _attempt in range(3):
-            client, peer = procs.free_port(), procs.free_port()
+            client, peer = ports or (procs.free_port(), procs.free_port())
             etcd = procs.start(
                 "etcd",
                 [
@@ -104,6 +146,7 @@ class ControlPlane:
             self._procs.append(etcd)
             url = f"http://127.0.0.1:{client}/health"
             if _wait_http(url, etcd, timeout=30, ctx=None):
+                self._etcd_ports = (client, peer)
                 self.etcd_endpoint = f"http://127.0.0.1:{client}"
                 self.etcd_version = _json(f"http://127.0.0.1:{client}/version", None).get(
                     "etcdserver", "?"
@@ -117,10 +160,12 @@ class ControlPlane:
                 raise ControlPlaneError(f"etcd did not become healthy; its log ends:\n{tail}")
         raise ControlPlaneError("etcd could not find a free port after 3 tries")
 
-    def _start_apiserver(self, pki: certs.PKI, progress: Progress) -> None:
+    def _start_apiserver(
+        self, pki: certs.PKI, progress: Progress, same_port: int | None = None
+    ) -> None:
         ctx = self._client_ssl(pki)
         for _attempt in range(3):
-            port = procs.free_port()
+            port = same_port or procs.free_port()
             api = procs.start(
                 "kube-apiserver",
                 [
@@ -136,13 +181,15 @@ class ControlPlane:
                     f"--service-account-key-file={pki.sa_pub}",
                     f"--service-account-signing-key-file={pki.sa_key}",
                     "--service-account-issuer=https://kubernetes.default.svc",
-                    "--service-cluster-ip-range=10.0.0.0/24",
+                    # Each Canary makes two Services: a /24 ran out at 126 Canaries.
+                    "--service-cluster-ip-range=10.0.0.0/16",
                     # No controller-manager creates default ServiceAccounts, so this admission
                     # plugin would reject every Pod; envtest disables it for the same reason.
                     "--disable-admission-plugins=ServiceAccount",
                     "--allow-privileged=true",
                     f"--cert-dir={self.state / 'pki'}",
                     "--v=0",
+                    *self._audit_flags(),
                 ],
                 self.rundir,
                 tie_to_parent=self.tie_to_parent,
@@ -151,6 +198,7 @@ class ControlPlane:
             self.server = f"https://127.0.0.1:{port}"
             progress(f"kube-apiserver starting on 127.0.0.1:{port}")
             if _wait_http(f"{self.server}/readyz", api, timeout=90, ctx=ctx):
+                self._api_port = port
                 self.version = _json(f"{self.server}/version", ctx).get("gitVersion", "?")
                 return
             tail = api.log_tail()

@@ -108,7 +108,8 @@ class Prometheus:
         tmp.write_text(json.dumps(groups))
         tmp.rename(self.workdir / "targets.json")
 
-    def start(self, progress: Progress = lambda m: None) -> Prometheus:
+    def start(self, progress: Progress = lambda m: None, *, port: int | None = None) -> Prometheus:
+        """Start on `port` (a restart keeps its port and data), or on a free one."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._write_file_sd()
         config = {
@@ -127,7 +128,7 @@ class Prometheus:
         }
         (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
         for _attempt in range(3):
-            self.port = procs.free_port()
+            self.port = port or procs.free_port()
             self._proc = procs.start(
                 "prometheus",
                 [
