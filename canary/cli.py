@@ -128,18 +128,26 @@ def controller(
             min=0,
             max=65535,
             envvar="CANARY_HEALTH_PORT",
-            help="Serve /healthz (liveness) and /readyz (readiness) on this port; 0: off.",
+            help="Serve /healthz (liveness), /readyz (readiness) and /metrics (Prometheus) on "
+            "this port; 0: off.",
         ),
     ] = 8081,
 ) -> None:
     """Run the controller: watch Canaries and move their traffic until promoted or rolled back."""
+    # Imported here, not at the top: the other commands start faster without them.
+    from prometheus_client import REGISTRY
+
     from canary.controller import Controller
     from canary.logs import configure_logging
+    from canary.metrics import Metrics
 
     if log_format not in ("text", "json"):
         raise _fail(f"--log-format must be text or json, not {log_format!r}")
     configure_logging(log_format)
     kube = _kube(kubeconfig)
+    # The default registry also holds the client library's process_* and python_* metrics.
+    metrics = Metrics(REGISTRY)
+    kube.on_request(metrics.kube_request)
     elector = None
     if leader_elect:
         from canary.leader import LeaderElector
@@ -152,12 +160,13 @@ def controller(
         namespaces=namespace or [],
         workers=workers,
         elector=elector,
+        metrics=metrics,
     )
     if health_port:
         from canary.health import serve
 
         try:
-            serve(ctl.health, health_port)
+            serve(ctl.health, health_port, metrics=metrics.exposition)
         except OSError as exc:
             message = f"--health-port {health_port}: {exc.strerror} (choose a free port, or 0)"
             raise _fail(message) from None

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ from canary.errors import CanaryError, PermanentError, TransientError
 from canary.health import Health
 from canary.kube import Forbidden, Gone, Kube, NotFound, Obj
 from canary.leader import LeaderElector
+from canary.metrics import Metrics
 from canary.models import AnalysisTemplateSpec, Canary, CanaryStatus, Phase, RequestAnnotation
 from canary.providers.base import provider_for
 from canary.routers import router_for
@@ -120,9 +122,11 @@ class Controller:
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     elector: LeaderElector | None = None
     health: Health = field(default_factory=Health)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def __post_init__(self) -> None:
         self.queue = WorkQueue()
+        self.metrics.watch_queue(self.queue)
         self._targets: dict[tuple[str, str], set[str]] = {}  # (ns, deployment) -> canaries
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -223,7 +227,9 @@ class Controller:
                         names.discard(name)
                 if target and event != "DELETED":
                     self._targets.setdefault((ns, target), set()).add(name)
-            if event != "DELETED":
+            if event == "DELETED":
+                self.metrics.forget(ns, name)
+            else:
                 self.queue.add(f"{ns}/{name}")
             return
         owner = (meta.get("labels") or {}).get(naming.LABEL_NAME)
@@ -241,18 +247,22 @@ class Controller:
             key = self.queue.get(timeout=1.0)
             if key is None:
                 continue
+            started = time.monotonic()
             try:
                 after = self.reconcile_key(key)
                 self._failures.pop(key, None)
             except TransientError as exc:
+                self.metrics.failed("transient")
                 n = self._failures[key] = self._failures.get(key, 0) + 1
                 after = min(30.0, 0.5 * 2 ** min(n, 6))
                 log.warning("%s: %s (retry in %.1fs)", key, exc, after)
             except Exception:
+                self.metrics.failed("crash")
                 log.exception("%s: reconcile crashed; retrying in 10s", key)
                 after = 10.0
             finally:
                 self.queue.done(key)
+                self.metrics.reconciled(time.monotonic() - started)
             if after is None:
                 # Settled Canaries are still revisited now and then, in case a watch event
                 # was lost: behind urgent work, and spread out so that a thousand Canaries
@@ -270,10 +280,12 @@ class Controller:
             obj = self.kube.get_canary(ns, name)
         except NotFound:
             self._reported.pop(key, None)
+            self.metrics.forget(ns, name)
             return None
         try:
             after = self.reconcile(obj)
         except PermanentError as exc:
+            self.metrics.failed("permanent")
             # Needs a human (a missing HTTPRoute, a forbidden call): say it once, on the object.
             if self._reported.get(key) != str(exc):
                 self._reported[key] = str(exc)
@@ -332,7 +344,7 @@ class Controller:
         wrote_weight = any(isinstance(a, SetWeight) for a in decision.actions)
         if not findings and not wrote_weight and not initializing(decision.status):
             self._converge_route(canary, decision.status.canary_weight)
-        self._record(obj, decision)
+        self._record(obj, canary.status, decision, now)
         if obs.stable_ready and not findings and not initializing(decision.status):
             self._handoff_target(obj, target)
         return decision.requeue_after
@@ -472,13 +484,18 @@ class Controller:
             status = CanaryStatus.model_validate(obj.get("status") or {})
         except ValidationError:
             status = CanaryStatus()
-        self._record(obj, machine.reject(status, tuple(findings), now))
+        self._record(obj, status, machine.reject(status, tuple(findings), now), now)
         return None
 
-    def _record(self, obj: Obj, decision: Decision) -> None:
-        """Write the status, then its Events: a Conflict on the write means deciding again,
-        so Events only ever describe what the status recorded."""
+    def _record(
+        self, obj: Obj, before: CanaryStatus, decision: Decision, now: dt.datetime
+    ) -> None:
+        """Write the status, then its Events and metrics: a Conflict on the write means
+        deciding again, so Events and metrics only ever show what the status recorded."""
         self._write_status(obj, decision.status)
+        meta, steps = obj["metadata"], (obj.get("spec") or {}).get("steps")
+        count = len(steps) if isinstance(steps, list) else 0  # an invalid spec holds anything
+        self.metrics.observe(meta["namespace"], meta["name"], count, before, decision.status, now)
         for action in decision.actions:
             if isinstance(action, EmitEvent):
                 self._event(obj, action.type, action.reason, action.message)

@@ -1,4 +1,5 @@
-"""Liveness and readiness for the controller: /healthz and /readyz on a small HTTP server.
+"""Liveness and readiness for the controller: /healthz and /readyz on a small HTTP server,
+which also serves the controller's /metrics (canary/metrics.py).
 
 Kubernetes restarts a container whose liveness probe fails, and keeps one that is not
 ready out of rotation (and out of a rolling update's way). So:
@@ -65,23 +66,38 @@ class Health:
         return True, "ok"
 
 
-def serve(health: Health, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
-    """Serve the probes on a daemon thread; the caller shuts the server down."""
+# The Accept header of the scrape, to the exposition and its content type.
+Exposition = Callable[[str], tuple[bytes, str]]
+
+
+def serve(
+    health: Health, port: int, host: str = "0.0.0.0", metrics: Exposition | None = None
+) -> ThreadingHTTPServer:
+    """Serve the probes, and /metrics if given, on a daemon thread; the caller shuts the
+    server down."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics" and metrics is not None:
+                body, content_type = metrics(self.headers.get("Accept", ""))
+                self._send_bytes(200, body, content_type)
+                return
             checks = {"/healthz": health.live, "/readyz": health.ready}
-            check = checks.get(self.path.split("?", 1)[0])
+            check = checks.get(path)
             if check is None:
-                self._send(404, "not found: /healthz or /readyz")
+                paths = "/healthz, /readyz" + (" or /metrics" if metrics else "")
+                self._send(404, f"not found: {paths}")
                 return
             ok, why = check()
             self._send(200 if ok else 503, why)
 
         def _send(self, code: int, text: str) -> None:
-            body = (text + "\n").encode()
+            self._send_bytes(code, (text + "\n").encode(), "text/plain; charset=utf-8")
+
+        def _send_bytes(self, code: int, body: bytes, content_type: str) -> None:
             self.send_response(code)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -101,12 +101,13 @@ _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 RequestObserver = Callable[[str, str, str], None]
 
 
-def request_labels(method: str, url: str) -> tuple[str, str]:
-    """(verb, resource) of an API request, named as the API server's audit log names them:
-    verb get/list/watch/create/update/patch/delete/deletecollection, resource "plural" or
+def request_labels(method: str, target: str) -> tuple[str, str]:
+    """(verb, resource) of an API request to `target` (path and query, without the
+    server's address), named as the API server's audit log names them: verb
+    get/list/watch/create/update/patch/delete/deletecollection, resource "plural" or
     "plural/subresource" (e.g. canaries/status), "" for a non-resource path. The namespace
     and object name are left out, so the values are bounded by the code, not the cluster."""
-    parts = urllib.parse.urlsplit(url)
+    parts = urllib.parse.urlsplit(target)
     path = parts.path.strip("/").split("/")
     # /api/v1/... (the core group) or /apis/GROUP/VERSION/...
     rest = path[2:] if path[:1] == ["api"] else path[3:] if path[:1] == ["apis"] else []
@@ -179,10 +180,10 @@ class Kube:
         """Call `observe(verb, resource, code)` for every request this client sends, with
         the HTTP status code, or "<error>" when no answer came. Counted below the client
         library, so watches and the few calls that bypass _call count too."""
-        send = self.api.rest_client.request
+        send, server = self.api.rest_client.request, self.api.configuration.host
 
         def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            verb, resource = request_labels(method, url)
+            verb, resource = request_labels(method, url.removeprefix(server))
             try:
                 response = send(method, url, *args, **kwargs)
             except Exception:
@@ -191,7 +192,8 @@ class Kube:
             observe(verb, resource, str(response.status))
             return response
 
-        self.api.rest_client.request = request
+        # The client library has no hook for this: wrap the one method every request takes.
+        self.api.rest_client.request = request  # type: ignore[method-assign]
 
     # ------------------------------------------------------------- canary.dev objects
 
