@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test unit lint demo bench-steering bench-decisions clean-sandbox
+.PHONY: setup test unit lint demo image chaos bench-scale bench-steering bench-decisions clean-sandbox
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found. Fix: apt-get install -y python3 python3-venv"; exit 2; }
@@ -31,6 +31,19 @@ unit: $(STAMP)
 
 demo: setup
 	$(VENV)/bin/canary demo
+
+# The controller's image, localhost/canary:VERSION, with podman (installed with apt if
+# missing; needs root). The base image and wheels are cached under ~/.cache/canary/image.
+image: $(STAMP)
+	$(PY) -m canary.sandbox.image
+
+# Faulted rollouts with load running: kills, outages, leader changes, deletions (a table).
+chaos: setup
+	$(PY) -m canary.sandbox.chaos --runs 50 --seed 1
+
+# The controller with 100 / 300 / 1,000 Canaries: memory, onboarding, API calls (a table).
+bench-scale: setup
+	$(PY) -m canary.sandbox.bench_scale --sizes 100,300,1000
 
 # How fast abort/promote reach the HTTPRoute (prints a table).
 bench-steering: setup

@@ -35,6 +35,12 @@ REPO = Path(__file__).resolve().parents[2]
 NS = "demo"
 
 Say = Callable[[str], None]
+# Starts a controller for (kubeconfig, Prometheus URL, workdir): the process and its
+# health URL. The demo runs `python -m canary controller`; tests may run the image.
+StartController = Callable[[Path, str, Path], tuple[procs.Managed, str]]
+# Installs canary (CRDs, RBAC, admission policy, the controller's Deployment) with the
+# admin kubeconfig, for the sandbox's Prometheus URL.
+Install = Callable[[Path, str, Say], None]
 
 
 class DemoError(RuntimeError):
@@ -163,10 +169,11 @@ class DemoEnv:
     workdir: Path
     health_url: str  # the controller's /healthz and /readyz, e.g. http://127.0.0.1:PORT
     plane: ControlPlane
+    start: StartController
 
     def restart_controller(self) -> None:
         """Start a new controller process; the previous one must be gone."""
-        self.controller, self.health_url = start_controller(
+        self.controller, self.health_url = self.start(
             self.kubeconfig, self.prometheus.url, self.workdir
         )
 
@@ -215,6 +222,13 @@ def kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> None:
         raise DemoError(f"kubectl {' '.join(args)} failed: {out.stderr.strip()}")
 
 
+def install_manifests(kubeconfig: Path, prometheus_url: str, say: Say) -> None:
+    """The demo's controller is a process given the Prometheus URL itself (start_controller);
+    the installed Deployment never runs, as the sandbox has no kubelet for it."""
+    say("installing canary: kubectl apply -k manifests/")
+    kubectl(kubeconfig, "apply", "-k", str(REPO / "manifests"))
+
+
 @contextmanager
 def environment(
     workdir: Path,
@@ -223,6 +237,9 @@ def environment(
     interval: str,
     step_pause: str,
     steps: list[Obj] | None = None,
+    *,
+    install: Install = install_manifests,
+    start: StartController = start_controller,
 ) -> Iterator[DemoEnv]:
     try:
         gateway_crds = crds.ensure(crds.GATEWAY_API, say)
@@ -234,8 +251,8 @@ def environment(
         prom = Prometheus(workdir / "prometheus").start(say)
         stack.callback(prom.stop)
         kc = plane.kubeconfig
-        say("installing canary (kubectl apply -k manifests/) and the Gateway API CRDs")
-        kubectl(kc, "apply", "-k", str(REPO / "manifests"))
+        install(kc, prom.url, say)
+        say("installing the Gateway API HTTPRoute CRD")
         kubectl(kc, "apply", "--server-side", "-f", str(gateway_crds / "httproutes.yaml"))
         kubectl(
             kc,
@@ -252,8 +269,8 @@ def environment(
         kubelet = StandInKubelet(kube, NS, prom, workdir / "apps").start()
         stack.callback(kubelet.stop)
         loadgen = LoadGenerator(kube, NS, "checkout", "checkout", rps, kubelet=kubelet)
-        controller, health_url = start_controller(kc, prom.url, workdir)
-        env = DemoEnv(kube, kc, prom, loadgen, controller, workdir, health_url, plane)
+        controller, health_url = start(kc, prom.url, workdir)
+        env = DemoEnv(kube, kc, prom, loadgen, controller, workdir, health_url, plane, start)
         stack.callback(lambda: env.controller.stop())
         say(f"controller running (pid {env.controller.pid}); log: {env.controller.log}")
         loadgen.start()
