@@ -1,10 +1,12 @@
 """The Helm chart with the real helm v4: it lints, renders the very CRDs, RBAC and admission
-policy that manifests/ applies, and the API server accepts what it renders.
+policy that manifests/ applies and dashboards/canary.json for Grafana, and the API server
+accepts what it renders.
 (tests/e2e/test_image.py installs it and runs a rollout with the controller's image.)"""
 
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from canary.sandbox.tools import helm_path
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "canary"
+DASHBOARD = REPO / "dashboards" / "canary.json"
 SHARED_KINDS = {
     "CustomResourceDefinition",
     "ClusterRole",
@@ -76,6 +79,8 @@ def test_helm_lint_passes_strict_with_defaults_and_every_option() -> None:
         helm_path(), "lint", "--strict", CHART, "--set", "replicas=2",
         "--set", "serviceMonitor.enabled=true", "--set", "watchNamespaces={shop,payments}",
         "--set", "podAnnotations.team=platform", "--set", "leaderElection=true",
+        "--set", "grafanaDashboard.enabled=true", "--set", "grafanaDashboard.namespace=monitoring",
+        "--set", "grafanaDashboard.annotations.grafana_folder=canary",
     )
 
 
@@ -152,6 +157,49 @@ def test_the_service_monitor_is_off_by_default_and_finds_the_controller_when_on(
     )
 
 
+def test_the_grafana_dashboard_is_off_by_default_and_the_dashboards_own_json_when_on() -> None:
+    assert not any(k[0] == "ConfigMap" for k in objects(helm_template()))
+    config_map = objects(helm_template("canary-system", "grafanaDashboard.enabled=true"))[
+        ("ConfigMap", "canary-dashboard")
+    ]
+    assert config_map["metadata"]["namespace"] == "canary-system"
+    # The label kube-prometheus-stack's Grafana sidecar selects dashboards by.
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert "annotations" not in config_map["metadata"]
+    [(key, text)] = config_map["data"].items()
+    assert key.endswith(".json")
+    assert json.loads(text) == json.loads(DASHBOARD.read_text())
+
+
+def test_the_grafana_dashboards_namespace_labels_and_annotations_come_from_values() -> None:
+    config_map = objects(
+        helm_template(
+            "canary-system", "grafanaDashboard.enabled=true",
+            "grafanaDashboard.namespace=monitoring", "grafanaDashboard.labelValue=true",
+            "grafanaDashboard.labels.team=platform", "grafanaDashboard.labels.tier=1",
+            "grafanaDashboard.annotations.grafana_folder=Delivery",
+            # Not the chart's own labels: Helm and selectors rely on them.
+            "grafanaDashboard.labels.app\\.kubernetes\\.io/name=other",
+        )
+    )[("ConfigMap", "canary-dashboard")]
+    metadata = config_map["metadata"]
+    assert metadata["namespace"] == "monitoring"
+    labels = metadata["labels"]
+    # Label values are strings, whatever --set made of them.
+    assert {"grafana_dashboard": "true", "team": "platform", "tier": "1"}.items() <= labels.items()
+    assert labels["app.kubernetes.io/name"] == "canary"
+    assert set(labels) - {"grafana_dashboard", "team", "tier"} == {
+        "app.kubernetes.io/name", "app.kubernetes.io/part-of", *HELM_LABELS
+    }
+    assert metadata["annotations"] == {"grafana_folder": "Delivery"}
+    # Without a sidecar label (a Grafana that selects by another one, given in labels).
+    labels = objects(
+        helm_template("canary-system", "grafanaDashboard.enabled=true", "grafanaDashboard.label=",
+                      "grafanaDashboard.labels.dashboards=grafana")
+    )[("ConfigMap", "canary-dashboard")]["metadata"]["labels"]
+    assert "grafana_dashboard" not in labels and labels["dashboards"] == "grafana"
+
+
 @pytest.mark.parametrize("namespace", ["canary-system", "platform-canary"])
 def test_the_api_server_accepts_what_the_chart_renders(kubectl, namespace: str) -> None:
     """`helm template | kubectl apply --dry-run=server`, into a namespace that enforces the
@@ -165,9 +213,12 @@ def test_the_api_server_accepts_what_the_chart_renders(kubectl, namespace: str) 
                        "pod-security.kubernetes.io/warn": "restricted"},
         },
     }))
-    rendered = helm_template(namespace, "replicas=2", "watchNamespaces={shop}")
+    rendered = helm_template(
+        namespace, "replicas=2", "watchNamespaces={shop}", "grafanaDashboard.enabled=true"
+    )
     out = kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
     assert "PodSecurity" not in out.stderr, out.stderr
     policy = objects(rendered)[("ValidatingAdmissionPolicy", "canary-requests")]
     controller = f"system:serviceaccount:{namespace}:canary-controller"
     assert any(controller in v["expression"] for v in policy["spec"]["variables"])
+    assert ("ConfigMap", "canary-dashboard") in objects(rendered)

@@ -1,5 +1,5 @@
 """How canary ships: the image recipe's pure parts, one version everywhere, and a Helm chart
-whose CRDs and admission policy are manifests/'s own files."""
+whose CRDs, admission policy and Grafana dashboard are the repository's own files."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_one_version_and_image_name_everywhere() -> None:
     assert image.local_tag() == f"localhost/canary:{version}"
 
 
-def test_the_charts_crds_and_admission_policy_are_the_manifests_files() -> None:
+def test_the_charts_crds_admission_policy_and_dashboard_are_the_repositorys_files() -> None:
     crds = sorted((REPO / "manifests" / "crds").glob("*.yaml"))
     linked = sorted((CHART / "crds").iterdir())
     assert [p.name for p in linked] == [p.name for p in crds]
@@ -43,6 +43,9 @@ def test_the_charts_crds_and_admission_policy_are_the_manifests_files() -> None:
         assert link.is_symlink() and link.resolve() == target.resolve(), link
     admission = CHART / "files" / "admission.yaml"
     assert admission.resolve() == (REPO / "manifests" / "admission.yaml").resolve()
+    dashboard = CHART / "files" / "canary-dashboard.json"
+    assert dashboard.is_symlink()
+    assert dashboard.resolve() == (REPO / "dashboards" / "canary.json").resolve()
 
 
 def test_the_image_gets_the_runtime_dependencies_only() -> None:
