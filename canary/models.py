@@ -263,6 +263,12 @@ class CanaryStatus(Model):
     reason: str = ""
     step_started_at: str | None = None
     rollout_started_at: str | None = None
+    initializing_since: str | None = Field(
+        default=None,
+        description="When N-primary was asked to run stableRevision at onboarding. A newer "
+        "revision waits for it (and is then rolled out with analysis), unless it has not "
+        "served within progressDeadlineSeconds.",
+    )
     paused_at: str | None = None
     resumed_at: str | None = Field(
         default=None,

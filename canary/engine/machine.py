@@ -15,7 +15,10 @@ creates N-primary (InitializeStable; phase Idle, reason Initializing, traffic un
 the route still sends everything where it did); once N-primary is ready at that revision
 (obs.stable_ready), SetWeight(0) sends 100% to it (reason Initialized). The controller
 hands the user's Deployment off (scales it to 0) only after that. A newer target revision
-arriving meanwhile is initialized instead: there is nothing to roll out yet.
+arriving meanwhile waits: once N-primary serves the first one, the newer one is rolled
+out with analysis like any other (taking it as stable would promote it on no evidence at
+all). Only if N-primary has not served within progressDeadlineSeconds (the first
+revision cannot start, say) is the newer one initialized instead.
 
 Metrics unavailable: a reconcile whose measured samples are all provider failures counts
 one unavailable interval; any usable sample resets the count. When the count exceeds
@@ -224,17 +227,38 @@ def _initialize(ctx: Context, draft: Draft, target: str | None) -> None:
             draft.update(reason=TARGET_MISSING, message=f"waiting for Deployment {name} to exist")
         else:  # keep reason Initializing: N-primary has not served yet
             draft.say(f"initializing: waiting for Deployment {name} to exist again")
-    elif target != status.stable_revision:
+    elif status.stable_revision is not None and ctx.obs.stable_ready:
+        draft.act(SetWeight(0))
+        message = f"revision {status.stable_revision} is stable: {primary} serves 100% of traffic"
+        if target != status.stable_revision:
+            message += f"; revision {target} is rolled out next"
+        draft.update(initializing_since=None)
+        draft.enter(Phase.IDLE, INITIALIZED, message)
+    elif target != status.stable_revision and (
+        status.stable_revision is None
+        or status.initializing_since is None  # recorded by a version that did not keep it
+        or deadline_left(ctx, status.initializing_since) <= 0
+    ):
         draft.act(InitializeStable(target))
-        draft.update(stable_revision=target, canary_revision=None, canary_weight=0)
+        draft.update(
+            stable_revision=target,
+            canary_revision=None,
+            canary_weight=0,
+            initializing_since=to_iso(ctx.now),
+        )
         message = f"initializing: waiting for {primary} to be ready at revision {target}"
         if status.stable_revision is not None:
-            message += f" (it replaces revision {status.stable_revision}, which never served)"
+            message += (
+                f" (it replaces revision {status.stable_revision}, which did not serve within "
+                f"{deadline_text(ctx)})"
+            )
         draft.enter(Phase.IDLE, INITIALIZING, message)
-    elif ctx.obs.stable_ready:
-        draft.act(SetWeight(0))
-        message = f"revision {target} is stable: {primary} serves 100% of traffic"
-        draft.enter(Phase.IDLE, INITIALIZED, message)
+    elif target != status.stable_revision:
+        draft.say(
+            f"initializing: waiting for {primary} to be ready at revision "
+            f"{status.stable_revision}; revision {target} is rolled out, with analysis, "
+            "once it serves"
+        )
     else:
         draft.say(f"initializing: waiting for {primary} to be ready at revision {target}")
 

@@ -232,6 +232,10 @@ def one_run(
         ):
             run.got = str(phase)
             break
+        if phase != "Succeeded" and status.get("stableRevision") == revision:
+            # Stable without a rollout: the release was adopted on no evidence at all.
+            run.got, run.blind = "AdoptedAsStable", True
+            break
         if not struck and time.monotonic() >= strike_at:
             _inject(env, replicas, fault)
             struck = True

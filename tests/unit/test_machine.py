@@ -63,8 +63,9 @@ def bg_canary(status: CanaryStatus) -> Canary:
     return canary(status, analysis=BACKGROUND)
 
 
-def initializing(revision: str) -> CanaryStatus:
-    return CanaryStatus(phase=Phase.IDLE, reason="Initializing", stable_revision=revision)
+def initializing(revision: str, since: float = -30) -> CanaryStatus:
+    return CanaryStatus(phase=Phase.IDLE, reason="Initializing", stable_revision=revision,
+                        initializing_since=ts(since))
 
 
 def paused_by(reason: str, index: int = 3, weight: int = 50, **fields: Any) -> CanaryStatus:
@@ -114,13 +115,33 @@ CASES = [
         status={"stable_revision": "rev1", "canary_revision": None},
     ),
     Case(
-        "a newer revision before N-primary served re-initializes with it",
+        "a newer revision before N-primary served waits: it is not taken as stable",
         canary(initializing("rev1")),
-        observe("rev2"),  # ready at rev1 says nothing about rev2
+        observe("rev2", stable_ready=False),
+        Phase.IDLE,
+        [],
+        reason="Initializing",
+        message="revision rev2 is rolled out, with analysis, once it serves",
+        status={"stable_revision": "rev1", "canary_revision": None},
+    ),
+    Case(
+        "N-primary serves the first revision; the newer one is rolled out next",
+        canary(initializing("rev1")),
+        observe("rev2"),  # stable_ready is judged at the recorded stable revision, rev1
+        Phase.IDLE,
+        [SetWeight(0)],
+        reason="Initialized",
+        message="revision rev2 is rolled out next",
+        status={"stable_revision": "rev1", "initializing_since": None},
+    ),
+    Case(
+        "a first revision that never served within the deadline gives way to a newer one",
+        canary(initializing("rev1", since=-100_000)),
+        observe("rev2", stable_ready=False),
         Phase.IDLE,
         [InitializeStable("rev2")],
         reason="Initializing",
-        message="it replaces revision rev1",
+        message="it replaces revision rev1, which did not serve within",
         status={"stable_revision": "rev2", "canary_revision": None, "current_step_index": None},
     ),
     Case(
