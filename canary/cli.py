@@ -122,6 +122,13 @@ def controller(
     leader_namespace: Annotated[
         str, typer.Option(envvar="POD_NAMESPACE", help="Namespace of the leader-election Lease.")
     ] = "canary-system",
+    leader_election_id: Annotated[
+        str,
+        typer.Option(
+            help="Name of the Lease. Shards (controllers given different --namespace sets) "
+            "each need their own, so that each shard has one active replica."
+        ),
+    ] = "canary-controller",
     health_port: Annotated[
         int,
         typer.Option(
@@ -153,7 +160,7 @@ def controller(
         from canary.leader import LeaderElector
 
         identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
-        elector = LeaderElector(kube, leader_namespace, identity)
+        elector = LeaderElector(kube, leader_namespace, identity, name=leader_election_id)
     ctl = Controller(
         kube,
         prometheus_url=prometheus_url,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,11 @@ from canary.sandbox.kubelet import desired_status
 from canary.sandbox.tools import kubectl_path
 
 REPO = Path(__file__).resolve().parents[2]
-NS = "scale"
+NS = "scale"  # with --shards N: scale-0 .. scale-(N-1), Canary i in scale-(i mod N)
+
+
+def namespace(i: int, shards: int) -> str:
+    return NS if shards == 1 else f"{NS}-{i % shards}"
 CONTROLLER_USER = "system:serviceaccount:canary-system:canary-controller"
 ROLLOUTS = 100
 TARGETS = (
@@ -58,12 +61,12 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _deployment(i: int, image: str = "demo/app:v1") -> Obj:
+def _deployment(i: int, ns: str, image: str = "demo/app:v1") -> Obj:
     labels = {"app": f"app-{i}"}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": f"app-{i}", "namespace": NS},
+        "metadata": {"name": f"app-{i}", "namespace": ns},
         "spec": {
             "replicas": 2,
             "selector": {"matchLabels": labels},
@@ -75,11 +78,11 @@ def _deployment(i: int, image: str = "demo/app:v1") -> Obj:
     }
 
 
-def _canary(i: int) -> Obj:
+def _canary(i: int, ns: str) -> Obj:
     return {
         "apiVersion": "canary.dev/v1alpha1",
         "kind": "Canary",
-        "metadata": {"name": f"app-{i}", "namespace": NS},
+        "metadata": {"name": f"app-{i}", "namespace": ns},
         "spec": {
             "targetRef": {"kind": "Deployment", "name": f"app-{i}"},
             "service": {"port": 80},
@@ -89,11 +92,11 @@ def _canary(i: int) -> Obj:
 
 
 class StatusKubelet:
-    """Reports every Deployment in NS fully available at its current generation, as the
+    """Reports every Deployment in `ns` fully available at its current generation, as the
     Deployment controller and kubelet would once pods are up; no processes."""
 
-    def __init__(self, kube: Kube):
-        self.kube = kube
+    def __init__(self, kube: Kube, ns: str):
+        self.kube, self.ns = kube, ns
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(8, thread_name_prefix="status-kubelet")
 
@@ -108,11 +111,12 @@ class StatusKubelet:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                items, rv = self.kube.list_deployments(NS)
+                items, rv = self.kube.list_deployments(self.ns)
                 for dep in items:
                     self._pool.submit(self._report, dep)
                 while not self._stop.is_set():
-                    for event, dep in self.kube.watch("Deployment", NS, rv, timeout_seconds=30):
+                    for event, dep in self.kube.watch("Deployment", self.ns, rv,
+                                                      timeout_seconds=30):
                         rv = dep["metadata"].get("resourceVersion", rv)
                         if event in ("ADDED", "MODIFIED"):
                             self._pool.submit(self._report, dep)
@@ -130,7 +134,7 @@ class StatusKubelet:
             return
         try:
             want = desired_status(dep, n, n, n, n)
-            self.kube.patch_deployment_status(NS, dep["metadata"]["name"], want)
+            self.kube.patch_deployment_status(self.ns, dep["metadata"]["name"], want)
         except CanaryError:
             pass  # deleted meanwhile, or a conflict the next event repairs
 
@@ -181,7 +185,8 @@ def _rss_mib(pid: int) -> tuple[float, float]:
 @dataclass
 class Row:
     size: int
-    rss: float
+    shards: int
+    rss: float  # summed over the shards' controllers
     peak_rss: float
     onboarding: float
     onboarding_requests: float
@@ -193,7 +198,7 @@ class Row:
 def _wait_all(kube: Kube, done: Callable[[Obj], bool], size: int, timeout: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        items, _ = kube.list_canaries(NS)
+        items, _ = kube.list_canaries(None)
         ready = sum(1 for c in items if done(c))
         if ready >= size:
             return time.monotonic() - started
@@ -207,7 +212,7 @@ def _first_weights(kube: Kube, names: set[str], since: dict[str, float], rv: str
     seen: dict[str, float] = {}
     deadline = time.monotonic() + timeout
     while len(seen) < len(names) and time.monotonic() < deadline:
-        for event, obj in kube.watch("Canary", NS, rv, timeout_seconds=10):
+        for event, obj in kube.watch("Canary", None, rv, timeout_seconds=10):
             rv = obj["metadata"].get("resourceVersion", rv)
             if event == "BOOKMARK":
                 continue
@@ -220,61 +225,78 @@ def _first_weights(kube: Kube, names: set[str], since: dict[str, float], rv: str
     return sorted(seen.values())
 
 
-def measure(size: int, workdir: Path, workers: int) -> Row:
+def _start_controllers(
+    plane: ControlPlane, workdir: Path, workers: int, shards: int
+) -> list[procs.Managed]:
+    """One controller, or one per shard: each watches its own namespace and holds its
+    own Lease, so Kubernetes itself keeps the shards apart."""
+    kc = _controller_kubeconfig(plane, workdir / "controller.kubeconfig")
+    started = []
+    for shard in range(shards):
+        argv = [sys.executable, "-m", "canary", "controller", "--kubeconfig", str(kc),
+                "--namespace", namespace(shard, shards), "--health-port", "0",
+                "--workers", str(workers)]
+        if shards > 1:
+            argv += ["--leader-elect", "--leader-election-id", f"canary-shard-{shard}"]
+        started.append(procs.start(f"controller-{shard}", argv, workdir, tie_to_parent=True))
+    return started
+
+
+def measure(size: int, workdir: Path, workers: int, shards: int) -> Row:
     plane = ControlPlane(workdir / "control-plane", audit=True).start(say)
-    kubelet: StatusKubelet | None = None
-    controller: procs.Managed | None = None
+    kubelets: list[StatusKubelet] = []
+    controllers: list[procs.Managed] = []
+    namespaces = sorted({namespace(i, shards) for i in range(shards)})
     try:
         _kubectl(plane, "apply", "-k", str(REPO / "manifests"))
         _kubectl(plane, "wait", "--for=condition=Established", "--timeout=60s",
                  "crd/canaries.canary.dev")
-        _kubectl(plane, "create", "namespace", NS)
         kube = Kube(plane.kubeconfig)
-        kubelet = StatusKubelet(kube).start()
+        for ns in namespaces:
+            _kubectl(plane, "create", "namespace", ns)
+            kubelets.append(StatusKubelet(kube, ns).start())
         say(f"{size} Canaries: creating their Deployments and Canaries")
-        docs = [_deployment(i) for i in range(size)] + [_canary(i) for i in range(size)]
+        docs = [_deployment(i, namespace(i, shards)) for i in range(size)]
+        docs += [_canary(i, namespace(i, shards)) for i in range(size)]
         for chunk in range(0, len(docs), 200):
             _kubectl(plane, "apply", "-f", "-",
                      input="\n---\n".join(yaml.safe_dump(d) for d in docs[chunk:chunk + 200]))
         _, audit_at = _audit(plane, 0)
-        kc = _controller_kubeconfig(plane, workdir / "controller.kubeconfig")
-        controller = procs.start(
-            "controller",
-            [sys.executable, "-m", "canary", "controller", "--kubeconfig", str(kc),
-             "--namespace", NS, "--health-port", "0", "--workers", str(workers)],
-            workdir, tie_to_parent=True, env=dict(os.environ, KUBECONFIG=str(kc)),
-        )
-        say(f"{size} Canaries: controller started (pid {controller.pid}); onboarding")
+        controllers = _start_controllers(plane, workdir, workers, shards)
+        say(f"{size} Canaries: {len(controllers)} controller(s) started; onboarding")
         onboarding = _wait_all(
             kube, lambda c: (c.get("status") or {}).get("reason") == "Initialized", size,
             timeout=900,
         )
         time.sleep(5)  # the hand-off of each user's Deployment follows the Initialized write
-        rss, peak = _rss_mib(controller.pid)
+        rss = peak = 0.0
+        for controller in controllers:
+            now, high = _rss_mib(controller.pid)
+            rss, peak = rss + now, peak + high
         verbs, audit_at = _audit(plane, audit_at)
         onboarding_requests = sum(v for k, v in verbs.items() if k != "watch") / size
 
         say(f"{size} Canaries: touching every Canary once (idle reconciles)")
-        _kubectl(plane, "label", "canaries", "--all", "-n", NS, "bench/touched=yes")
+        _kubectl(plane, "label", "canaries", "--all", "-A", "bench/touched=yes")
         time.sleep(10)
         verbs, audit_at = _audit(plane, audit_at)
         idle_reads = (verbs["get"] + verbs["list"]) / size
 
         k = min(ROLLOUTS, size)
         say(f"{size} Canaries: {k} rollouts at once")
-        _, rv = kube.list_canaries(NS)
+        _, rv = kube.list_canaries(None)
         names = {f"app-{i}" for i in range(k)}
         since: dict[str, float] = {}
 
         def ship(i: int) -> None:
-            name = f"app-{i}"
+            name, ns = f"app-{i}", namespace(i, shards)
             for _attempt in range(10):  # the status kubelet writes too: retry conflicts
-                dep = kube.get_deployment(NS, name)
+                dep = kube.get_deployment(ns, name)
                 assert dep is not None
                 dep["spec"]["template"]["spec"]["containers"][0]["image"] = "demo/app:v2"
                 since.setdefault(name, time.monotonic())
                 try:
-                    kube.replace_deployment(NS, dep)
+                    kube.replace_deployment(ns, dep)
                     return
                 except Conflict:
                     continue
@@ -291,22 +313,24 @@ def measure(size: int, workdir: Path, workers: int) -> Row:
             say(f"  only {len(latencies)} of {k} reached a weight in 300 s")
         p50 = statistics.median(latencies) if latencies else float("nan")
         p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] if latencies else float("nan")
-        return Row(size, rss, peak, onboarding, onboarding_requests, idle_reads, p50, p99)
+        return Row(size, shards, rss, peak, onboarding, onboarding_requests, idle_reads, p50,
+                   p99)
     finally:
-        if controller is not None:
+        for controller in controllers:
             controller.stop()
-        if kubelet is not None:
+        for kubelet in kubelets:
             kubelet.stop()
         plane.stop()
 
 
 def table(rows: list[Row]) -> str:
     lines = [
-        f"{'Canaries':>8} {'RSS MiB':>8} {'peak':>6} {'onboard s':>9} {'req/onboard':>11} "
+        f"{'Canaries':>8} {'shards':>6} {'RSS MiB':>8} {'peak':>6} {'onboard s':>9} "
+        f"{'req/onboard':>11} "
         f"{'reads/idle':>10} {'p50 s':>6} {'p99 s':>6}"
     ]
     lines += [
-        f"{r.size:>8} {r.rss:>8.0f} {r.peak_rss:>6.0f} {r.onboarding:>9.1f} "
+        f"{r.size:>8} {r.shards:>6} {r.rss:>8.0f} {r.peak_rss:>6.0f} {r.onboarding:>9.1f} "
         f"{r.onboarding_requests:>11.1f} {r.idle_reads:>10.1f} {r.rollout_p50:>6.2f} "
         f"{r.rollout_p99:>6.2f}"
         for r in rows
@@ -320,12 +344,16 @@ def main() -> None:
                         help="Canary counts, comma-separated (default: 100,300,1000)")
     parser.add_argument("--workers", type=int, default=4,
                         help="the controller's --workers (default: its own default, 4)")
+    parser.add_argument("--shards", default="1",
+                        help="controllers to split the Canaries over, per size, comma-separated "
+                        "(e.g. 1,2 measures each size once with one controller, once with two)")
     args = parser.parse_args()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        with tempfile.TemporaryDirectory(prefix=f"canary-scale-{size}-") as tmp:
-            rows.append(measure(size, Path(tmp), args.workers))
-        print(table(rows), flush=True)
+        for shards in (int(n) for n in args.shards.split(",")):
+            with tempfile.TemporaryDirectory(prefix=f"canary-scale-{size}-") as tmp:
+                rows.append(measure(size, Path(tmp), args.workers, shards))
+            print(table(rows), flush=True)
 
 
 if __name__ == "__main__":
