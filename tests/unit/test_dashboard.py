@@ -1,5 +1,5 @@
 """dashboards/canary.json: a Grafana dashboard that only asks for what the controller
-exports, with variables it defines. tests/e2e/test_metrics.py runs its queries."""
+exports, with variables it defines. tests/e2e/test_scraped_metrics.py runs its queries."""
 
 from __future__ import annotations
 
