@@ -255,11 +255,7 @@ class Kube:
             body,
         ))
 
-    def set_canary_finalizers(
-        self, ns: str, name: str, finalizers: list[str], resource_version: str
-    ) -> Obj:
-        """Replace the finalizer list; the resourceVersion guards others' finalizers."""
-        body = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
+    def _patch_canary_metadata(self, ns: str, name: str, metadata: Obj) -> Obj:
         return self._remember("Canary", _call(
             f"Canary {ns}/{name}",
             self.custom.patch_namespaced_custom_object,
@@ -268,21 +264,18 @@ class Kube:
             ns,
             CANARY_PLURAL,
             name,
-            body,
+            {"metadata": metadata},
         ))
 
+    def set_canary_finalizers(
+        self, ns: str, name: str, finalizers: list[str], resource_version: str
+    ) -> Obj:
+        """Replace the finalizer list; the resourceVersion guards others' finalizers."""
+        metadata = {"finalizers": finalizers, "resourceVersion": resource_version}
+        return self._patch_canary_metadata(ns, name, metadata)
+
     def annotate_canary(self, ns: str, name: str, annotations: dict[str, str | None]) -> Obj:
-        body = {"metadata": {"annotations": annotations}}
-        return _call(
-            f"Canary {ns}/{name}",
-            self.custom.patch_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            ns,
-            CANARY_PLURAL,
-            name,
-            body,
-        )
+        return self._patch_canary_metadata(ns, name, {"annotations": annotations})
 
     def list_templates(self, ns: str) -> list[Obj]:
         if (cache := self._cached("AnalysisTemplate")) and self._cached(
