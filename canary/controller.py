@@ -203,14 +203,12 @@ class Controller:
                     self.health.contacted()  # the watch ran its full minute and closed
             except Gone:
                 log.info("watch %s: resourceVersion expired, re-listing", kind)
-            except (Forbidden, NotFound) as exc:
-                if kind != "ClusterAnalysisTemplate":
-                    raise
-                # Optional: without the right to read them (or their CRD), there are none.
-                log.info("ClusterAnalysisTemplates unavailable (%s); using none", exc)
-                cache.replace(kind, None, [])
-                return
             except CanaryError as exc:
+                if kind == "ClusterAnalysisTemplate" and isinstance(exc, Forbidden | NotFound):
+                    # Optional: without the right to read them (or their CRD), there are none.
+                    log.info("ClusterAnalysisTemplates unavailable (%s); using none", exc)
+                    cache.replace(kind, None, [])
+                    return
                 log.warning("watch %s: %s; retrying in 2s", kind, exc)
                 self._stop.wait(2.0)
 
