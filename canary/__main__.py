@@ -1,3 +1,3 @@
-from canary.cli import main
+from canary.cli.app import main
 
 main()

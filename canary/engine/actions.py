@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from canary.api.models import CanaryStatus, RequestAction
 from canary.engine.samples import Sample
-from canary.models import CanaryStatus, RequestAction
 
 
 @dataclass(frozen=True)

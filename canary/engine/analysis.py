@@ -45,18 +45,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from canary.durations import parse_duration
-from canary.engine.clock import from_iso, seconds_since, to_iso
-from canary.engine.samples import (
-    Baseline,
-    BucketsSample,
-    CountsSample,
-    MetricTask,
-    ProviderFailure,
-    Sample,
-    ScalarSample,
-)
-from canary.models import (
+from canary.api.durations import parse_duration
+from canary.api.models import (
     AnalysisTemplateSpec,
     Arg,
     Canary,
@@ -69,6 +59,16 @@ from canary.models import (
     TemplateRef,
     ThresholdRange,
     Verdict,
+)
+from canary.engine.clock import from_iso, seconds_since, to_iso
+from canary.engine.samples import (
+    Baseline,
+    BucketsSample,
+    CountsSample,
+    MetricTask,
+    ProviderFailure,
+    Sample,
+    ScalarSample,
 )
 
 BACKGROUND = "background"
@@ -420,8 +420,8 @@ def _compare(
     data; before that the metric holds (verdict Inconclusive, no value, no counter moves).
     """
     # Imported here: the judge pulls in numpy, which threshold-only callers never need.
-    from canary.engine import comparisons
-    from canary.engine.judge import Accepted, judge_rates
+    from canary.engine.judge import comparisons
+    from canary.engine.judge.core import Accepted, judge_rates
 
     metric, comparison = task.metric, task.metric.comparison
     assert comparison is not None  # _judge_sample only routes comparison metrics here

@@ -54,8 +54,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
-from canary import naming
-from canary.durations import parse_duration
+from canary.api import naming
+from canary.api.durations import parse_duration
+from canary.api.models import (
+    AnalysisTemplateSpec,
+    Canary,
+    CanaryStatus,
+    Condition,
+    MetricStatus,
+    Pause,
+    Phase,
+    Verdict,
+)
 from canary.engine.actions import (
     Decision,
     InitializeStable,
@@ -117,16 +127,6 @@ from canary.engine.transitions import (
     step_label,
 )
 from canary.engine.windows import in_window, window_problems
-from canary.models import (
-    AnalysisTemplateSpec,
-    Canary,
-    CanaryStatus,
-    Condition,
-    MetricStatus,
-    Pause,
-    Phase,
-    Verdict,
-)
 
 
 def step(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from canary.api.models import Phase
+from canary.api.naming import ANNOTATION_REQUEST
 from canary.engine.actions import ManualRequest, RejectedRequest
 from canary.engine.analysis import weight_before
 from canary.engine.clock import to_iso
@@ -32,8 +34,6 @@ from canary.engine.transitions import (
     start_rollout,
     step_label,
 )
-from canary.models import Phase
-from canary.naming import ANNOTATION_REQUEST
 
 # Each handler applies the request and returns None, or returns why it does not apply.
 Handler = Callable[[Context, Draft, ManualRequest], str | None]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from canary.models import Metric
+from canary.api.models import Metric
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ be called again at once, to apply it.
 
 from __future__ import annotations
 
-from canary.durations import parse_duration
+from canary.api.durations import parse_duration
+from canary.api.models import CanaryStatus, Phase
 from canary.engine.analysis import next_due_seconds
 from canary.engine.clock import seconds_since
 from canary.engine.transitions import (
@@ -19,7 +20,6 @@ from canary.engine.transitions import (
     initializing,
 )
 from canary.engine.windows import next_open
-from canary.models import CanaryStatus, Phase
 
 # Readiness is re-checked this often even if no watch event reports it.
 POLL_SECONDS = 5.0

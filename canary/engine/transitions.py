@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from canary.durations import format_duration
+from canary.api.durations import format_duration
+from canary.api.models import (
+    AnalysisTemplateSpec,
+    Canary,
+    CanaryStatus,
+    MetricStatus,
+    Phase,
+    Step,
+    Verdict,
+)
 from canary.engine.actions import (
     Action,
     EmitEvent,
@@ -25,15 +34,6 @@ from canary.engine.actions import (
 from canary.engine.analysis import active_tasks, inconclusive, statuses_by_key, weight_before
 from canary.engine.clock import from_iso, seconds_since, shift, to_iso
 from canary.engine.windows import in_window, next_open
-from canary.models import (
-    AnalysisTemplateSpec,
-    Canary,
-    CanaryStatus,
-    MetricStatus,
-    Phase,
-    Step,
-    Verdict,
-)
 
 # status.reason values; events for phase changes use the same words.
 INITIALIZING = "Initializing"

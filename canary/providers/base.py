@@ -27,9 +27,9 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from canary.api.models import Metric
 from canary.engine.samples import MetricTask, Sample
 from canary.errors import PermanentError
-from canary.models import Metric
 
 __all__ = [
     "DEFAULT_TIMEOUT",

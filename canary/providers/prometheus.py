@@ -51,6 +51,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
+from canary.api.models import Comparison
 from canary.engine.samples import (
     Buckets,
     BucketsSample,
@@ -62,7 +63,6 @@ from canary.engine.samples import (
     ScalarSample,
 )
 from canary.errors import PermanentError
-from canary.models import Comparison
 from canary.providers.base import DEFAULT_TIMEOUT, validate_address
 from canary.providers.promql import render
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from canary.api.models import Canary
 from canary.errors import PermanentError
-from canary.kube import Kube
-from canary.models import Canary
+from canary.kube.client import Kube
 from canary.routers.base import TrafficRouter
 from canary.routers.gateway_api import GatewayAPIRouter
 from canary.routers.replicas import ReplicaRouter

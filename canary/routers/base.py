@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from canary.models import Canary
+from canary.api.models import Canary
 
 
 class TrafficRouter(Protocol):

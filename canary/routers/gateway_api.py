@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from canary import naming
+from canary.api import naming
+from canary.api.models import Canary
 from canary.errors import PermanentError, TransientError
-from canary.kube import Kube, NotFound
-from canary.models import Canary
+from canary.kube.client import Kube, NotFound
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
 ANNOTATION_ORIGINAL = "canary.dev/original-backend-refs"  # {"rule index": [backendRef]}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 
-from canary import naming
+from canary.api import naming
+from canary.api.models import Canary
 from canary.errors import TransientError
-from canary.kube import Kube, Obj
-from canary.models import Canary
+from canary.kube.client import Kube, Obj
 
 ANNOTATION_TOTAL = "canary.dev/total-replicas"
 

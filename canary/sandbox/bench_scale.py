@@ -36,7 +36,7 @@ from pathlib import Path
 import yaml
 
 from canary.errors import CanaryError
-from canary.kube import Conflict, Kube, Obj
+from canary.kube.client import Conflict, Kube, Obj
 from canary.sandbox import procs
 from canary.sandbox.controlplane import ControlPlane
 from canary.sandbox.kubelet import desired_status

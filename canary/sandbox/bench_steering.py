@@ -18,8 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
-from canary import naming
-from canary.models import RequestAction, RequestAnnotation
+from canary.api import naming
+from canary.api.models import RequestAction, RequestAnnotation
 from canary.sandbox import demo
 from canary.sandbox.demo import NS, DemoEnv
 

@@ -37,7 +37,7 @@ import typer
 import yaml
 
 from canary.errors import CanaryError
-from canary.kube import NotFound
+from canary.kube.client import NotFound
 from canary.sandbox import demo, procs
 from canary.sandbox.demo import NS, DemoEnv
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from canary.kube import Conflict, Kube, Obj
-from canary.render import step_text
+from canary.cli.render import step_text
+from canary.controller.workloads import template_hash
+from canary.kube.client import Conflict, Kube, Obj
 from canary.sandbox import crds, procs
 from canary.sandbox.build import BuildError
 from canary.sandbox.controlplane import ControlPlane
@@ -29,7 +30,6 @@ from canary.sandbox.kubelet import StandInKubelet
 from canary.sandbox.loadgen import LoadGenerator, LoadStats
 from canary.sandbox.prometheus import Prometheus
 from canary.sandbox.tools import kubectl_path
-from canary.workloads import template_hash
 
 REPO = Path(__file__).resolve().parents[2]
 NS = "demo"

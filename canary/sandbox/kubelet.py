@@ -3,7 +3,7 @@ Kubernetes service discovery.
 
 The sandbox has no kubelet, so nothing would ever run a Deployment's pods. For every
 Deployment in one namespace that wants replicas (the controller's `N-primary` and
-`N-canary`, labelled `canary.dev/name`, see canary.naming, and the user's own Deployment
+`N-canary`, labelled `canary.dev/name`, see canary.api.naming, and the user's own Deployment
 N), this runs ONE real demo_app process (canary.sandbox.demo_app) on a free loopback
 port, configured from the pod template's first container:
 
@@ -55,12 +55,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from canary import naming
+from canary.api import naming
+from canary.controller.workloads import template_hash
 from canary.errors import TransientError
-from canary.kube import Kube, NotFound, Obj, now_iso
+from canary.kube.client import Kube, NotFound, Obj, now_iso
 from canary.sandbox import procs
 from canary.sandbox.prometheus import Prometheus
-from canary.workloads import template_hash
 
 log = logging.getLogger(__name__)
 

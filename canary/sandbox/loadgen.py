@@ -30,9 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from canary import naming
+from canary.api import naming
 from canary.errors import PermanentError, TransientError
-from canary.kube import Kube, NotFound
+from canary.kube.client import Kube, NotFound
 
 log = logging.getLogger(__name__)
 

@@ -57,8 +57,8 @@ from __future__ import annotations
 
 import math
 
+from canary.api.models import Metric, PrometheusProvider, Provider, ThresholdRange
 from canary.engine.samples import MetricTask, ProviderFailure, ScalarSample
-from canary.models import Metric, PrometheusProvider, Provider, ThresholdRange
 from canary.simulate.oracle import ORACLE
 from canary.simulate.runner import (
     PROMOTED,

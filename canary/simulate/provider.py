@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import re
 
-from canary.durations import parse_duration
+from canary.api.durations import parse_duration
+from canary.api.models import Metric
 from canary.engine.samples import (
     BucketsSample,
     Counts,
@@ -45,7 +46,6 @@ from canary.engine.samples import (
     Sample,
     ScalarSample,
 )
-from canary.models import Metric
 from canary.simulate.traffic import CANARY, STABLE, World, histogram_quantile
 
 _QUANTILE = re.compile(r"p(\d+(?:[._]\d+)?)")

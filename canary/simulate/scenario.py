@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from canary.durations import parse_duration
+from canary.api.durations import parse_duration
 
 # Histogram bounds (ms) the simulated services export: Prometheus' defaults with extra
 # bounds between 50 ms and 1 s, where a p99 regression is read off.

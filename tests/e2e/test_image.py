@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from canary.kube import Kube
+from canary.kube.client import Kube
 from canary.sandbox import demo, image, procs
 from canary.sandbox.demo import NS, DemoEnv, Install, Say
 from canary.sandbox.tools import helm_path, kubectl_path

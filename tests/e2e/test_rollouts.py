@@ -18,7 +18,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from canary.kube import NotFound
+from canary.kube.client import NotFound
 from canary.sandbox import demo
 from canary.sandbox.demo import NS, DemoEnv
 

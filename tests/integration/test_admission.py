@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from canary.controller import parse_request
+from canary.controller.reconciler import parse_request
 from canary.engine.actions import ManualRequest
-from canary.kube import Kube
+from canary.kube.client import Kube
 
 CANARY = """
 apiVersion: canary.dev/v1alpha1

@@ -1,7 +1,7 @@
 """`canary analyze` as a process against a real Prometheus loaded with known history.
 
 The history is test_templates.py's: app "checkout" has a good canary, "payments" a bad one.
-The command runs as `python -m canary analyze` once canary/cli.py registers it, and until
+The command runs as `python -m canary analyze` once canary/cli/app.py registers it, and until
 then through the same Typer commands mounted by a two-line harness.
 """
 
@@ -23,15 +23,14 @@ from canary.sandbox.prometheus import Prometheus
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = (
-    "import typer; from canary.commands_analysis import register; "
+    "import typer; from canary.cli.analysis import register; "
     "app = typer.Typer(pretty_exceptions_enable=False); register(app); "
     "app.command(hidden=True)(lambda: None); app()"
 )
 
 
 def _wired() -> bool:
-    from canary import cli
-
+    from canary.cli import app as cli
     return any(c.name == "analyze" for c in cli.app.registered_commands)
 
 

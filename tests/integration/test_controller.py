@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from canary.controller import Controller
-from canary.kube import Kube, NotFound
+from canary.controller.reconciler import Controller
+from canary.kube.client import Kube, NotFound
 from canary.sandbox.kubelet import desired_status
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from canary import naming
-from canary.kube import Kube
+from canary.api import naming
+from canary.kube.client import Kube
 from canary.sandbox.kubelet import StandInKubelet, image_version
 from canary.sandbox.loadgen import LoadGenerator
 from canary.sandbox.procs import alive

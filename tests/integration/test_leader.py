@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from canary.kube import Kube
-from canary.leader import LeaderElector
+from canary.controller.leader import LeaderElector
+from canary.kube.client import Kube
 
 
 def test_one_leader_then_takeover_after_the_lease_goes_quiet(kubeconfig: Path,

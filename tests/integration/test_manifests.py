@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from canary.kube import Kube
+from canary.kube.client import Kube
 
 SA = "system:serviceaccount:canary-system:canary-controller"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from canary import naming
+from canary.api import naming
+from canary.api.models import Canary
 from canary.errors import PermanentError
-from canary.kube import Kube, NotFound
-from canary.models import Canary
+from canary.kube.client import Kube, NotFound
 from canary.routers import GatewayAPIRouter, ReplicaRouter, TrafficRouter, router_for
 from canary.routers.replicas import ANNOTATION_TOTAL
 

@@ -27,13 +27,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from canary.analyze import load_template, resolve_args
+from canary.api.models import Verdict
 from canary.engine.analysis import baseline_for, evaluate
 from canary.engine.clock import to_iso
 from canary.engine.samples import MetricTask
-from canary.models import Verdict
 from canary.providers.prometheus import PrometheusMetricProvider
 from canary.sandbox.prometheus import Prometheus
+from canary.templates.analyze import load_template, resolve_args
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARY = REPO / "analysis_templates"

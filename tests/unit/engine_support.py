@@ -6,11 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from canary.engine.actions import Decision, EmitEvent, ManualRequest, Observations
-from canary.engine.clock import to_iso
-from canary.engine.machine import step
-from canary.engine.samples import Sample
-from canary.models import (
+from canary.api.models import (
     AnalysisTemplateSpec,
     Arg,
     BackgroundAnalysis,
@@ -34,6 +30,10 @@ from canary.models import (
     TemplateRef,
     ThresholdRange,
 )
+from canary.engine.actions import Decision, EmitEvent, ManualRequest, Observations
+from canary.engine.clock import to_iso
+from canary.engine.machine import step
+from canary.engine.samples import Sample
 
 NOW = datetime(2024, 5, 6, 10, 0, tzinfo=UTC)  # a Monday, 12:00 in Berlin
 

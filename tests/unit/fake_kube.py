@@ -1,12 +1,12 @@
-"""An in-memory stand-in for canary.kube.Kube, for unit tests of canary/controller.py.
+"""An in-memory stand-in for canary.kube.client.Kube, for unit tests of the reconciler.
 
 It implements exactly the Kube methods that Controller.reconcile_key() reaches, with the
 API server semantics the controller relies on:
 
 - every read returns a deep copy and every write stores one (no aliasing with the caller);
 - every write bumps the object's metadata.resourceVersion; replace and status patches
-  whose resourceVersion does not match raise canary.kube.Conflict; a missing object
-  raises canary.kube.NotFound (get_deployment / get_service return None instead);
+  whose resourceVersion does not match raise canary.kube.client.Conflict; a missing object
+  raises canary.kube.client.NotFound (get_deployment / get_service return None instead);
 - a spec change bumps metadata.generation (Deployments, HTTPRoutes); a status patch is
   a JSON merge patch (RFC 7386: keys whose value is None are deleted) and never does;
 - Events are recorded in `events`.
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from canary.kube import Conflict, NotFound, Obj
+from canary.kube.client import Conflict, NotFound, Obj
 
 GATEWAY = ("gateway.networking.k8s.io", "v1", "httproutes")
 CrashMode = Literal["before", "after"]

@@ -26,6 +26,7 @@ import math
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
+from canary.api.models import Metric
 from canary.engine.samples import (
     Buckets,
     BucketsSample,
@@ -36,7 +37,6 @@ from canary.engine.samples import (
     Sample,
     ScalarSample,
 )
-from canary.models import Metric
 from canary.providers.base import MetricProvider
 
 CONTRACT_ARGS: Mapping[str, str] = {"service": "checkout"}

@@ -19,19 +19,7 @@ from engine_support import (
     ts,
 )
 
-from canary.engine import judge
-from canary.engine.analysis import due_tasks, evaluate, passed, template_problems, usable
-from canary.engine.judge import Judgement
-from canary.engine.samples import (
-    BucketsSample,
-    Counts,
-    CountsSample,
-    MetricTask,
-    ProviderFailure,
-    Sample,
-    ScalarSample,
-)
-from canary.models import (
+from canary.api.models import (
     Arg,
     Canary,
     MetricStatus,
@@ -41,6 +29,18 @@ from canary.models import (
     TemplateRef,
     ThresholdRange,
     Verdict,
+)
+from canary.engine.analysis import due_tasks, evaluate, passed, template_problems, usable
+from canary.engine.judge import core as judge
+from canary.engine.judge.core import Judgement
+from canary.engine.samples import (
+    BucketsSample,
+    Counts,
+    CountsSample,
+    MetricTask,
+    ProviderFailure,
+    Sample,
+    ScalarSample,
 )
 
 pytestmark = pytest.mark.unit

@@ -15,8 +15,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from canary import analyze as analysis
-from canary.commands_analysis import register
+from canary.api.models import TemplateArg, Verdict
+from canary.cli.analysis import register
 from canary.engine.samples import (
     BucketsSample,
     Counts,
@@ -26,7 +26,7 @@ from canary.engine.samples import (
     Sample,
     ScalarSample,
 )
-from canary.models import TemplateArg, Verdict
+from canary.templates import analyze as analysis
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from scipy.stats import norm
 
-from canary.durations import parse_duration
+from canary.api.durations import parse_duration
 from canary.simulate import bench
 from canary.simulate.bench import default_bundle
 from canary.simulate.oracle import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from canary.cache import Store
+from canary.kube.cache import Store
 
 
 def _obj(name: str, rv: str, ns: str = "shop", **extra: object) -> dict:

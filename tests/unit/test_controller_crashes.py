@@ -1,6 +1,6 @@
 """kill -9 at any API call, then a restart: the rollout still ends with the right outcome.
 
-README ("The controller") and canary/controller.py claim that all rollout state lives in
+README ("The controller") and canary/controller/reconciler.py claim that all rollout state lives in
 the Canary's status and every action is idempotent, so killing the controller at any
 moment and starting it again resumes the rollout with the same outcome. This test checks
 that claim by fault injection against an in-memory API server (fake_kube.FakeKube):
@@ -46,13 +46,13 @@ from unittest import mock
 import pytest
 from fake_kube import GATEWAY, CrashMode, FakeKube, SimulatedCrash, canary_weight
 
-from canary import controller as controller_module
-from canary import naming
-from canary.controller import Controller
+from canary.api import naming
+from canary.controller import reconciler as controller_module
+from canary.controller.reconciler import Controller
+from canary.controller.workloads import template_hash
 from canary.engine.samples import MetricTask, ProviderFailure, Sample, ScalarSample
 from canary.errors import TransientError
-from canary.kube import Obj
-from canary.workloads import template_hash
+from canary.kube.client import Obj
 
 NS, NAME, ROUTE = "default", "shop", "shop-route"
 KEY = f"{NS}/{NAME}"

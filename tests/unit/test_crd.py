@@ -1,4 +1,4 @@
-"""canary.crd and manifests/: the committed YAML matches the models, is structural, and the
+"""canary.api.crd and manifests/: the committed YAML matches the models, is structural, and the
 RBAC grants exactly what the controller needs."""
 
 from __future__ import annotations
@@ -10,15 +10,17 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from canary import crd
-from canary.models import GROUP, VERSION
+from canary.api import crd
+from canary.api.models import GROUP, VERSION
 
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
 CRD_DIR = MANIFESTS / "crds"
-REGENERATE = "run `python -m canary.crd` to regenerate manifests/crds/ from canary/models.py"
+REGENERATE = (
+    "run `python -m canary.api.crd` to regenerate manifests/crds/ from canary/api/models.py"
+)
 
 
 def _crds() -> dict[str, dict[str, Any]]:
@@ -48,7 +50,7 @@ def test_committed_crds_match_the_models() -> None:
 
 def test_check_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert crd.main(["--check", "--output-dir", str(tmp_path)]) == 1
-    assert "python -m canary.crd" in capsys.readouterr().err
+    assert "python -m canary.api.crd" in capsys.readouterr().err
     assert crd.main(["--output-dir", str(tmp_path)]) == 0
     assert crd.main(["--check", "--output-dir", str(tmp_path)]) == 0
     (tmp_path / "canary.dev_canaries.yaml").write_text("# hand-edited\n")

@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from canary.metrics import Metrics
-from canary.models import CanaryStatus, MetricStatus, Phase
-from canary.workqueue import WorkQueue
+from canary.api.models import CanaryStatus, MetricStatus, Phase
+from canary.controller.telemetry import Metrics
+from canary.controller.workqueue import WorkQueue
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "canary.json"
 GRAFANA_BUILTINS = {"__rate_interval", "__range", "__interval"}

@@ -18,9 +18,7 @@ from engine_support import (
     ts,
 )
 
-from canary.engine.actions import Decision, Observations, SetWeight
-from canary.engine.machine import step
-from canary.models import (
+from canary.api.models import (
     AnalysisTemplateSpec,
     BackgroundAnalysis,
     Canary,
@@ -31,6 +29,8 @@ from canary.models import (
     TemplateRef,
     Verdict,
 )
+from canary.engine.actions import Decision, Observations, SetWeight
+from canary.engine.machine import step
 
 pytestmark = pytest.mark.unit
 

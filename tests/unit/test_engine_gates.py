@@ -26,9 +26,7 @@ from engine_support import (
     workload,
 )
 
-from canary.engine.machine import step
-from canary.engine.samples import Counts, CountsSample, Sample, ScalarSample
-from canary.models import (
+from canary.api.models import (
     AnalysisTemplateSpec,
     BackgroundAnalysis,
     MetricStatus,
@@ -38,6 +36,8 @@ from canary.models import (
     TemplateRef,
     Verdict,
 )
+from canary.engine.machine import step
+from canary.engine.samples import Counts, CountsSample, Sample, ScalarSample
 
 pytestmark = pytest.mark.unit
 

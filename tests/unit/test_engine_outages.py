@@ -20,10 +20,7 @@ from engine_support import (
     workload,
 )
 
-from canary.engine.actions import Decision, Observations, SetWeight
-from canary.engine.machine import step
-from canary.engine.samples import ProviderFailure, ScalarSample
-from canary.models import (
+from canary.api.models import (
     AnalysisTemplateSpec,
     BackgroundAnalysis,
     Canary,
@@ -32,6 +29,9 @@ from canary.models import (
     TemplateRef,
     Verdict,
 )
+from canary.engine.actions import Decision, Observations, SetWeight
+from canary.engine.machine import step
+from canary.engine.samples import ProviderFailure, ScalarSample
 
 pytestmark = pytest.mark.unit
 

@@ -22,13 +22,13 @@ from engine_support import (
     workload,
 )
 
+from canary.api.models import Canary, CanaryStatus, Condition, Phase, Verdict
 from canary.engine.actions import (
     EnsureCanary,
     ManualRequest,
     ScaleDownCanary,
     SetWeight,
 )
-from canary.models import Canary, CanaryStatus, Condition, Phase, Verdict
 
 pytestmark = pytest.mark.unit
 

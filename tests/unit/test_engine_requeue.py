@@ -15,8 +15,8 @@ from engine_support import (
     ts,
 )
 
+from canary.api.models import Canary, CanaryStatus, Phase
 from canary.engine.actions import Observations
-from canary.models import Canary, CanaryStatus, Phase
 
 pytestmark = pytest.mark.unit
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from engine_support import BACKGROUND, NOW, TEMPLATES, canary, settled
 
+from canary.api.models import Canary, Phase, Step, StepAnalysis, TemplateRef
 from canary.engine.actions import (
     Action,
     EmitEvent,
@@ -30,7 +31,6 @@ from canary.engine.samples import (
     Sample,
     ScalarSample,
 )
-from canary.models import Canary, Phase, Step, StepAnalysis, TemplateRef
 
 pytestmark = pytest.mark.unit
 

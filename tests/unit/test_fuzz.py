@@ -42,10 +42,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from canary.cli import app
-from canary.controller import parse_request
+from canary.api.models import AnalysisTemplate, AnalysisTemplateSpec, Canary, RequestAnnotation
+from canary.cli.app import app
+from canary.controller.reconciler import parse_request
 from canary.engine.actions import ManualRequest, RejectedRequest
-from canary.lint import (
+from canary.templates.lint import (
     EXIT_CLEAN,
     EXIT_FINDINGS,
     EXIT_UNCHECKED,
@@ -53,8 +54,7 @@ from canary.lint import (
     lint_paths,
     markdown_yaml_blocks,
 )
-from canary.models import AnalysisTemplate, AnalysisTemplateSpec, Canary, RequestAnnotation
-from canary.validation import template_key, validate_canary, validate_template
+from canary.validation.core import template_key, validate_canary, validate_template
 
 pytestmark = pytest.mark.unit
 

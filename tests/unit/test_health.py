@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from canary.health import LIVE_SECONDS, READY_SECONDS, Health, serve
+from canary.controller.health import LIVE_SECONDS, READY_SECONDS, Health, serve
 
 pytestmark = pytest.mark.unit
 

@@ -30,14 +30,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from canary.engine import judge
-from canary.engine.judge import RATE_PRIOR, Accepted, Judgement, judge_rates
-from canary.engine.judge_histogram import HistogramError, parse
-from canary.engine.judge_mixture import (
+from canary.api.models import Verdict
+from canary.engine.judge import core as judge
+from canary.engine.judge.core import RATE_PRIOR, Accepted, Judgement, judge_rates
+from canary.engine.judge.histogram import HistogramError, parse
+from canary.engine.judge.mixture import (
     log_marginal,
     prior_around,
 )
-from canary.engine.judge_ratio import (
+from canary.engine.judge.ratio import (
     Segment,
     fail_log_evidence,
     pass_log_evidence,
@@ -45,7 +46,6 @@ from canary.engine.judge_ratio import (
     scaled,
 )
 from canary.engine.samples import Buckets
-from canary.models import Verdict
 
 pytestmark = pytest.mark.unit
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from canary.engine import comparisons
-from canary.engine.comparisons import Counted, count, segment_of
-from canary.engine.judge import Accepted, judge_rates
-from canary.engine.judge_ratio import Segment
+from canary.api.models import Comparison, StepEvidence, Verdict
+from canary.engine.judge import comparisons
+from canary.engine.judge.comparisons import Counted, count, segment_of
+from canary.engine.judge.core import Accepted, judge_rates
+from canary.engine.judge.ratio import Segment
 from canary.engine.samples import Buckets, BucketsSample, Counts, CountsSample
-from canary.models import Comparison, StepEvidence, Verdict
 
 pytestmark = pytest.mark.unit
 

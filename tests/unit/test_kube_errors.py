@@ -7,7 +7,7 @@ import json
 from kubernetes.client.exceptions import ApiException
 
 from canary.errors import PermanentError, TransientError
-from canary.kube import _translate
+from canary.kube.client import _translate
 
 
 def _answer(status: int, message: str) -> ApiException:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from canary.errors import PermanentError
-from canary.kube import Kube
+from canary.kube.client import Kube
 
 pytestmark = pytest.mark.unit
 

@@ -12,8 +12,14 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from canary.commands_analysis import register
-from canary.lint import exit_code, line_of, lint_paths, markdown_yaml_blocks, read_documents
+from canary.cli.analysis import register
+from canary.templates.lint import (
+    exit_code,
+    line_of,
+    lint_paths,
+    markdown_yaml_blocks,
+    read_documents,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -23,6 +23,7 @@ from engine_support import (
     workload,
 )
 
+from canary.api.models import Canary, CanaryStatus, Phase, Step, Verdict
 from canary.engine.actions import (
     EnsureCanary,
     InitializeStable,
@@ -33,7 +34,6 @@ from canary.engine.actions import (
 )
 from canary.engine.machine import step
 from canary.engine.samples import ProviderFailure, ScalarSample
-from canary.models import Canary, CanaryStatus, Phase, Step, Verdict
 
 pytestmark = pytest.mark.unit
 

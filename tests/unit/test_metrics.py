@@ -1,5 +1,5 @@
-"""/metrics: what a Prometheus scrape of the controller shows (canary/metrics.py), and the
-request labels canary/kube.py derives."""
+"""/metrics: what a Prometheus scrape of the controller shows (controller/telemetry.py), and the
+request labels canary/kube/client.py derives."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ import yaml
 from fake_kube import FakeKube
 from prometheus_client.parser import text_string_to_metric_families
 
-from canary.controller import Controller
+from canary.api.models import CanaryStatus, MetricStatus, Phase, Verdict
+from canary.controller.health import Health, serve
+from canary.controller.reconciler import Controller
+from canary.controller.telemetry import Metrics
+from canary.controller.workqueue import WorkQueue
 from canary.errors import TransientError
-from canary.health import Health, serve
-from canary.kube import Kube, NotFound, request_labels
-from canary.metrics import Metrics
-from canary.models import CanaryStatus, MetricStatus, Phase, Verdict
-from canary.workqueue import WorkQueue
+from canary.kube.client import Kube, NotFound, request_labels
 
 T0 = dt.datetime(2024, 5, 6, 10, 0, tzinfo=dt.UTC)
 PER_CANARY = {"canary_phase", "canary_weight", "canary_step_index", "canary_steps",
@@ -299,7 +299,10 @@ def test_metrics_are_served_in_the_text_format_prometheus_asks_for(
 
 def test_the_cli_does_not_load_the_metrics_library() -> None:
     """Every `canary status` would pay for it; only `canary controller` needs it."""
-    code = "import sys, canary.cli; print(sorted(m for m in sys.modules if 'prometheus_c' in m))"
+    code = (
+        "import sys, canary.cli.app; "
+        "print(sorted(m for m in sys.modules if 'prometheus_c' in m))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"

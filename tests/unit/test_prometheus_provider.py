@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from provider_contract import BUCKETS, COUNTS, SCALAR, MetricProviderContract
 
+from canary.api.models import Metric, Provider
 from canary.engine.samples import (
     Buckets,
     BucketsSample,
@@ -31,7 +32,6 @@ from canary.engine.samples import (
     ScalarSample,
 )
 from canary.errors import PermanentError
-from canary.models import Metric, Provider
 from canary.providers import PrometheusMetricProvider, ProviderRegistry, provider_for
 from canary.providers.base import MetricProvider
 

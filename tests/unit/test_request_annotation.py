@@ -15,11 +15,11 @@ from engine_support import NOW, canary, decide, events, observe, rolling
 from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
-from canary.controller import parse_request
+from canary.api.models import Phase, RequestAnnotation
+from canary.controller.reconciler import parse_request
 from canary.engine.actions import ManualRequest, RejectedRequest
 from canary.errors import PermanentError
-from canary.kube import Kube
-from canary.models import Phase, RequestAnnotation
+from canary.kube.client import Kube
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from canary.commands_simulate import register
+from canary.cli.simulate import register
 
 
 @pytest.fixture(scope="module")

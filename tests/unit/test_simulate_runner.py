@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from canary.api.models import Comparison, Metric, PrometheusProvider, Provider, ThresholdRange
 from canary.engine.samples import (
     BucketsSample,
     CountsSample,
@@ -14,7 +15,6 @@ from canary.engine.samples import (
     ProviderFailure,
     ScalarSample,
 )
-from canary.models import Comparison, Metric, PrometheusProvider, Provider, ThresholdRange
 from canary.simulate.bench import default_bundle
 from canary.simulate.provider import SimulatedProvider
 from canary.simulate.runner import (

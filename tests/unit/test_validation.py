@@ -1,4 +1,4 @@
-"""canary.validation: each bad input gives a Finding naming the field and the fix."""
+"""canary.validation.core: each bad input gives a Finding naming the field and the fix."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from canary.models import AnalysisTemplateSpec
-from canary.validation import (
+from canary.api.models import AnalysisTemplateSpec
+from canary.validation.core import (
     SUPPORTED_PROVIDERS,
     Finding,
     short_repr,

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from canary.api.models import DeployWindow
 from canary.engine.windows import in_window, next_open, window_problems
-from canary.models import DeployWindow
 
 pytestmark = pytest.mark.unit
 

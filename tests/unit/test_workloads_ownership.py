@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fake_kube import FakeKube
 
-from canary import workloads
+from canary.controller import workloads
 from canary.errors import PermanentError
 
 pytestmark = pytest.mark.unit

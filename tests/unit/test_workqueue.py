@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from canary.workqueue import WorkQueue
+from canary.controller.workqueue import WorkQueue
 
 
 def test_due_keys_come_out_in_time_order() -> None:

@@ -22,9 +22,9 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from canary.cache import Store
+from canary.api.models import GROUP, VERSION
 from canary.errors import PermanentError, TransientError
-from canary.models import GROUP, VERSION
+from canary.kube.cache import Store
 
 Obj = dict[str, Any]
 

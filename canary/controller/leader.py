@@ -15,9 +15,9 @@ import threading
 import time
 
 from canary.errors import CanaryError
-from canary.kube import Kube, Obj
+from canary.kube.client import Kube, Obj
 
-log = logging.getLogger("canary.leader")
+log = logging.getLogger("canary.controller.leader")
 
 
 def _stamp(moment: dt.datetime) -> str:

@@ -1,5 +1,5 @@
 """Liveness and readiness for the controller: /healthz and /readyz on a small HTTP server,
-which also serves the controller's /metrics (canary/metrics.py).
+which also serves the controller's /metrics (canary/controller/telemetry.py).
 
 Kubernetes restarts a container whose liveness probe fails, and keeps one that is not
 ready out of rotation (and out of a rolling update's way). So:

@@ -22,14 +22,15 @@ import yaml
 from pydantic import ValidationError
 from rich.console import Console
 
-from canary import naming, render
-from canary.commands_analysis import register as register_analysis
-from canary.commands_simulate import register as register_simulate
-from canary.durations import parse_duration
+from canary.api import naming
+from canary.api.durations import parse_duration
+from canary.api.models import RequestAction, RequestAnnotation
+from canary.cli import render
+from canary.cli.analysis import register as register_analysis
+from canary.cli.simulate import register as register_simulate
 from canary.engine.clock import to_iso
 from canary.errors import CanaryError, PermanentError
-from canary.kube import Kube, NotFound
-from canary.models import RequestAction, RequestAnnotation
+from canary.kube.client import Kube, NotFound
 from canary.sandbox.commands import app as sandbox_app
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
@@ -144,9 +145,9 @@ def controller(
     # Imported here, not at the top: the other commands start faster without them.
     from prometheus_client import REGISTRY
 
-    from canary.controller import Controller
-    from canary.logs import configure_logging
-    from canary.metrics import Metrics
+    from canary.controller.logs import configure_logging
+    from canary.controller.reconciler import Controller
+    from canary.controller.telemetry import Metrics
 
     if log_format not in ("text", "json"):
         raise _fail(f"--log-format must be text or json, not {log_format!r}")
@@ -157,7 +158,7 @@ def controller(
     kube.on_request(metrics.kube_request)
     elector = None
     if leader_elect:
-        from canary.leader import LeaderElector
+        from canary.controller.leader import LeaderElector
 
         identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
         elector = LeaderElector(kube, leader_namespace, identity, name=leader_election_id)
@@ -170,7 +171,7 @@ def controller(
         metrics=metrics,
     )
     if health_port:
-        from canary.health import serve
+        from canary.controller.health import serve
 
         try:
             serve(ctl.health, health_port, metrics=metrics.exposition)
@@ -201,7 +202,7 @@ def _parse_images(images: list[str]) -> list[tuple[str, str]]:
 
 
 def _set_images(kube: Kube, ns: str, deployment: str, images: list[tuple[str, str]]) -> str:
-    from canary.workloads import template_hash
+    from canary.controller.workloads import template_hash
 
     dep = kube.get_deployment(ns, deployment)
     if dep is None:
@@ -290,7 +291,7 @@ def deploy(
     else:
         _line(f"result: {summary['result']} after {summary['seconds']}s: {summary['message']}")
     if junit:
-        from canary.junit import write_report
+        from canary.cli.junit import write_report
 
         write_report(junit, summary)
     raise typer.Exit(code)

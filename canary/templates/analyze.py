@@ -9,7 +9,7 @@ Decisions (the CLI's ``--help`` says the same):
 - **Template.** ``--template`` is a file (with exactly one template in it, or
   ``FILE#NAME`` to pick one) or the ``metadata.name`` of a template in the library
   (``analysis_templates/``, or ``$CANARY_TEMPLATES_DIR``). The template is validated
-  first (canary.validation); findings are printed as ``FILE:LINE: ...`` and exit 2.
+  first (canary.validation.core); findings are printed as ``FILE:LINE: ...`` and exit 2.
 - **Args.** ``--arg NAME=VALUE`` sets a template arg; an arg the template does not
   declare, or a required arg left out, is a usage error naming the arg and the fix.
 - **Window.** Comparison metrics read counters with ``increase(...[{{window}}])``; in a
@@ -45,7 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from canary.durations import parse_duration
+from canary.api.durations import parse_duration
+from canary.api.models import AnalysisTemplateSpec, Metric, MetricStatus, Verdict
 from canary.engine.analysis import baseline_for, evaluate
 from canary.engine.clock import to_iso
 from canary.engine.samples import (
@@ -56,11 +57,10 @@ from canary.engine.samples import (
     Sample,
 )
 from canary.errors import PermanentError
-from canary.lint import Document, Located, read_documents
-from canary.models import AnalysisTemplateSpec, Metric, MetricStatus, Verdict
 from canary.providers.base import DEFAULT_TIMEOUT, MetricProvider, provider_for
 from canary.providers.promql import render
-from canary.validation import TEMPLATE_KINDS, validate_template
+from canary.templates.lint import Document, Located, read_documents
+from canary.validation.core import TEMPLATE_KINDS, validate_template
 
 __all__ = [
     "EXIT_ERROR",
@@ -111,7 +111,7 @@ def library_dir() -> Path:
     env = os.environ.get(LIBRARY_ENV)
     if env:
         return Path(env)
-    beside = Path(__file__).resolve().parent.parent / "analysis_templates"
+    beside = Path(__file__).resolve().parents[2] / "analysis_templates"
     return beside if beside.is_dir() else Path("analysis_templates")
 
 

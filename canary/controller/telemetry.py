@@ -35,9 +35,9 @@ import threading
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
+from canary.api.models import CanaryStatus, Phase, Verdict
+from canary.controller.workqueue import WorkQueue
 from canary.engine.clock import seconds_since
-from canary.models import CanaryStatus, Phase, Verdict
-from canary.workqueue import WorkQueue
 
 IN_PROGRESS = (Phase.WAITING, Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING)
 OUTCOMES = {

@@ -22,8 +22,13 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from canary import handback, naming, workloads
-from canary.cache import Store
+from canary.api import naming
+from canary.api.models import AnalysisTemplateSpec, Canary, CanaryStatus, Phase, RequestAnnotation
+from canary.controller import handback, workloads
+from canary.controller.health import Health
+from canary.controller.leader import LeaderElector
+from canary.controller.telemetry import Metrics
+from canary.controller.workqueue import WorkQueue
 from canary.engine import machine
 from canary.engine.actions import (
     Decision,
@@ -41,17 +46,13 @@ from canary.engine.analysis import due_tasks
 from canary.engine.samples import ProviderFailure, Sample
 from canary.engine.transitions import initializing
 from canary.errors import CanaryError, PermanentError, TransientError
-from canary.health import Health
-from canary.kube import Forbidden, Gone, Kube, NotFound, Obj
-from canary.leader import LeaderElector
-from canary.metrics import Metrics
-from canary.models import AnalysisTemplateSpec, Canary, CanaryStatus, Phase, RequestAnnotation
+from canary.kube.cache import Store
+from canary.kube.client import Forbidden, Gone, Kube, NotFound, Obj
 from canary.providers.base import provider_for
 from canary.routers import router_for
-from canary.validation import template_key, validate_canary
-from canary.workqueue import WorkQueue
+from canary.validation.core import template_key, validate_canary
 
-log = logging.getLogger("canary.controller")
+log = logging.getLogger("canary.controller.reconciler")
 
 RESYNC_SECONDS = 30.0
 RESYNC_SETTLED_SECONDS = 300.0

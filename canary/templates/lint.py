@@ -1,6 +1,6 @@
 """``canary lint``: offline checks of Canary, AnalysisTemplate and ClusterAnalysisTemplate YAML.
 
-The rules are canary.validation's (schema, increasing weights, durations, placeholders,
+The rules are canary.validation.core's (schema, increasing weights, durations, placeholders,
 required args, ...); this module finds the objects in files and points each Finding at
 the line it is about.
 
@@ -42,8 +42,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from canary.models import GROUP, AnalysisTemplateSpec, TemplateArg
-from canary.validation import (
+from canary.api.models import GROUP, AnalysisTemplateSpec, TemplateArg
+from canary.validation.core import (
     TEMPLATE_KINDS,
     Finding,
     short_repr,

@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from canary import naming
+from canary.api import naming
 from canary.errors import PermanentError
-from canary.kube import Kube, Obj
+from canary.kube.client import Kube, Obj
 from canary.routers.replicas import ANNOTATION_TOTAL, remembered_total
 
 

@@ -1,6 +1,7 @@
-"""The ``lint`` and ``analyze`` commands: a thin Typer layer over canary.lint and canary.analyze.
+"""The ``lint`` and ``analyze`` commands: a thin Typer layer over canary.templates.lint
+and canary.templates.analyze.
 
-canary/cli.py adds them with ``register(app)``.
+canary/cli/app.py adds them with ``register(app)``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from canary import analyze as analysis
-from canary import lint as linting
-from canary.durations import parse_duration
-from canary.models import Verdict
+from canary.api.durations import parse_duration
+from canary.api.models import Verdict
+from canary.templates import analyze as analysis
+from canary.templates import lint as linting
 
 _COLOURS = {
     Verdict.PASS: "green",

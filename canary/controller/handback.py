@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from canary import naming, workloads
-from canary.kube import Kube, Obj
+from canary.api import naming
+from canary.controller import workloads
+from canary.kube.client import Kube, Obj
 from canary.routers.replicas import remembered_total
 
 FINALIZER = "canary.dev/finalizer"

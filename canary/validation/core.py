@@ -44,8 +44,8 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import BaseModel, ValidationError
 
+from canary.api.models import API_VERSION, AnalysisTemplateSpec, CanarySpec, Provider
 from canary.errors import PermanentError
-from canary.models import API_VERSION, AnalysisTemplateSpec, CanarySpec, Provider
 from canary.providers.base import validate_address
 from canary.providers.promql import render
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from canary.durations import parse_duration
+from canary.api.durations import parse_duration
 
 GROUP = "canary.dev"
 VERSION = "v1alpha1"

@@ -36,15 +36,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from canary.engine.judge_mixture import BetaPrior, log_marginal, prior_around
-from canary.engine.judge_ratio import (
+from canary.api.models import Verdict
+from canary.engine.judge.mixture import BetaPrior, log_marginal, prior_around
+from canary.engine.judge.ratio import (
     Segment,
     fail_log_evidence,
     pass_log_evidence,
     ratio_fit,
     scaled,
 )
-from canary.models import Verdict
 
 # The mixing prior for one variant's rate: three quarters of its mass on a Beta around 1%,
 # where error rates and slow shares at a p99 edge usually are, a quarter around 20%, so

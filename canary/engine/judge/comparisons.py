@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from canary.durations import parse_duration
-from canary.engine import judge_histogram
-from canary.engine.judge_histogram import Histogram, HistogramError
-from canary.engine.judge_ratio import Segment
+from canary.api.durations import parse_duration
+from canary.api.models import Comparison, StepEvidence
+from canary.engine.judge import histogram as judge_histogram
+from canary.engine.judge.histogram import Histogram, HistogramError
+from canary.engine.judge.ratio import Segment
 from canary.engine.samples import Buckets, BucketsSample, CountsSample
-from canary.models import Comparison, StepEvidence
 
 
 class Unusable(Exception):
