@@ -13,10 +13,10 @@ import pytest
 
 from canary.api import naming
 from canary.api.models import Canary
+from canary.controller.workloads import ANNOTATION_TOTAL
 from canary.errors import PermanentError
 from canary.kube.client import Kube, NotFound
 from canary.routers import GatewayAPIRouter, ReplicaRouter, TrafficRouter, router_for
-from canary.routers.replicas import ANNOTATION_TOTAL
 
 
 def _canary(ns: str, routing: dict | None) -> Canary:
