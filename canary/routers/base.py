@@ -12,7 +12,9 @@ from canary.api.models import Canary
 
 
 class TrafficRouter(Protocol):
-    name: str
+    def canary_replicas(self, total: int) -> int:
+        """Replicas N-canary starts a rollout with, when the user runs `total`."""
+        ...
 
     def set_weight(self, canary: Canary, weight: int) -> int:
         """Send `weight`% to the canary, the rest to stable; return the weight read back."""

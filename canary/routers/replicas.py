@@ -26,10 +26,11 @@ def split(total: int, weight: int) -> tuple[int, int]:
 
 
 class ReplicaRouter:
-    name = "replicas"
-
     def __init__(self, kube: Kube):
         self.kube = kube
+
+    def canary_replicas(self, total: int) -> int:
+        return 0  # the weight is the replica split: set_weight scales the canary up
 
     def _replicas(self, ns: str, name: str, stable: Obj | None = None) -> tuple[int, int]:
         stable = stable or self.kube.get_deployment(ns, naming.primary(name))
