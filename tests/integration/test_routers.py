@@ -16,7 +16,9 @@ from canary.api.models import Canary
 from canary.controller.workloads import ANNOTATION_TOTAL
 from canary.errors import PermanentError
 from canary.kube.client import Kube, NotFound
-from canary.routers import GatewayAPIRouter, ReplicaRouter, TrafficRouter, router_for
+from canary.routers import TrafficRouter, router_for
+from canary.routers.gateway_api import GatewayAPIRouter
+from canary.routers.replicas import ReplicaRouter
 
 
 def _canary(ns: str, routing: dict | None) -> Canary:
