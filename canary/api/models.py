@@ -80,10 +80,10 @@ class TrafficRouting(Model):
 
     @model_validator(mode="after")
     def _one_router(self) -> TrafficRouting:
-        chosen = [n for n in ("gateway_api", "istio", "nginx") if getattr(self, n) is not None]
-        if len(chosen) > 1:
+        fields = type(self).model_fields
+        if sum(getattr(self, n) is not None for n in fields) > 1:
             raise ValueError(
-                "set only one of gatewayAPI, istio, nginx "
+                f"set only one of {', '.join(f.alias or n for n, f in fields.items())} "
                 "(or leave trafficRouting out for replica-ratio routing)"
             )
         return self

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from canary.api import naming
 from canary.controller import workloads
 from canary.kube.client import Kube, Obj
-from canary.routers.replicas import remembered_total
 
 FINALIZER = "canary.dev/finalizer"
 ANNOTATION_REPLICAS = "canary.dev/replicas-before-handoff"
@@ -83,5 +82,5 @@ def _replicas_before(target: Obj, primary: Obj | None) -> int | None:
         return int(recorded)
     # Taken over before the count was recorded on the Deployment: N-primary keeps it too.
     if primary is not None and (target["spec"].get("replicas") or 0) == 0:
-        return remembered_total(primary)
+        return workloads.remembered_total(primary)
     return None

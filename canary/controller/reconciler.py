@@ -49,7 +49,7 @@ from canary.errors import CanaryError, PermanentError, TransientError
 from canary.kube.cache import Store
 from canary.kube.client import Forbidden, Gone, Kube, NotFound, Obj
 from canary.providers.base import provider_for
-from canary.routers import router_for
+from canary.routers import TrafficRouter, router_for
 from canary.validation.core import template_key, validate_canary
 
 log = logging.getLogger("canary.controller.reconciler")
@@ -385,7 +385,7 @@ class Controller:
                 with contextlib.suppress(NotFound):  # never created: nothing to scale down
                     self.kube.scale_deployment(obj["metadata"]["namespace"], dep, 0)
             elif isinstance(action, InitializeStable | EnsureCanary | PromoteStable):
-                self._apply_workload(obj, canary, action, target, primary, router.name)
+                self._apply_workload(obj, canary, action, target, primary, router)
 
     def _converge_route(self, canary: Canary, weight: int) -> None:
         """Make the data plane carry the weight the status records.
@@ -408,7 +408,7 @@ class Controller:
         action: InitializeStable | EnsureCanary | PromoteStable,
         target: workloads.Target | None,
         primary: Obj | None,
-        router_name: str,
+        router: TrafficRouter,
     ) -> None:
         if target is None or target.revision != action.revision:
             raise TransientError(
@@ -417,8 +417,7 @@ class Controller:
             )
         total = workloads.desired_total(target, primary)
         if isinstance(action, EnsureCanary):
-            # Replica routing sizes the canary through the weight; a mesh runs it full size.
-            replicas = 0 if router_name == "replicas" else total
+            replicas = router.canary_replicas(total)
             workloads.apply_deployment(self.kube, obj, "canary", target, replicas, total)
         else:
             workloads.ensure_services(self.kube, obj)

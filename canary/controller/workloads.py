@@ -15,7 +15,9 @@ from typing import Any
 from canary.api import naming
 from canary.errors import PermanentError
 from canary.kube.client import Kube, Obj
-from canary.routers.replicas import ANNOTATION_TOTAL, remembered_total
+
+# The user's replica count, on each owned Deployment: a router may scale N-primary below it.
+ANNOTATION_TOTAL = "canary.dev/total-replicas"
 
 
 def template_hash(template: dict[str, Any]) -> str:
@@ -183,6 +185,12 @@ def ensure_services(kube: Kube, canary: Obj) -> None:
                 "spec": {"selector": naming.selector(name, variant), "ports": [port]},
             },
         )
+
+
+def remembered_total(primary: Obj) -> int:
+    """The replica count the user asked for, as N-primary remembers it."""
+    annotations = primary["metadata"].get("annotations") or {}
+    return int(annotations.get(ANNOTATION_TOTAL, primary["spec"].get("replicas") or 1))
 
 
 def desired_total(target: Target, primary: Obj | None) -> int:

@@ -1,7 +1,8 @@
 """The TrafficRouter protocol: how canary traffic weight reaches the data plane.
 
-One implementation per data plane. Each writes the weight in ONE call to its API and
-reads it back, so a rollback is a single write and a silent drop is caught at once.
+One implementation per data plane, named in registry.py. Each writes the weight in ONE
+call to its API and reads it back, so a rollback is a single write and a silent drop is
+caught at once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from canary.api.models import Canary
 
 
 class TrafficRouter(Protocol):
-    name: str
+    def canary_replicas(self, total: int) -> int:
+        """Replicas N-canary starts a rollout with, when the user runs `total`."""
+        ...
 
     def set_weight(self, canary: Canary, weight: int) -> int:
         """Send `weight`% to the canary, the rest to stable; return the weight read back."""

@@ -22,10 +22,11 @@ ANNOTATION_ORIGINAL = "canary.dev/original-backend-refs"  # {"rule index": [back
 
 
 class GatewayAPIRouter:
-    name = "gatewayAPI"
-
     def __init__(self, kube: Kube):
         self.kube = kube
+
+    def canary_replicas(self, total: int) -> int:
+        return total  # the route splits traffic, so the canary can take any weight at once
 
     def _route(self, canary: Canary) -> tuple[str, str, dict[str, Any]]:
         assert canary.spec.traffic_routing and canary.spec.traffic_routing.gateway_api

@@ -12,16 +12,9 @@ import math
 
 from canary.api import naming
 from canary.api.models import Canary
+from canary.controller.workloads import remembered_total
 from canary.errors import TransientError
 from canary.kube.client import Kube, Obj
-
-ANNOTATION_TOTAL = "canary.dev/total-replicas"
-
-
-def remembered_total(primary: Obj) -> int:
-    """The replica count the user asked for, kept on N-primary while the split changes it."""
-    annotations = primary["metadata"].get("annotations") or {}
-    return int(annotations.get(ANNOTATION_TOTAL, primary["spec"].get("replicas") or 1))
 
 
 def split(total: int, weight: int) -> tuple[int, int]:
@@ -33,10 +26,11 @@ def split(total: int, weight: int) -> tuple[int, int]:
 
 
 class ReplicaRouter:
-    name = "replicas"
-
     def __init__(self, kube: Kube):
         self.kube = kube
+
+    def canary_replicas(self, total: int) -> int:
+        return 0  # the weight is the replica split: set_weight scales the canary up
 
     def _replicas(self, ns: str, name: str, stable: Obj | None = None) -> tuple[int, int]:
         stable = stable or self.kube.get_deployment(ns, naming.primary(name))

@@ -48,6 +48,7 @@ from canary.api.models import API_VERSION, AnalysisTemplateSpec, CanarySpec, Pro
 from canary.errors import PermanentError
 from canary.providers.base import validate_address
 from canary.providers.promql import render
+from canary.routers.registry import IMPLEMENTED_ROUTERS
 
 __all__ = [
     "BUILTIN_PLACEHOLDERS",
@@ -122,10 +123,6 @@ def validate_canary(
     if templates is not None:
         findings += _check_analyses(spec, templates)
     return _unique(findings)
-
-
-# Routers this controller version implements; the others are reserved in the schema.
-IMPLEMENTED_ROUTERS = ("gatewayAPI",)
 
 
 def _check_routing(routing: Any) -> list[Finding]:

@@ -1,4 +1,5 @@
-"""One contract every TrafficRouter passes, against the real API server.
+"""One contract every TrafficRouter in the registry passes, against the real API server
+(tests/unit/test_router_contract.py checks the rest without one).
 
 The official Gateway API CRDs are installed, so the server's own validation checks
 every HTTPRoute the router writes.
@@ -7,16 +8,21 @@ every HTTPRoute the router writes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from canary.api import naming
 from canary.api.models import Canary
+from canary.controller.workloads import ANNOTATION_TOTAL
 from canary.errors import PermanentError
-from canary.kube.client import Kube, NotFound
-from canary.routers import GatewayAPIRouter, ReplicaRouter, TrafficRouter, router_for
-from canary.routers.replicas import ANNOTATION_TOTAL
+from canary.kube.client import Kube
+from canary.routers import TrafficRouter, router_for
+from canary.routers.gateway_api import GatewayAPIRouter
+from canary.routers.registry import ROUTERS, name_for
+from canary.routers.replicas import ReplicaRouter
 
 
 def _canary(ns: str, routing: dict | None) -> Canary:
@@ -55,32 +61,50 @@ SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "checkout
            "spec": {"selector": {"app": "checkout"}, "ports": [{"port": 80}]}}
 
 
-def _users_objects(kube: Kube, ns: str) -> list[dict]:
+@dataclass(frozen=True)
+class DataPlane:
+    """What a router routes through, as the user has it before creating the Canary."""
+
+    routing: dict | None  # spec.trafficRouting; None leaves it out
+    objects: tuple[dict, ...] = ()  # the user's, besides Service N
+    fixtures: tuple[str, ...] = ()  # what those objects need, e.g. their CRDs
+
+
+# Every router in the registry runs the contract below; a new one adds its DataPlane.
+DATA_PLANES = {
+    "replicas": DataPlane(None),
+    "gatewayAPI": DataPlane({"gatewayAPI": {"httpRoute": "checkout"}}, (ROUTE,),
+                            ("gateway_crds",)),
+}
+
+
+def _users_objects(kubectl, ns: str, plane: DataPlane) -> list[dict]:
     """What decides where users' traffic goes, apart from the Canary's own objects."""
-    service = kube.get_service(ns, "checkout")
-    assert service is not None
-    objects = [service["spec"]]
-    try:
-        route = kube.get_object("gateway.networking.k8s.io", "v1", "httproutes", ns, "checkout")
-    except NotFound:
-        return objects
-    return [*objects, route["spec"], route["metadata"].get("annotations")]
+    found = []
+    for obj in (SERVICE, *plane.objects):
+        got = json.loads(kubectl("get", "-n", ns, obj["kind"], obj["metadata"]["name"],
+                                 "-o", "json").stdout)
+        found += [got["spec"], got["metadata"].get("annotations")]
+    return found
 
 
-@pytest.fixture(params=["gatewayAPI", "replicas"])
-def setup(request: pytest.FixtureRequest, kubeconfig: Path, gateway_crds: Path, kubectl,
-          namespace: str) -> tuple[TrafficRouter, Canary, Kube]:
+@pytest.fixture(params=list(ROUTERS))
+def setup(request: pytest.FixtureRequest, kubeconfig: Path, kubectl,
+          namespace: str) -> tuple[TrafficRouter, Canary, Callable[[], list[dict]]]:
+    """A router, its Canary, and a reading of the user's objects it must give back."""
+    plane = DATA_PLANES.get(request.param)
+    if plane is None:
+        pytest.fail(f"router {request.param!r} has no DataPlane: add one to DATA_PLANES")
+    for fixture in plane.fixtures:
+        request.getfixturevalue(fixture)
+    for obj in (SERVICE, *plane.objects):
+        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(obj))
+    canary = _canary(namespace, plane.routing)
+    assert name_for(canary) == request.param
     kube = Kube(kubeconfig)
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(SERVICE))
-    if request.param == "gatewayAPI":
-        kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(ROUTE))
-        canary = _canary(namespace, {"gatewayAPI": {"httpRoute": "checkout"}})
-    else:
-        canary = _canary(namespace, None)
     kube.create_deployment(namespace, _deployment("checkout-primary", "stable", 10))
     kube.create_deployment(namespace, _deployment("checkout-canary", "canary", 0))
-    router = router_for(canary, kube)
-    return router, canary, kube
+    return router_for(canary, kube), canary, lambda: _users_objects(kubectl, namespace, plane)
 
 
 @pytest.mark.parametrize("weight", [0, 10, 50, 100])
@@ -111,14 +135,13 @@ def test_setting_the_same_weight_twice_is_harmless(setup) -> None:
 
 
 def test_teardown_gives_back_what_the_user_had(setup) -> None:
-    router, canary, kube = setup
-    ns = canary.metadata.namespace
-    before = _users_objects(kube, ns)
+    router, canary, users_objects = setup
+    before = users_objects()
     router.set_weight(canary, 50)
     router.teardown(canary)
-    assert _users_objects(kube, ns) == before
+    assert users_objects() == before
     router.teardown(canary)  # a crash after the first call repeats it
-    assert _users_objects(kube, ns) == before
+    assert users_objects() == before
 
 
 @pytest.mark.parametrize("recorded", ["missing", "garbage", "our-own-service"])
