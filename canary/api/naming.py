@@ -9,10 +9,21 @@ N           the user's Deployment: the template source, scaled to 0 once N-prima
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 LABEL_NAME = "canary.dev/name"
 LABEL_VARIANT = "canary.dev/variant"  # "stable" or "canary"
 ANNOTATION_REVISION = "canary.dev/revision"
 ANNOTATION_REQUEST = "canary.dev/request"  # manual requests from the CLI, JSON
+# On every owned Deployment: the user's replica count, which routers split by weight.
+ANNOTATION_TOTAL = "canary.dev/total-replicas"
+
+
+def remembered_total(primary: Mapping[str, Any]) -> int:
+    """The replica count the user asked for, as N-primary remembers it."""
+    annotations = primary["metadata"].get("annotations") or {}
+    return int(annotations.get(ANNOTATION_TOTAL, primary["spec"].get("replicas") or 1))
 
 
 def primary(name: str) -> str:

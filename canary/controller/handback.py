@@ -82,5 +82,5 @@ def _replicas_before(target: Obj, primary: Obj | None) -> int | None:
         return int(recorded)
     # Taken over before the count was recorded on the Deployment: N-primary keeps it too.
     if primary is not None and (target["spec"].get("replicas") or 0) == 0:
-        return workloads.remembered_total(primary)
+        return naming.remembered_total(primary)
     return None

@@ -17,7 +17,6 @@ from canary.errors import PermanentError
 from canary.kube.client import Kube, Obj
 
 # The user's replica count, on each owned Deployment: a router may scale N-primary below it.
-ANNOTATION_TOTAL = "canary.dev/total-replicas"
 
 
 def template_hash(template: dict[str, Any]) -> str:
@@ -133,7 +132,10 @@ def _deployment(
             "namespace": canary["metadata"]["namespace"],
             "labels": labels,
             "ownerReferences": [_owner(canary)],
-            "annotations": {naming.ANNOTATION_REVISION: revision, ANNOTATION_TOTAL: str(total)},
+            "annotations": {
+                naming.ANNOTATION_REVISION: revision,
+                naming.ANNOTATION_TOTAL: str(total),
+            },
         },
         "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": tpl},
     }
@@ -187,14 +189,8 @@ def ensure_services(kube: Kube, canary: Obj) -> None:
         )
 
 
-def remembered_total(primary: Obj) -> int:
-    """The replica count the user asked for, as N-primary remembers it."""
-    annotations = primary["metadata"].get("annotations") or {}
-    return int(annotations.get(ANNOTATION_TOTAL, primary["spec"].get("replicas") or 1))
-
-
 def desired_total(target: Target, primary: Obj | None) -> int:
     """Replica count for each variant: the user's count, else what the primary remembers."""
     if target.replicas:
         return target.replicas
-    return remembered_total(primary) if primary is not None else 1
+    return naming.remembered_total(primary) if primary is not None else 1

@@ -12,7 +12,6 @@ import math
 
 from canary.api import naming
 from canary.api.models import Canary
-from canary.controller.workloads import remembered_total
 from canary.errors import TransientError
 from canary.kube.client import Kube, Obj
 
@@ -45,7 +44,7 @@ class ReplicaRouter:
         primary = self.kube.get_deployment(ns, naming.primary(name))
         if primary is None:
             raise TransientError(f"Deployment {ns}/{naming.primary(name)} does not exist yet")
-        stable_replicas, canary_replicas = split(remembered_total(primary), weight)
+        stable_replicas, canary_replicas = split(naming.remembered_total(primary), weight)
         # Stable first: on the way back to 0 it must have capacity before the canary goes.
         self.kube.scale_deployment(ns, naming.primary(name), stable_replicas)
         canary_dep = naming.canary_deployment(name)
@@ -64,7 +63,7 @@ class ReplicaRouter:
         primary = self.kube.get_deployment(ns, naming.primary(name))
         if primary is None:
             return weight == 0
-        return self._replicas(ns, name, primary) == split(remembered_total(primary), weight)
+        return self._replicas(ns, name, primary) == split(naming.remembered_total(primary), weight)
 
     def teardown(self, canary: Canary) -> None:
         """Nothing to give back: traffic goes through the user's own Service N, which was

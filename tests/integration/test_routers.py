@@ -16,7 +16,6 @@ import pytest
 
 from canary.api import naming
 from canary.api.models import Canary
-from canary.controller.workloads import ANNOTATION_TOTAL
 from canary.errors import PermanentError
 from canary.kube.client import Kube
 from canary.routers import TrafficRouter, router_for
@@ -38,7 +37,7 @@ def _deployment(name: str, variant: str, replicas: int) -> dict:
     labels = naming.selector("checkout", variant)
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "labels": labels,
-                         "annotations": {ANNOTATION_TOTAL: "10"}},
+                         "annotations": {naming.ANNOTATION_TOTAL: "10"}},
             "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
                      "template": {"metadata": {"labels": labels}, "spec": {"containers": [
                          {"name": "app", "image": "demo/checkout:v1"}]}}}}
