@@ -56,9 +56,9 @@ from canary.api.models import (
     Step,
     StepAnalysis,
     StepEvidence,
-    TemplateRef,
     ThresholdRange,
     Verdict,
+    template_key,
 )
 from canary.engine.clock import from_iso, seconds_since, to_iso
 from canary.engine.samples import (
@@ -73,10 +73,6 @@ from canary.engine.samples import (
 
 BACKGROUND = "background"
 _MEASURING = (Phase.PROGRESSING, Phase.PAUSED)
-
-
-def template_key(ref: TemplateRef) -> str:
-    return f"cluster/{ref.template_name}" if ref.cluster_scope else ref.template_name
 
 
 def step_scope(index: int) -> str:
@@ -102,7 +98,7 @@ def template_problems(canary: Canary, templates: Mapping[str, AnalysisTemplateSp
     for path, analysis in _analyses(canary):
         given = {a.name for a in analysis.args if a.value is not None}
         for j, ref in enumerate(analysis.templates):
-            spec = templates.get(template_key(ref))
+            spec = templates.get(template_key(ref.template_name, ref.cluster_scope))
             kind = "ClusterAnalysisTemplate" if ref.cluster_scope else "AnalysisTemplate"
             if spec is None:
                 problems.append(
@@ -174,7 +170,7 @@ def _tasks(
     step = status.current_step_index or 0
     tasks = []
     for ref in analysis.templates:
-        spec = templates.get(template_key(ref))
+        spec = templates.get(template_key(ref.template_name, ref.cluster_scope))
         if spec is None:
             continue  # reported by template_problems(); nothing to measure
         args = _merge_args(spec, analysis.args)

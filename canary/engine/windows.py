@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from canary.api.models import DeployWindow
+from canary.api.models import DeployWindow, minutes_of_day
 from canary.engine.clock import utc
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -65,7 +65,7 @@ def _spans(window: DeployWindow, now: datetime) -> Iterator[tuple[datetime, date
 
 def _span(day: date, start: str, end: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     opens = datetime.combine(day, _clock(start), tzinfo=zone)
-    end_day = day if _minutes(end) > _minutes(start) else day + timedelta(days=1)
+    end_day = day if minutes_of_day(end) > minutes_of_day(start) else day + timedelta(days=1)
     if end == "24:00":
         end_day, end = day + timedelta(days=1), "00:00"
     closes = datetime.combine(end_day, _clock(end), tzinfo=zone)
@@ -73,11 +73,5 @@ def _span(day: date, start: str, end: str, zone: ZoneInfo) -> tuple[datetime, da
     return opens.astimezone(UTC), closes.astimezone(UTC)
 
 
-def _minutes(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
 def _clock(hhmm: str) -> time:
-    hours, minutes = hhmm.split(":")
-    return time(int(hours), int(minutes))
+    return time(*divmod(minutes_of_day(hhmm), 60))

@@ -42,12 +42,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from canary.api.models import GROUP, AnalysisTemplateSpec, TemplateArg
+from canary.api.models import GROUP, AnalysisTemplateSpec, TemplateArg, template_key
 from canary.validation.core import (
     TEMPLATE_KINDS,
     Finding,
     short_repr,
-    template_key,
     validate_canary,
     validate_template,
 )

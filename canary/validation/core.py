@@ -44,7 +44,14 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import BaseModel, ValidationError
 
-from canary.api.models import API_VERSION, AnalysisTemplateSpec, CanarySpec, Provider
+from canary.api.models import (
+    API_VERSION,
+    AnalysisTemplateSpec,
+    CanarySpec,
+    Provider,
+    minutes_of_day,
+    template_key,
+)
 from canary.errors import PermanentError
 from canary.providers.base import validate_address
 from canary.providers.promql import render
@@ -54,7 +61,6 @@ __all__ = [
     "SUPPORTED_PROVIDERS",
     "Finding",
     "short_repr",
-    "template_key",
     "validate_canary",
     "validate_template",
 ]
@@ -79,11 +85,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message} ({self.fix})"
-
-
-def template_key(template_name: str, cluster_scope: bool = False) -> str:
-    """The key of a referenced template in the `templates` mapping of validate_canary."""
-    return f"cluster/{template_name}" if cluster_scope else template_name
 
 
 # ---------------------------------------------------------------- Canary
@@ -222,7 +223,7 @@ def _check_deploy_window(window: Any) -> list[Finding]:
     start, end = window.get("start"), window.get("end")
     start_ok = isinstance(start, str) and _TIME.match(start) is not None
     end_ok = isinstance(end, str) and _TIME.match(end) is not None
-    if end_ok and _minutes(str(end)) > 24 * 60:
+    if end_ok and minutes_of_day(str(end)) > 24 * 60:
         findings.append(
             Finding("spec.deployWindow.end", f"{end} is after 24:00", "use a time up to 24:00")
         )
@@ -253,11 +254,6 @@ def _known_zone(name: str) -> bool:
     except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
         return False
     return True
-
-
-def _minutes(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
 
 
 def _check_analyses(

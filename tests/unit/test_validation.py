@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from canary.api.models import AnalysisTemplateSpec
+from canary.api.models import AnalysisTemplateSpec, template_key
 from canary.validation.core import (
     SUPPORTED_PROVIDERS,
     Finding,
     short_repr,
-    template_key,
     validate_canary,
     validate_template,
 )
