@@ -7,7 +7,9 @@ could happen next is left to the next call (requeue_after is 0 when that is righ
 
 Conditions: the engine keeps only the "Invalid" condition (status "True" with the spec
 problems, or "False"). Phase, reason and message already say whether a rollout is
-progressing; a second condition would only repeat them.
+progressing; a second condition would only repeat them. The problems are
+obs.spec_errors, as validation worded them: the engine adds none of its own, so the
+condition names each problem once.
 
 Initialization (first sight of a Deployment) takes two calls, so that the route never
 points at N-primary before it can serve: the first records the revision as stable and
@@ -86,7 +88,6 @@ from canary.engine.analysis import (
     probe,
     statuses_by_key,
     step_tasks,
-    template_problems,
     usable,
     weight_before,
 )
@@ -126,7 +127,7 @@ from canary.engine.transitions import (
     start_rollout,
     step_label,
 )
-from canary.engine.windows import in_window, window_problems
+from canary.engine.windows import in_window
 
 
 def step(
@@ -139,7 +140,7 @@ def step(
     draft = Draft(
         canary.status.model_copy(update={"observed_generation": canary.metadata.generation})
     )
-    problems = _problems(ctx)
+    problems = list(obs.spec_errors)
     _mark_validity(ctx.now, draft, problems)
     if problems:
         ignore_request(ctx, draft, "the spec is invalid; fix it first")
@@ -153,12 +154,6 @@ def step(
 
 
 # ---------------------------------------------------------------- validity
-
-
-def _problems(ctx: Context) -> list[str]:
-    window = ctx.canary.spec.deploy_window
-    found = [*ctx.obs.spec_errors, *template_problems(ctx.canary, ctx.templates)]
-    return found + (window_problems(window) if window is not None else [])
 
 
 def reject(status: CanaryStatus, problems: tuple[str, ...], now: datetime) -> Decision:

@@ -11,27 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from canary.api.models import DeployWindow, minutes_of_day
 from canary.engine.clock import utc
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def window_problems(window: DeployWindow) -> list[str]:
-    """What makes `window` unusable, as "field: problem (fix)" strings."""
-    problems = []
-    try:
-        ZoneInfo(window.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.append(
-            f"spec.deployWindow.timezone: unknown timezone {window.timezone!r} "
-            "(use an IANA name such as Europe/Berlin)"
-        )
-    if not window.days:
-        problems.append("spec.deployWindow.days: no days listed (list at least one, e.g. Mon)")
-    return problems
 
 
 def in_window(window: DeployWindow, now: datetime) -> bool:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from canary.api.models import DeployWindow
-from canary.engine.windows import in_window, next_open, window_problems
+from canary.engine.windows import in_window, next_open
 
 pytestmark = pytest.mark.unit
 
@@ -79,16 +79,6 @@ def test_other_timezones_compare_by_instant() -> None:
 def test_naive_datetimes_are_rejected() -> None:
     with pytest.raises(ValueError, match="no timezone"):
         in_window(OFFICE, datetime(2024, 5, 6, 10, 0))
-
-
-def test_problems() -> None:
-    bad = DeployWindow(timezone="Mars/Olympus", days=[], start="09:00", end="10:00")
-    assert window_problems(bad) == [
-        "spec.deployWindow.timezone: unknown timezone 'Mars/Olympus' "
-        "(use an IANA name such as Europe/Berlin)",
-        "spec.deployWindow.days: no days listed (list at least one, e.g. Mon)",
-    ]
-    assert window_problems(OFFICE) == []
 
 
 def test_a_window_without_days_never_opens() -> None:
