@@ -1,10 +1,14 @@
 """Deploy windows: when a new revision may start rolling out.
 
 A window opens at `start` local time on each listed day and closes at `end`. When `end`
-is not after `start` the window runs past midnight into the next day (so "22:00"-"06:00"
-listed on Fri is open Friday night until Saturday 06:00), and `start == end` means a full
-24 hours. "24:00" is accepted as an end. Times are wall-clock times in `timezone`, so a
-window keeps its local hours across daylight-saving changes.
+is earlier than `start` the window runs past midnight into the next day (so
+"22:00"-"06:00" listed on Fri is open Friday night until Saturday 06:00). "24:00" is
+accepted as an end, so "00:00"-"24:00" is a whole day. Times are wall-clock times in
+`timezone`, so a window keeps its local hours across daylight-saving changes.
+
+`start == end` is rejected, by validation (the Canary is Invalid, with the fix) and here
+(ValueError): "09:00"-"09:00" reads as a whole day to some and as no time at all to
+others, and either guess would start or hold rollouts at hours the user did not expect.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ def _spans(window: DeployWindow, now: datetime) -> Iterator[tuple[datetime, date
 
     Starting a day early catches a window that opened yesterday and runs past midnight.
     """
+    if window.start == window.end:
+        raise ValueError(f"deploy window start equals end ({window.start}): it is ambiguous")
     zone = ZoneInfo(window.timezone)
     today = now.astimezone(zone).date()
     for offset in range(-1, 8):

@@ -104,3 +104,12 @@ def test_a_step_analysis_may_take_its_args_from_the_background_analysis() -> Non
     )
     _, condition = _reconcile(canary, TEMPLATE)
     assert (condition["status"], condition["message"]) == ("False", "")
+
+
+def test_a_window_with_start_equal_to_end_is_invalid_and_says_how_to_write_a_whole_day() -> None:
+    window = {"days": ["Mon"], "start": "09:00", "end": "09:00"}
+    kube, condition = _reconcile(_canary(deployWindow=window))
+    assert condition["status"] == "True"
+    assert str(condition["message"]).startswith("spec.deployWindow.end: equals start (09:00)")
+    assert 'start: "00:00" and end: "24:00"' in str(condition["message"])
+    assert (NS, naming.primary(NAME)) not in kube.deployments
