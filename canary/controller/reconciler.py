@@ -57,7 +57,7 @@ from canary.kube.cache import Store
 from canary.kube.client import Forbidden, Gone, Kube, NotFound, Obj
 from canary.providers.base import provider_for
 from canary.routers import router_for
-from canary.validation.core import validate_canary
+from canary.validation import validate_canary
 
 log = logging.getLogger("canary.controller.reconciler")
 

@@ -50,7 +50,7 @@ from canary.engine.transitions import ANALYSIS_FAILED, INITIALIZING
 from canary.simulate.provider import SimulatedProvider
 from canary.simulate.scenario import Scenario, ScenarioError
 from canary.simulate.traffic import World
-from canary.validation.core import validate_canary, validate_template
+from canary.validation import validate_canary, validate_template
 
 PROMOTED, ROLLED_BACK, FAILED, RUNNING = "promoted", "rolled back", "failed", "still running"
 EPOCH = datetime(2024, 1, 2, 10, 0, tzinfo=UTC)  # t = 0: a Tuesday morning

@@ -60,7 +60,7 @@ from canary.templates.lint import (
     lint_paths,
     markdown_yaml_blocks,
 )
-from canary.validation.core import validate_canary, validate_template
+from canary.validation import validate_canary, validate_template
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ from fake_kube import FakeKube
 from canary.api import naming
 from canary.controller.reconciler import Controller
 from canary.kube.client import Obj
-from canary.validation.core import validate_canary
+from canary.validation import validate_canary
 
 pytestmark = pytest.mark.unit
 

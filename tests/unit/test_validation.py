@@ -1,4 +1,4 @@
-"""canary.validation.core: each bad input gives a Finding naming the field and the fix."""
+"""canary.validation: each bad input gives a Finding naming the field and the fix."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from canary.api.models import AnalysisTemplateSpec, template_key
-from canary.validation.core import (
+from canary.validation import (
     SUPPORTED_PROVIDERS,
     Finding,
     short_repr,
