@@ -19,7 +19,7 @@ Counters in MetricStatus are what the limits are checked against:
 - `inconclusives`: threshold "no data" results; the rollout pauses when
   inconclusives > inconclusiveLimit;
 - `consecutive_errors`: provider errors in a row; above consecutiveErrorLimit the metric
-  counts as unavailable (see machine.py), because an Error never counts as a Pass.
+  counts as unavailable (see live.py), because an Error never counts as a Pass.
 
 A provider error (or a probe, see probe()) never moves `measurements`, `failures` or
 `inconclusives`: a monitoring outage records no Pass or Fail.
