@@ -23,7 +23,7 @@ the form the kube-apiserver requires for apiextensions.k8s.io/v1:
   through ``json_schema_extra`` pass through (an ``anyOf`` there would be read as a union),
   so the API server rejects what the models' cross-field validators reject (one kind per
   step, at most one router, one check per metric, ...). ``canary lint`` and the
-  controller's Invalid condition (canary.validation.core) still give the friendlier message.
+  controller's Invalid condition (canary.validation) still give the friendlier message.
 
 Generation fails (exit 1) if the result breaks a structural rule (:func:`structural_problems`).
 Output is deterministic: properties keep the models' field order, schema keywords come in a

@@ -101,6 +101,13 @@ class TemplateRef(Model):
     )
 
 
+def template_key(template_name: str, cluster_scope: bool = False) -> str:
+    """The key of a referenced template in the `templates` mapping that validation and the
+    engine are given: ClusterAnalysisTemplates get their own prefix, since a namespaced
+    template and a cluster-scoped one may share a name."""
+    return f"cluster/{template_name}" if cluster_scope else template_name
+
+
 class StepAnalysis(Model):
     templates: list[TemplateRef] = Field(min_length=1)
     args: list[Arg] = Field(default_factory=list)
@@ -153,6 +160,12 @@ class DeployWindow(Model):
     days: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS))
     start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     end: str = Field(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+
+
+def minutes_of_day(hhmm: str) -> int:
+    """A DeployWindow time ("HH:MM") as minutes since midnight; "24:00" is 1440."""
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
 
 
 class CanarySpec(Model):

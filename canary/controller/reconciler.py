@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from canary.api import naming
-from canary.api.models import AnalysisTemplateSpec, Canary, CanaryStatus, Phase, RequestAnnotation
+from canary.api.models import (
+    AnalysisTemplateSpec,
+    Canary,
+    CanaryStatus,
+    Phase,
+    RequestAnnotation,
+    template_key,
+)
 from canary.controller import handback, workloads
 from canary.controller.health import Health
 from canary.controller.leader import LeaderElector
@@ -50,7 +57,7 @@ from canary.kube.cache import Store
 from canary.kube.client import Forbidden, Gone, Kube, NotFound, Obj
 from canary.providers.base import provider_for
 from canary.routers import TrafficRouter, router_for
-from canary.validation.core import template_key, validate_canary
+from canary.validation import validate_canary
 
 log = logging.getLogger("canary.controller.reconciler")
 

@@ -50,6 +50,11 @@ class Observations:
     to it, i.e. `status.canary_revision` while the phase is Promoting, otherwise
     `status.stable_revision`. "Fully available" includes the Deployment controller having
     observed the latest generation, so a just-written template never reads as ready.
+
+    `spec_errors` are the Canary's validation findings (canary.validation), checked
+    against the same `templates` passed to step(): the engine takes them as given and
+    checks nothing itself, so a missing template or an unusable deploy window must be
+    among them. While there are any, step() only reports them (the Invalid condition).
     """
 
     target_revision: str | None

@@ -19,7 +19,7 @@ Counters in MetricStatus are what the limits are checked against:
 - `inconclusives`: threshold "no data" results; the rollout pauses when
   inconclusives > inconclusiveLimit;
 - `consecutive_errors`: provider errors in a row; above consecutiveErrorLimit the metric
-  counts as unavailable (see machine.py), because an Error never counts as a Pass.
+  counts as unavailable (see live.py), because an Error never counts as a Pass.
 
 A provider error (or a probe, see probe()) never moves `measurements`, `failures` or
 `inconclusives`: a monitoring outage records no Pass or Fail.
@@ -54,11 +54,11 @@ from canary.api.models import (
     MetricStatus,
     Phase,
     Step,
-    StepAnalysis,
     StepEvidence,
     TemplateRef,
     ThresholdRange,
     Verdict,
+    template_key,
 )
 from canary.engine.clock import from_iso, seconds_since, to_iso
 from canary.engine.samples import (
@@ -75,10 +75,6 @@ BACKGROUND = "background"
 _MEASURING = (Phase.PROGRESSING, Phase.PAUSED)
 
 
-def template_key(ref: TemplateRef) -> str:
-    return f"cluster/{ref.template_name}" if ref.cluster_scope else ref.template_name
-
-
 def step_scope(index: int) -> str:
     return f"step-{index}"
 
@@ -92,43 +88,6 @@ def weight_before(steps: list[Step], index: int) -> int:
 # ---------------------------------------------------------------- which metrics
 
 
-def template_problems(canary: Canary, templates: Mapping[str, AnalysisTemplateSpec]) -> list[str]:
-    """Missing templates and missing required args, as "field: problem (fix)" strings.
-
-    Checked here as well as by spec validation because an analysis whose templates
-    cannot be found would otherwise measure nothing and pass.
-    """
-    problems = []
-    for path, analysis in _analyses(canary):
-        given = {a.name for a in analysis.args if a.value is not None}
-        for j, ref in enumerate(analysis.templates):
-            spec = templates.get(template_key(ref))
-            kind = "ClusterAnalysisTemplate" if ref.cluster_scope else "AnalysisTemplate"
-            if spec is None:
-                problems.append(
-                    f"{path}.templates[{j}]: {kind} {ref.template_name!r} not found "
-                    "(create it or fix templateName)"
-                )
-                continue
-            for arg in spec.args:
-                if arg.value is None and arg.name not in given:
-                    problems.append(
-                        f"{path}.args: {kind} {ref.template_name!r} needs argument "
-                        f"{arg.name!r} (add it to args)"
-                    )
-    return problems
-
-
-def _analyses(canary: Canary) -> list[tuple[str, StepAnalysis]]:
-    found: list[tuple[str, StepAnalysis]] = []
-    if canary.spec.analysis is not None:
-        found.append(("spec.analysis", canary.spec.analysis))
-    for i, step in enumerate(canary.spec.steps):
-        if step.analysis is not None:
-            found.append((f"spec.steps[{i}].analysis", step.analysis))
-    return found
-
-
 def background_tasks(
     canary: Canary, templates: Mapping[str, AnalysisTemplateSpec], now: datetime
 ) -> list[MetricTask]:
@@ -137,8 +96,8 @@ def background_tasks(
         return []
     if weight_before(canary.spec.steps, status.current_step_index or 0) == 0:
         return []
-    interval = background.interval
-    return _tasks(BACKGROUND, background, templates, canary, now, interval)
+    args, interval = background.args, background.interval
+    return _tasks(BACKGROUND, background.templates, args, templates, canary, now, interval)
 
 
 def step_tasks(
@@ -151,7 +110,10 @@ def step_tasks(
     analysis = steps[index].analysis
     if analysis is None:
         return []
-    return _tasks(step_scope(index), analysis, templates, canary, now, None)
+    # The args validation checked this step's templates against (validation.analyses).
+    inherited = canary.spec.analysis.args if canary.spec.analysis is not None else []
+    args = [*inherited, *analysis.args]
+    return _tasks(step_scope(index), analysis.templates, args, templates, canary, now, None)
 
 
 def active_tasks(
@@ -162,7 +124,8 @@ def active_tasks(
 
 def _tasks(
     scope: str,
-    analysis: StepAnalysis,
+    refs: list[TemplateRef],
+    given: list[Arg],
     templates: Mapping[str, AnalysisTemplateSpec],
     canary: Canary,
     now: datetime,
@@ -173,11 +136,13 @@ def _tasks(
     statuses = statuses_by_key(status.analysis)
     step = status.current_step_index or 0
     tasks = []
-    for ref in analysis.templates:
-        spec = templates.get(template_key(ref))
+    for ref in refs:
+        spec = templates.get(template_key(ref.template_name, ref.cluster_scope))
         if spec is None:
-            continue  # reported by template_problems(); nothing to measure
-        args = _merge_args(spec, analysis.args)
+            # Validation reports it, and step() makes no progress while it does (the
+            # controller and the simulator validate with these same templates).
+            continue
+        args = _merge_args(spec, given)
         for metric in spec.metrics:
             if interval is not None:
                 metric = metric.model_copy(update={"interval": interval})
@@ -201,6 +166,7 @@ def baseline_for(
 
 
 def _merge_args(spec: AnalysisTemplateSpec, given: list[Arg]) -> dict[str, str]:
+    """The template's defaults overridden by `given`, a later arg of a name winning."""
     merged = {a.name: a.value for a in spec.args if a.value is not None}
     merged.update({a.name: a.value for a in given if a.value is not None})
     return merged
@@ -214,8 +180,9 @@ def due_tasks(
     Metrics are measured while the rollout is Progressing or Paused (during a
     MetricsUnavailable pause the measurements are probes). Each is due one interval after
     its last measurement, or one interval after the step began for its first. A task's
-    args are the template's defaults overridden by the Canary's args, and its
-    window_seconds is the time since the step began, at least one interval.
+    args are the template's defaults overridden by spec.analysis.args and, for a step's
+    analysis, by its own args in turn; its window_seconds is the time since the step
+    began, at least one interval.
     `templates` is keyed by templateName, cluster-scoped ones by "cluster/<name>".
     """
     return [t for t in _pending(canary, templates, now) if _wait(t, canary, now) <= 0]

@@ -55,7 +55,7 @@ def requeue_after(ctx: Context, status: CanaryStatus, *, invalid: bool) -> float
         if status.reason == METRICS_UNAVAILABLE:
             waits.append(deadline_left(ctx, status.paused_at))
     elif status.metrics_unavailable_intervals == 0:
-        # While metrics are unavailable a step holds (machine._live): only the next
+        # While metrics are unavailable a step holds (live.live): only the next
         # measurement can move it, whatever its timer says.
         waits.append(_step_wait(ctx, status))
     known = [w for w in waits if w is not None]

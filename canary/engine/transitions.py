@@ -1,4 +1,4 @@
-"""The moves a rollout can make, shared by machine.py and requests.py.
+"""The moves a rollout can make, shared by the modules that decide what step() does.
 
 Each move edits a Draft (the status being built plus the actions so far). A move that
 changes the phase goes through Draft.enter(), which emits exactly one event; step() makes
@@ -76,7 +76,7 @@ def held_back(steps: list[Step], status: CanaryStatus) -> bool:
 
     Outside the fail-safe, a rollout always carries the weight of its current step (the
     last setWeight before it), so a user, step or Inconclusive pause at 0% where its
-    step's weight is above 0 can only be the fail-safe's doing (see machine._while_paused).
+    step's weight is above 0 can only be the fail-safe's doing (see live._while_paused).
     (After an edit of spec.steps mid-rollout this may misread a pause as held back; the
     only effect is that measurements are probes until the request that ends the pause.)
     """
@@ -181,7 +181,7 @@ def advance(ctx: Context, draft: Draft) -> None:
 
 
 def begin_promotion(ctx: Context, draft: Draft, request: ManualRequest | None = None) -> None:
-    """Record the decision to promote; the next call applies it (machine._promoting).
+    """Record the decision to promote; the next call applies it (revisions.promoting).
 
     No PromoteStable here: the status saying Promoting must be written before N-primary
     takes the canary's template, so that a crash in between can never leave N-primary

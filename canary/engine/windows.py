@@ -1,37 +1,26 @@
 """Deploy windows: when a new revision may start rolling out.
 
 A window opens at `start` local time on each listed day and closes at `end`. When `end`
-is not after `start` the window runs past midnight into the next day (so "22:00"-"06:00"
-listed on Fri is open Friday night until Saturday 06:00), and `start == end` means a full
-24 hours. "24:00" is accepted as an end. Times are wall-clock times in `timezone`, so a
-window keeps its local hours across daylight-saving changes.
+is earlier than `start` the window runs past midnight into the next day (so
+"22:00"-"06:00" listed on Fri is open Friday night until Saturday 06:00). "24:00" is
+accepted as an end, so "00:00"-"24:00" is a whole day. Times are wall-clock times in
+`timezone`, so a window keeps its local hours across daylight-saving changes.
+
+`start == end` is rejected, by validation (the Canary is Invalid, with the fix) and here
+(ValueError): "09:00"-"09:00" reads as a whole day to some and as no time at all to
+others, and either guess would start or hold rollouts at hours the user did not expect.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from canary.api.models import DeployWindow
+from canary.api.models import DeployWindow, minutes_of_day
 from canary.engine.clock import utc
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def window_problems(window: DeployWindow) -> list[str]:
-    """What makes `window` unusable, as "field: problem (fix)" strings."""
-    problems = []
-    try:
-        ZoneInfo(window.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.append(
-            f"spec.deployWindow.timezone: unknown timezone {window.timezone!r} "
-            "(use an IANA name such as Europe/Berlin)"
-        )
-    if not window.days:
-        problems.append("spec.deployWindow.days: no days listed (list at least one, e.g. Mon)")
-    return problems
 
 
 def in_window(window: DeployWindow, now: datetime) -> bool:
@@ -55,6 +44,8 @@ def _spans(window: DeployWindow, now: datetime) -> Iterator[tuple[datetime, date
 
     Starting a day early catches a window that opened yesterday and runs past midnight.
     """
+    if window.start == window.end:
+        raise ValueError(f"deploy window start equals end ({window.start}): it is ambiguous")
     zone = ZoneInfo(window.timezone)
     today = now.astimezone(zone).date()
     for offset in range(-1, 8):
@@ -65,7 +56,7 @@ def _spans(window: DeployWindow, now: datetime) -> Iterator[tuple[datetime, date
 
 def _span(day: date, start: str, end: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     opens = datetime.combine(day, _clock(start), tzinfo=zone)
-    end_day = day if _minutes(end) > _minutes(start) else day + timedelta(days=1)
+    end_day = day if minutes_of_day(end) > minutes_of_day(start) else day + timedelta(days=1)
     if end == "24:00":
         end_day, end = day + timedelta(days=1), "00:00"
     closes = datetime.combine(end_day, _clock(end), tzinfo=zone)
@@ -73,11 +64,5 @@ def _span(day: date, start: str, end: str, zone: ZoneInfo) -> tuple[datetime, da
     return opens.astimezone(UTC), closes.astimezone(UTC)
 
 
-def _minutes(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
 def _clock(hhmm: str) -> time:
-    hours, minutes = hhmm.split(":")
-    return time(int(hours), int(minutes))
+    return time(*divmod(minutes_of_day(hhmm), 60))

@@ -34,7 +34,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from canary.api.models import AnalysisTemplate, AnalysisTemplateSpec, Canary, CanaryStatus, Phase
+from canary.api.models import (
+    AnalysisTemplate,
+    AnalysisTemplateSpec,
+    Canary,
+    CanaryStatus,
+    Phase,
+    template_key,
+)
 from canary.engine import machine
 from canary.engine.actions import Observations, PromoteStable, SetWeight
 from canary.engine.analysis import due_tasks
@@ -43,7 +50,7 @@ from canary.engine.transitions import ANALYSIS_FAILED, INITIALIZING
 from canary.simulate.provider import SimulatedProvider
 from canary.simulate.scenario import Scenario, ScenarioError
 from canary.simulate.traffic import World
-from canary.validation.core import template_key, validate_canary, validate_template
+from canary.validation import validate_canary, validate_template
 
 PROMOTED, ROLLED_BACK, FAILED, RUNNING = "promoted", "rolled back", "failed", "still running"
 EPOCH = datetime(2024, 1, 2, 10, 0, tzinfo=UTC)  # t = 0: a Tuesday morning

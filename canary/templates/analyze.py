@@ -9,7 +9,7 @@ Decisions (the CLI's ``--help`` says the same):
 - **Template.** ``--template`` is a file (with exactly one template in it, or
   ``FILE#NAME`` to pick one) or the ``metadata.name`` of a template in the library
   (``analysis_templates/``, or ``$CANARY_TEMPLATES_DIR``). The template is validated
-  first (canary.validation.core); findings are printed as ``FILE:LINE: ...`` and exit 2.
+  first (canary.validation); findings are printed as ``FILE:LINE: ...`` and exit 2.
 - **Args.** ``--arg NAME=VALUE`` sets a template arg; an arg the template does not
   declare, or a required arg left out, is a usage error naming the arg and the fix.
 - **Window.** Comparison metrics read counters with ``increase(...[{{window}}])``; in a
@@ -60,7 +60,7 @@ from canary.errors import PermanentError
 from canary.providers.base import DEFAULT_TIMEOUT, MetricProvider, provider_for
 from canary.providers.promql import render
 from canary.templates.lint import Document, Located, read_documents
-from canary.validation.core import TEMPLATE_KINDS, validate_template
+from canary.validation import TEMPLATE_KINDS, validate_template
 
 __all__ = [
     "EXIT_ERROR",

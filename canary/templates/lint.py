@@ -1,6 +1,6 @@
 """``canary lint``: offline checks of Canary, AnalysisTemplate and ClusterAnalysisTemplate YAML.
 
-The rules are canary.validation.core's (schema, increasing weights, durations, placeholders,
+The rules are canary.validation's (schema, increasing weights, durations, placeholders,
 required args, ...); this module finds the objects in files and points each Finding at
 the line it is about.
 
@@ -42,12 +42,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from canary.api.models import GROUP, AnalysisTemplateSpec, TemplateArg
-from canary.validation.core import (
+from canary.api.models import GROUP, AnalysisTemplateSpec, TemplateArg, template_key
+from canary.validation import (
     TEMPLATE_KINDS,
     Finding,
     short_repr,
-    template_key,
     validate_canary,
     validate_template,
 )

@@ -30,7 +30,7 @@ from canary.api.models import (
     ThresholdRange,
     Verdict,
 )
-from canary.engine.analysis import due_tasks, evaluate, passed, template_problems, usable
+from canary.engine.analysis import due_tasks, evaluate, passed, usable
 from canary.engine.judge import core as judge
 from canary.engine.judge.core import Judgement
 from canary.engine.samples import (
@@ -132,6 +132,20 @@ def test_task_carries_merged_args_interval_and_window() -> None:
     assert inline.window_seconds == 600
 
 
+def test_step_analysis_sees_background_args_overridden_by_its_own() -> None:
+    args = [Arg(name="service", value="cart"), Arg(name="quantile", value="0.5")]
+    background = BACKGROUND.model_copy(update={"args": args})
+    own = Step(
+        analysis=StepAnalysis(
+            templates=[TemplateRef(template_name="error-rate")],
+            args=[Arg(name="quantile", value="0.9")],
+        )
+    )
+    c = canary(rolling(1, 10), steps=[STEPS[0], own], analysis=background)
+    inline = next(t for t in due_tasks(c, TEMPLATES, at()) if t.key == STEP1)
+    assert inline.args == {"service": "cart", "quantile": "0.9"}
+
+
 def test_first_measurement_comes_one_interval_into_the_step() -> None:
     c = canary(rolling(1, 10, step_started_at=ts()))
     assert due_tasks(c, TEMPLATES, at(29)) == []
@@ -153,19 +167,6 @@ def test_canary_args_override_template_defaults() -> None:
     c = canary(rolling(0, 0), steps=[step])
     [task] = due_tasks(c, TEMPLATES, at())
     assert task.args == {"service": "cart", "quantile": "0.5"}
-
-
-def test_template_problems() -> None:
-    step = Step(analysis=StepAnalysis(templates=[TemplateRef(template_name="error-rate")]))
-    missing = Step(analysis=StepAnalysis(templates=[TemplateRef(template_name="gone")]))
-    c = canary(steps=[*STEPS, step, missing])
-    assert template_problems(c, TEMPLATES) == [
-        "spec.steps[5].analysis.args: AnalysisTemplate 'error-rate' needs argument 'service' "
-        "(add it to args)",
-        "spec.steps[6].analysis.templates[0]: AnalysisTemplate 'gone' not found "
-        "(create it or fix templateName)",
-    ]
-    assert template_problems(canary(analysis=BACKGROUND), TEMPLATES) == []
 
 
 # ---------------------------------------------------------------- evaluate: thresholds

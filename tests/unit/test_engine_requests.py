@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from engine_support import (
-    BACKGROUND,
     BERLIN_OFFICE,
     ask,
     canary,
@@ -447,19 +446,6 @@ def test_valid_spec_gets_a_quiet_invalid_false_condition() -> None:
     [condition] = decision.status.conditions
     assert condition.status == "False"
     assert decision.actions == ()
-
-
-def test_missing_template_is_a_spec_error() -> None:
-    spec = BACKGROUND.model_copy(
-        update={"templates": [BACKGROUND.templates[0].model_copy(update={"template_name": "nope"})]}
-    )
-    decision = decide(canary(rolling(3, 50), analysis=spec), observe())
-    [condition] = decision.status.conditions
-    assert condition.message == (
-        "spec.analysis.templates[0]: ClusterAnalysisTemplate 'nope' not found "
-        "(create it or fix templateName)"
-    )
-    assert workload(decision) == []
 
 
 def test_request_while_invalid_is_consumed_and_ignored() -> None:

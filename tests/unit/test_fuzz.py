@@ -42,7 +42,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from canary.api.models import AnalysisTemplate, AnalysisTemplateSpec, Canary, RequestAnnotation
+from canary.api.models import (
+    AnalysisTemplate,
+    AnalysisTemplateSpec,
+    Canary,
+    RequestAnnotation,
+    template_key,
+)
 from canary.cli.app import app
 from canary.controller.reconciler import parse_request
 from canary.engine.actions import ManualRequest, RejectedRequest
@@ -54,7 +60,7 @@ from canary.templates.lint import (
     lint_paths,
     markdown_yaml_blocks,
 )
-from canary.validation.core import template_key, validate_canary, validate_template
+from canary.validation import validate_canary, validate_template
 
 pytestmark = pytest.mark.unit
 

@@ -71,7 +71,7 @@ def test_a_reserved_router_is_an_error_not_a_default(field: str) -> None:
 def test_the_registry_loads_no_router_until_one_is_asked_for() -> None:
     """Validation and the CLI read the registry; neither should pay for a Kubernetes client."""
     code = (
-        "import sys, canary.validation.core, canary.routers.registry; "
+        "import sys, canary.validation, canary.routers.registry; "
         "print(sorted(m for m in sys.modules if m.startswith('kubernetes') "
         "or m in ('canary.routers.replicas', 'canary.routers.gateway_api')))"
     )

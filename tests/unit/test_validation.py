@@ -1,4 +1,4 @@
-"""canary.validation.core: each bad input gives a Finding naming the field and the fix."""
+"""canary.validation: each bad input gives a Finding naming the field and the fix."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from canary.api.models import AnalysisTemplateSpec
-from canary.validation.core import (
+from canary.api.models import AnalysisTemplateSpec, template_key
+from canary.validation import (
     SUPPORTED_PROVIDERS,
     Finding,
     short_repr,
-    template_key,
     validate_canary,
     validate_template,
 )

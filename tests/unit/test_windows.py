@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from canary.api.models import DeployWindow
-from canary.engine.windows import in_window, next_open, window_problems
+from canary.engine.windows import in_window, next_open
 
 pytestmark = pytest.mark.unit
 
@@ -17,7 +17,7 @@ OFFICE = DeployWindow(
 )
 FRIDAY_NIGHT = DeployWindow(timezone="Europe/Berlin", days=["Fri"], start="22:00", end="06:00")
 EVENING = DeployWindow(days=["Mon"], start="18:00", end="24:00")
-SATURDAY = DeployWindow(days=["Sat"], start="00:00", end="00:00")
+SATURDAY = DeployWindow(days=["Sat"], start="00:00", end="24:00")
 EARLY_SUNDAY = DeployWindow(timezone="Europe/Berlin", days=["Sun"], start="09:00", end="10:00")
 
 
@@ -39,8 +39,9 @@ IN_WINDOW = [
     ("overnight: Thursday night is not listed", FRIDAY_NIGHT, "2024-05-09T21:00", False),
     ("24:00 end: last minute", EVENING, "2024-05-06T23:59", True),
     ("24:00 end: midnight is past it", EVENING, "2024-05-07T00:00", False),
-    ("start == end: the whole day", SATURDAY, "2024-05-11T12:00", True),
-    ("start == end: not the next day", SATURDAY, "2024-05-12T00:00", False),
+    ("00:00-24:00: the whole day", SATURDAY, "2024-05-11T00:00", True),
+    ("00:00-24:00: to its last minute", SATURDAY, "2024-05-11T23:59", True),
+    ("00:00-24:00: not the next day", SATURDAY, "2024-05-12T00:00", False),
     ("DST day: local hours kept", EARLY_SUNDAY, "2024-03-31T07:30", True),
     ("DST day: not the old offset", EARLY_SUNDAY, "2024-03-31T08:30", False),
     ("winter: UTC+1", EARLY_SUNDAY, "2024-03-24T08:30", True),
@@ -81,14 +82,14 @@ def test_naive_datetimes_are_rejected() -> None:
         in_window(OFFICE, datetime(2024, 5, 6, 10, 0))
 
 
-def test_problems() -> None:
-    bad = DeployWindow(timezone="Mars/Olympus", days=[], start="09:00", end="10:00")
-    assert window_problems(bad) == [
-        "spec.deployWindow.timezone: unknown timezone 'Mars/Olympus' "
-        "(use an IANA name such as Europe/Berlin)",
-        "spec.deployWindow.days: no days listed (list at least one, e.g. Mon)",
-    ]
-    assert window_problems(OFFICE) == []
+def test_start_equal_to_end_is_refused_not_guessed() -> None:
+    # Validation makes such a Canary Invalid, so the engine never asks; were it asked,
+    # neither "the whole day" nor "never" would be a safe guess.
+    ambiguous = DeployWindow(days=["Sat"], start="09:00", end="09:00")
+    with pytest.raises(ValueError, match="start equals end"):
+        in_window(ambiguous, utc("2024-05-11T09:00"))
+    with pytest.raises(ValueError, match="start equals end"):
+        next_open(ambiguous, utc("2024-05-11T09:00"))
 
 
 def test_a_window_without_days_never_opens() -> None:

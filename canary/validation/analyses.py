@@ -1,0 +1,139 @@
+"""The Canary's analyses against its templates: each reference resolves, and each
+template gets every arg it needs.
+
+References resolve through the ``templates`` mapping, keyed by
+canary.api.models.template_key: ``templateName`` for an AnalysisTemplate in the
+Canary's namespace, ``cluster/<templateName>`` for a ClusterAnalysisTemplate
+(``clusterScope: true``). Every template arg without a default must get a value. A
+step's analysis sees ``spec.analysis.args`` (the background analysis' args) overridden
+by its own ``args``, as the engine measures it; the background analysis sees only its
+own. When all args are there, each query is rendered with them (queries.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from canary.api.models import AnalysisTemplateSpec, template_key
+from canary.validation.findings import Finding, closest
+from canary.validation.queries import render_problems
+
+
+def check_analyses(
+    spec: Mapping[str, Any], templates: Mapping[str, AnalysisTemplateSpec]
+) -> list[Finding]:
+    findings: list[Finding] = []
+    background = spec.get("analysis")
+    background_args = _args_of(background, "spec.analysis", findings)
+    if isinstance(background, Mapping):
+        findings += _check_analysis(background, "spec.analysis", background_args, templates)
+    steps = spec.get("steps")
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        if isinstance(step, Mapping) and isinstance(step.get("analysis"), Mapping):
+            here = f"spec.steps[{i}].analysis"
+            own = _args_of(step["analysis"], here, findings)
+            findings += _check_analysis(
+                step["analysis"], here, {**background_args, **own}, templates
+            )
+    return findings
+
+
+def _args_of(analysis: Any, here: str, findings: list[Finding]) -> dict[str, tuple[str, Any]]:
+    """name -> (field path, value) of an analysis' args; reports repeated names."""
+    out: dict[str, tuple[str, Any]] = {}
+    args = analysis.get("args") if isinstance(analysis, Mapping) else None
+    for k, arg in enumerate(args if isinstance(args, list) else []):
+        if not isinstance(arg, Mapping) or not isinstance(arg.get("name"), str):
+            continue
+        name, path = arg["name"], f"{here}.args[{k}]"
+        if name in out:
+            findings.append(
+                Finding(
+                    f"{path}.name",
+                    f"{name!r} is given twice (also {out[name][0]})",
+                    "remove one of them",
+                )
+            )
+        out[name] = (path, arg.get("value"))
+    return out
+
+
+def _check_analysis(
+    analysis: Mapping[str, Any],
+    here: str,
+    args: Mapping[str, tuple[str, Any]],
+    templates: Mapping[str, AnalysisTemplateSpec],
+) -> list[Finding]:
+    findings: list[Finding] = []
+    refs = analysis.get("templates")
+    where_args = f"{here}.args" + (" or spec.analysis.args" if here != "spec.analysis" else "")
+    for j, ref in enumerate(refs if isinstance(refs, list) else []):
+        if not isinstance(ref, Mapping) or not isinstance(ref.get("templateName"), str):
+            continue
+        name = ref["templateName"]
+        if not name:
+            continue
+        cluster = ref.get("clusterScope") is True
+        template = templates.get(template_key(name, cluster))
+        if template is None:
+            findings.append(
+                _missing_template(f"{here}.templates[{j}].templateName", name, cluster, templates)
+            )
+            continue
+        values: dict[str, str] = {}
+        complete = True
+        for targ in template.args:
+            given = args.get(targ.name)
+            if given is not None and isinstance(given[1], str):
+                values[targ.name] = given[1]
+            elif given is not None and given[1] is not None:
+                complete = False  # not a string: the schema reports it
+            elif given is not None:
+                complete = False
+                findings.append(
+                    Finding(
+                        f"{given[0]}.value",
+                        f"has no value, and template {name!r} needs one",
+                        f"set value for arg {targ.name!r}",
+                    )
+                )
+            elif targ.value is not None:
+                values[targ.name] = targ.value
+            else:
+                complete = False
+                declared = {a.name for a in template.args}
+                close = closest(targ.name, [n for n in args if n not in declared])
+                fix = f"add {{name: {targ.name}, value: ...}} to {where_args}"
+                if close:
+                    fix = f"rename arg {close!r} to {targ.name!r}, or {fix}"
+                findings.append(
+                    Finding(
+                        f"{here}.args",
+                        f"template {name!r} needs arg {targ.name!r}, which is not given",
+                        fix,
+                    )
+                )
+        if complete:
+            findings += render_problems(template, name, values, f"{here}.args")
+    return findings
+
+
+def _missing_template(
+    field: str, name: str, cluster: bool, templates: Mapping[str, AnalysisTemplateSpec]
+) -> Finding:
+    kind = "ClusterAnalysisTemplate" if cluster else "AnalysisTemplate"
+    where = "" if cluster else " in this namespace"
+    if template_key(name, not cluster) in templates:
+        fix = (
+            "an AnalysisTemplate with that name exists in this namespace; remove clusterScope"
+            if cluster
+            else "a ClusterAnalysisTemplate with that name exists; set clusterScope: true"
+        )
+    else:
+        same_scope = [
+            k.removeprefix("cluster/") for k in templates if k.startswith("cluster/") == cluster
+        ]
+        close = closest(name, same_scope)
+        fix = f"did you mean {close!r}?" if close else f"create the {kind}, or fix the name"
+    return Finding(field, f"{kind} {name!r} does not exist{where}", fix)
