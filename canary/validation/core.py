@@ -18,7 +18,7 @@ Rules, beyond the models' own schema (whose errors become Findings with camelCas
 - **Args.** Every template arg without a default must get a value. A step's analysis sees
   ``spec.analysis.args`` (the background analysis' args) overridden by its own ``args``;
   the background analysis sees only its own. When all args are there, each query is
-  rendered with them (canary.providers.promql), so a value that could not be placed
+  rendered with them (canary.providers.prometheus.promql), so a value that could not be placed
   safely is reported before the rollout starts.
 - **Deploy window.** ``timezone`` is a known IANA zone name; ``start`` and ``end`` differ
   (write 00:00-24:00 for a whole day; an ``end`` earlier than ``start`` is an overnight
@@ -47,7 +47,7 @@ from pydantic import BaseModel, ValidationError
 from canary.api.models import API_VERSION, AnalysisTemplateSpec, CanarySpec, Provider
 from canary.errors import PermanentError
 from canary.providers.base import validate_address
-from canary.providers.promql import render
+from canary.providers.prometheus.promql import render
 
 __all__ = [
     "BUILTIN_PLACEHOLDERS",
