@@ -79,6 +79,10 @@ def _no_checks(metric: Mapping[str, Any], where: str, args: Set[str]) -> list[Co
     return []
 
 
+def _no_arg_checks(metric: Any, values: Mapping[str, str]) -> list[str]:
+    return []
+
+
 @dataclass(frozen=True)
 class ProviderPlugin:
     """One metrics backend, as the registry knows it."""
@@ -89,6 +93,9 @@ class ProviderPlugin:
     comparisons: bool  # can it count both variants' requests for a comparison metric?
     # Checks beyond the schema: (metric as written, "metrics[i]", declared args) -> problems.
     check: Callable[[Mapping[str, Any], str, Set[str]], list[ConfigProblem]] = _no_checks
+    # A Canary's arg values against the metric: why each cannot be used (e.g. unsafe in a
+    # query). Run before the rollout starts, so a bad value never reaches the backend.
+    try_args: Callable[[Any, Mapping[str, str]], list[str]] = _no_arg_checks
     # Blocks with the same key share one provider instance (and its connection pool); by
     # default, identical blocks do.
     share: Callable[[Any, Settings], str] | None = None

@@ -32,26 +32,24 @@ Rules, beyond the models' own schema (whose errors become Findings with camelCas
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import BaseModel, ValidationError
 
-from canary.api.models import API_VERSION, AnalysisTemplateSpec, CanarySpec, Provider
+from canary.api.models import API_VERSION, AnalysisTemplateSpec, CanarySpec
+from canary.api.wording import close as _close
+from canary.api.wording import split_fix
 from canary.errors import PermanentError
-from canary.providers.base import validate_address
-from canary.providers.prometheus.promql import render
+from canary.providers.registry import plugin, supported
 
 __all__ = [
-    "BUILTIN_PLACEHOLDERS",
-    "SUPPORTED_PROVIDERS",
     "Finding",
     "short_repr",
     "template_key",
@@ -59,16 +57,10 @@ __all__ = [
     "validate_template",
 ]
 
-SUPPORTED_PROVIDERS: tuple[str, ...] = tuple(
-    f.alias or name for name, f in Provider.model_fields.items()
-)
 # Placeholders a comparison's queries may use besides {{args.NAME}}.
-BUILTIN_PLACEHOLDERS: tuple[str, ...] = ("variant", "window")
 TEMPLATE_KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate")
 
-_ARG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _TIME = re.compile(r"^(\d\d):(\d\d)$")
-_COMPARISON_QUERIES = ("requestsQuery", "errorsQuery", "bucketsQuery")
 
 
 @dataclass(frozen=True)
@@ -383,37 +375,19 @@ def _missing_template(
 def _render_problems(
     template: AnalysisTemplateSpec, name: str, values: Mapping[str, str], field: str
 ) -> list[Finding]:
-    """Render every query with the Canary's values: a value that cannot be placed safely."""
+    """Each metric's plug-in tries the Canary's values: a value that cannot be used safely."""
     findings = []
     for metric in template.metrics:
-        for query, comparison in _queries_of(metric):
-            try:
-                render(
-                    query,
-                    values,
-                    variant="canary" if comparison else None,
-                    window_seconds=60.0 if comparison else None,
-                )
-            except PermanentError as err:
-                message, fix = _split(str(err), "change the arg's value, or the template's query")
-                findings.append(
-                    Finding(field, f"template {name!r}, metric {metric.name!r}: {message}", fix)
-                )
+        try:
+            chosen = plugin(metric.provider.backend[0])
+        except PermanentError:
+            continue  # the template's own findings name it
+        for problem in chosen.try_args(metric, values):
+            message, fix = split_fix(problem, "change the arg's value, or the template's query")
+            findings.append(
+                Finding(field, f"template {name!r}, metric {metric.name!r}: {message}", fix)
+            )
     return findings
-
-
-def _queries_of(metric: Any) -> Iterable[tuple[str, bool]]:
-    prom = metric.provider.prometheus
-    if prom is not None and prom.query:
-        yield prom.query, False
-    if metric.comparison is not None:
-        for q in (
-            metric.comparison.requests_query,
-            metric.comparison.errors_query,
-            metric.comparison.buckets_query,
-        ):
-            if q:
-                yield q, True
 
 
 # ---------------------------------------------------------------- templates
@@ -470,131 +444,43 @@ def validate_template(template_obj: Mapping[str, Any]) -> list[Finding]:
                     )
                 )
             seen.setdefault(name, i)
-        provider = metric.get("provider")
-        prom = provider.get("prometheus") if isinstance(provider, Mapping) else None
-        if isinstance(prom, Mapping):
-            if isinstance(prom.get("query"), str):
-                findings += _check_query(
-                    prom["query"], f"{here}.provider.prometheus.query", declared, comparison=False
-                )
-            if isinstance(prom.get("address"), str):
-                findings += _check_address(prom["address"], f"{here}.provider.prometheus.address")
-        comparison = metric.get("comparison")
-        if isinstance(comparison, Mapping):
-            for key in _COMPARISON_QUERIES:
-                if isinstance(comparison.get(key), str):
-                    findings += _check_query(
-                        comparison[key], f"{here}.comparison.{key}", declared, comparison=True
-                    )
+        findings += _provider_findings(metric, here, declared)
     return _unique(findings)
 
 
-def _placeholders(query: str) -> Iterator[tuple[str, str]]:
-    """(whole, inner) for each {{...}} in `query`, in one pass: a regex with a lazy
-    wildcard would rescan to the end from every unclosed "{{" (quadratic in the length)."""
-    start = query.find("{{")
-    while start != -1:
-        end = query.find("}}", start + 2)
-        if end == -1:
-            return  # unclosed: the renderer reports it
-        yield query[start : end + 2], query[start + 2 : end]
-        start = query.find("{{", end + 2)
-
-
-def _shown(text: str, limit: int = 60) -> str:
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r} (+{len(text) - limit} more characters)"
-
-
-def _check_query(
-    query: str, field: str, declared: Mapping[str, str], *, comparison: bool
+def _provider_findings(
+    metric: Mapping[str, Any], here: str, declared: Mapping[str, str]
 ) -> list[Finding]:
-    findings: list[Finding] = []
-    known = ", ".join(sorted(declared)) or "none"
-    mentions_variant = False
-    problem = False
-    for whole, inner in _placeholders(query):
-        inner = inner.strip()
-        if inner.startswith("args.") and _ARG_NAME.fullmatch(inner[5:]):
-            arg = inner[5:]
-            if arg not in declared:
-                problem = True
-                close = _close(arg, declared)
-                findings.append(
-                    Finding(
-                        field,
-                        f"uses {{{{args.{arg}}}}} but spec.args does not declare {arg!r}",
-                        f"did you mean {{{{args.{close}}}}}?"
-                        if close
-                        else f"add {{name: {arg}}} to spec.args (declared: {known})",
-                    )
-                )
-        elif inner in BUILTIN_PLACEHOLDERS:
-            mentions_variant |= inner == "variant"
-            if not comparison:
-                problem = True
-                findings.append(
-                    Finding(
-                        field,
-                        f"uses {{{{{inner}}}}}, which only a comparison's queries can use",
-                        "use a comparison metric to judge canary against stable, or remove it",
-                    )
-                )
-        else:
-            problem = True
-            findings.append(
-                Finding(
-                    field,
-                    f"has an unknown placeholder {_shown(whole)}",
-                    "use {{args.NAME}}, or {{variant}} / {{window}} in a comparison's queries",
-                )
+    """The metric's provider block, checked by the plug-in it names."""
+    provider = metric.get("provider")
+    if not isinstance(provider, Mapping) or len(provider) != 1:
+        return []  # the schema findings say so
+    ((name, block),) = provider.items()
+    try:
+        chosen = plugin(name)
+    except PermanentError:
+        return [
+            Finding(
+                f"{here}.provider.{name}",
+                f"unknown provider {name!r}",
+                f"use a supported provider: {supported()}",
             )
-    if comparison and not mentions_variant:
-        problem = True
+        ]
+    where = f"{here}.provider.{name}"
+    if not isinstance(block, Mapping):
+        return [Finding(where, "is not a mapping", "write the provider's settings as fields")]
+    findings = _schema_findings(chosen.config, block, where)
+    if "comparison" in metric and not chosen.comparisons:
         findings.append(
             Finding(
-                field,
-                "does not mention {{variant}}, so canary and stable would read the same series",
-                'select the variant with a label matcher, e.g. {variant="{{variant}}"}',
+                f"{here}.comparison",
+                f"the {name} provider cannot count each variant's requests",
+                "use thresholdRange with this provider, or a provider that supports "
+                "comparisons for this metric",
             )
         )
-    if not problem:
-        # What is left for the renderer to find: quoting and unclosed placeholders.
-        names = {
-            inner.strip()[5:]
-            for _, inner in _placeholders(query)
-            if inner.strip().startswith("args.")
-        }
-        try:
-            render(
-                query,
-                dict.fromkeys(names, "x"),
-                variant="canary" if comparison else None,
-                window_seconds=60.0 if comparison else None,
-            )
-        except PermanentError as err:
-            message, fix = _split(str(err), "fix the query's quoting or placeholders")
-            findings.append(Finding(field, message, fix))
+    findings += [Finding(*problem) for problem in chosen.check(metric, here, set(declared))]
     return findings
-
-
-def _check_address(address: str, field: str) -> list[Finding]:
-    if "{{" in address:
-        return [
-            Finding(
-                field,
-                "has a placeholder, but the address is used as written",
-                "write the full URL, e.g. http://prometheus.monitoring:9090",
-            )
-        ]
-    try:
-        validate_address(address, field="the address")
-    except PermanentError as err:
-        return [
-            Finding(field, str(err), "write the full URL, e.g. http://prometheus.monitoring:9090")
-        ]
-    return []
 
 
 # ---------------------------------------------------------------- shared
@@ -757,9 +643,9 @@ _VALIDATOR_FIXES = (
     ("thresholdRange needs min, max or both", "has neither min nor max", "set min, max or both"),
     ("thresholdRange.min must not exceed", "min is greater than max", "swap min and max"),
     (
-        "provider must name a backend",
-        "names no provider",
-        f"add one of the supported providers: {', '.join(SUPPORTED_PROVIDERS)}",
+        "provider must name exactly one backend",
+        "must name exactly one provider",
+        f"keep one of the supported providers: {supported()}",
     ),
     (
         "errorRate comparison needs",
@@ -798,12 +684,6 @@ def _error_finding(
     if kind == "missing":
         return Finding(field, "is required", f"add {last}" if last else "add it")
     if kind == "extra_forbidden":
-        if parent is Provider:
-            return Finding(
-                field,
-                f"unknown provider {last!r}",
-                f"use a supported provider: {', '.join(SUPPORTED_PROVIDERS)}",
-            )
         known = _aliases(parent) if parent is not None else []
         close = _close(last or "", known)
         return Finding(
@@ -822,7 +702,7 @@ def _error_finding(
         for needle, message, fix in _VALIDATOR_FIXES:
             if needle in text:
                 return Finding(field, message, fix)
-        return Finding(field, *_split(text, "correct the value"))
+        return Finding(field, *split_fix(text, "correct the value"))
     if kind in ("literal_error", "enum"):
         return Finding(
             field, f"{short_repr(value)} is not allowed", f"use one of {ctx['expected']}"
@@ -887,14 +767,6 @@ def _step_kind_finding(field: str, step: Mapping[str, Any]) -> Finding:
     )
 
 
-def _split(text: str, default_fix: str) -> tuple[str, str]:
-    """Our errors read "what is wrong; what to do": split them into message and fix."""
-    if "; " in text:
-        message, fix = text.split("; ", 1)
-        return message, fix
-    return text, default_fix
-
-
 def short_repr(value: Any, limit: int = 40) -> str:
     """repr(value), cut to `limit` characters, in time bounded by `limit`.
 
@@ -932,16 +804,6 @@ def _repr_prefix(value: Any, budget: int) -> str:
 
 def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _close(word: str, candidates: Iterable[str], *, casefold: bool = False) -> str | None:
-    options = list(candidates)
-    if casefold:
-        exact = [c for c in options if c.casefold() == word.casefold()]
-        if exact:
-            return exact[0]
-    match = difflib.get_close_matches(word, options, n=1, cutoff=0.75)
-    return match[0] if match else None
 
 
 def _unique(findings: Iterable[Finding]) -> list[Finding]:

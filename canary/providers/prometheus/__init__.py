@@ -12,6 +12,7 @@ from pydantic import Field
 from canary.api.models import Model
 from canary.errors import PermanentError
 from canary.providers.base import MetricProvider, ProviderPlugin, Settings, validate_address
+from canary.providers.prometheus import checks
 
 __all__ = ["PLUGIN", "PrometheusConfig"]
 
@@ -52,4 +53,6 @@ PLUGIN = ProviderPlugin(
     build=_build,
     comparisons=True,
     share=_address,  # the query travels with each task: one client per server
+    check=checks.check,
+    try_args=checks.try_args,
 )
