@@ -142,12 +142,19 @@ def _convert(
         if key == "additionalProperties" and isinstance(value, Mapping):
             out[key] = _convert(value, defs, f"{path}.*", stack)
             continue
+        if key == "additionalProperties" and value is True:
+            # An open model (a provider block, whose plug-in checks the fields): keep
+            # what the user wrote rather than pruning it.
+            out["x-kubernetes-preserve-unknown-fields"] = True
+            continue
         # Everything else passes through, including value-only allOf/oneOf/not from
         # json_schema_extra (an anyOf there would be taken for a union and collapsed).
         out[key] = copy.deepcopy(value)
 
     if "enum" in out and "type" not in out:
         out["type"] = _enum_type(out["enum"], path)
+    if out.get("properties") == {} and out.get("x-kubernetes-preserve-unknown-fields"):
+        del out["properties"]
     if "properties" in out and "type" not in out:
         out["type"] = "object"
     return out

@@ -314,25 +314,32 @@ class ThresholdRange(Model):
         return self
 
 
-class PrometheusProvider(Model):
-    address: str | None = Field(
-        default=None, description="Defaults to the controller's --prometheus-url."
-    )
-    query: str | None = Field(
-        default=None, description="Threshold metrics: PromQL giving one number."
-    )
-
-
 class Provider(Model):
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})  # mirrors _known
+    """One block named after a provider plug-in, e.g. prometheus: {query: ...}."""
 
-    prometheus: PrometheusProvider | None = None
+    # Each plug-in (canary.providers) owns its block's schema and checks it, so that adding
+    # a backend never touches the resource schema; this model only insists on one block.
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"minProperties": 1, "maxProperties": 1},  # mirrors _one_backend
+    )
 
     @model_validator(mode="after")
-    def _known(self) -> Provider:
-        if self.prometheus is None:
-            raise ValueError("provider must name a backend; supported: prometheus")
+    def _one_backend(self) -> Provider:
+        blocks = self.model_extra or {}
+        if len(blocks) != 1:
+            raise ValueError("provider must name exactly one backend, e.g. prometheus: {...}")
+        name, block = next(iter(blocks.items()))
+        if not isinstance(block, dict):
+            raise ValueError(f"provider.{name} must be a mapping of its settings")
         return self
+
+    @property
+    def backend(self) -> tuple[str, dict[str, Any]]:
+        """(the plug-in's name, its block as written)."""
+        name, block = next(iter((self.model_extra or {}).items()))
+        return name, block
 
 
 class AcceptedRegression(Model):
@@ -441,10 +448,6 @@ class Metric(Model):
     def _one_check(self) -> Metric:
         if (self.threshold_range is None) == (self.comparison is None):
             raise ValueError("a metric has exactly one of thresholdRange, comparison")
-        if self.threshold_range is not None and not (
-            self.provider.prometheus and self.provider.prometheus.query
-        ):
-            raise ValueError("a thresholdRange metric needs provider.prometheus.query")
         return self
 
 

@@ -55,7 +55,7 @@ from canary.engine.transitions import initializing
 from canary.errors import CanaryError, PermanentError, TransientError
 from canary.kube.cache import Store
 from canary.kube.client import Forbidden, Gone, Kube, NotFound, Obj
-from canary.providers.base import provider_for
+from canary.providers.registry import provider_for
 from canary.routers import TrafficRouter, router_for
 from canary.validation import validate_canary
 
@@ -362,7 +362,9 @@ class Controller:
         for task in due_tasks(canary, templates, now):
             self.health.beat(threading.current_thread().name)  # slow providers are not stuck
             try:
-                provider = provider_for(task.metric, default_prometheus_url=self.prometheus_url)
+                provider = provider_for(
+                    task.metric, default_addresses={"prometheus": self.prometheus_url}
+                )
                 samples[task.key] = provider.measure(task)
             except PermanentError as exc:
                 samples[task.key] = ProviderFailure(str(exc), transient=False)

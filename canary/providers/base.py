@@ -1,4 +1,4 @@
-"""The MetricProvider plug-in interface and the registry that picks a provider for a metric.
+"""The metric provider plug-in interface.
 
 A provider turns one :class:`~canary.engine.samples.MetricTask` into one
 :data:`~canary.engine.samples.Sample`: raw numbers, never verdicts (the engine judges).
@@ -15,29 +15,30 @@ Contract (checked for every provider by ``tests/unit/provider_contract.py``):
 - Provider instances are long-lived, reused across reconciles and safe to call from
   several threads.
 
-The registry never falls back to a default backend: a metric whose provider block names
-an unknown backend, or a backend without an address, is a PermanentError that names the
-field and the supported backends.
+A plug-in is one module that exposes ``PLUGIN``, a :class:`ProviderPlugin`: the schema of
+its block under a metric's ``provider:``, how to build a provider from that block, and
+the checks ``canary lint`` and the controller run on it. :mod:`canary.providers.registry`
+names every plug-in.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Set
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from canary.api.models import Metric
+from pydantic import BaseModel
+
 from canary.engine.samples import MetricTask, Sample
 from canary.errors import PermanentError
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "ConfigProblem",
     "MetricProvider",
-    "ProviderFactory",
-    "ProviderRegistry",
-    "default_registry",
-    "provider_for",
+    "ProviderPlugin",
+    "Settings",
     "validate_address",
 ]
 
@@ -47,7 +48,7 @@ DEFAULT_TIMEOUT = 10.0
 
 @runtime_checkable
 class MetricProvider(Protocol):
-    """A metrics backend, e.g. :class:`canary.providers.prometheus.PrometheusMetricProvider`."""
+    """A metrics backend, e.g. the Prometheus or the web provider."""
 
     name: str
 
@@ -56,12 +57,55 @@ class MetricProvider(Protocol):
         ...
 
 
-ProviderFactory = Callable[[str, float], MetricProvider]
-"""Builds a provider for (address, timeout seconds)."""
+class ConfigProblem(NamedTuple):
+    """Something wrong in a metric's provider block, found before anything is measured."""
+
+    field: str  # e.g. "metrics[0].provider.prometheus.query"
+    message: str
+    fix: str
 
 
-def validate_address(address: str, *, field: str) -> str:
-    """Check that ``address`` is an http(s) URL with a host; return it without a trailing /."""
+@dataclass(frozen=True)
+class Settings:
+    """What the process (not the template) decides about a provider."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    default_address: str | None = None  # e.g. the controller's --prometheus-url
+    address_wins: bool = False  # default_address replaces the block's (canary analyze)
+    field: str = "provider"  # where the block sits, for messages
+
+
+def _no_checks(metric: Mapping[str, Any], where: str, args: Set[str]) -> list[ConfigProblem]:
+    return []
+
+
+def _no_arg_checks(metric: Any, values: Mapping[str, str]) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class ProviderPlugin:
+    """One metrics backend, as the registry knows it."""
+
+    name: str  # the key under a metric's provider:, e.g. "prometheus"
+    config: type[BaseModel]  # validates that block (unknown fields are errors)
+    build: Callable[[Any, Settings], MetricProvider]  # (validated block, settings)
+    comparisons: bool  # can it count both variants' requests for a comparison metric?
+    # Checks beyond the schema: (metric as written, "metrics[i]", declared args) -> problems.
+    check: Callable[[Mapping[str, Any], str, Set[str]], list[ConfigProblem]] = _no_checks
+    # A Canary's arg values against the metric: why each cannot be used (e.g. unsafe in a
+    # query). Run before the rollout starts, so a bad value never reaches the backend.
+    try_args: Callable[[Any, Mapping[str, str]], list[str]] = _no_arg_checks
+    # Blocks with the same key share one provider instance (and its connection pool); by
+    # default, identical blocks do.
+    share: Callable[[Any, Settings], str] | None = None
+
+
+def validate_address(address: str, *, field: str, whole_url: bool = False) -> str:
+    """Check that ``address`` is an http(s) URL with a host; return it without a trailing /.
+
+    A base address (``whole_url`` false) gets paths appended, so it may not carry a query.
+    """
     try:
         parts = urlsplit(address.strip())
         host, _ = parts.hostname, parts.port
@@ -71,116 +115,8 @@ def validate_address(address: str, *, field: str) -> str:
         raise PermanentError(
             f"{field} must be an http:// or https:// URL with a host, got {address!r}"
         )
+    if whole_url:
+        return address.strip()
     if parts.query or parts.fragment:
         raise PermanentError(f"{field} must not have a query string or fragment: {address!r}")
     return address.strip().rstrip("/")
-
-
-def _prometheus_factory(address: str, timeout: float) -> MetricProvider:
-    from canary.providers.prometheus import PrometheusMetricProvider  # heavy import, lazily
-
-    return PrometheusMetricProvider(address, timeout=timeout)
-
-
-class ProviderRegistry:
-    """Maps a metric's provider block to a cached provider instance (one per backend+address).
-
-    ``factories`` maps a provider block's field name (``prometheus``) to a factory; pass
-    your own to test, or call :meth:`register` to add a backend.
-    """
-
-    def __init__(self, factories: dict[str, ProviderFactory] | None = None) -> None:
-        self._factories: dict[str, ProviderFactory] = (
-            dict(factories) if factories is not None else {"prometheus": _prometheus_factory}
-        )
-        self._cache: dict[tuple[str, str, float], MetricProvider] = {}
-        self._lock = threading.Lock()
-
-    @property
-    def supported(self) -> tuple[str, ...]:
-        return tuple(sorted(self._factories))
-
-    def register(self, name: str, factory: ProviderFactory) -> None:
-        with self._lock:
-            self._factories[name] = factory
-
-    def provider_for(
-        self,
-        metric: Metric,
-        *,
-        default_prometheus_url: str | None,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> MetricProvider:
-        """The provider that measures ``metric``.
-
-        Raises PermanentError when the provider block names no backend, an unsupported
-        backend, or a backend without a usable address.
-        """
-        name, block = self._chosen_block(metric)
-        address = getattr(block, "address", None)
-        field = f"metrics[{metric.name}].provider.{name}.address"
-        if not address and name == "prometheus":
-            address = default_prometheus_url
-            if not address:
-                raise PermanentError(
-                    f"{field} is not set and the controller has no --prometheus-url; "
-                    "set one of them"
-                )
-        if not address:
-            raise PermanentError(f"{field} is not set")
-        address = validate_address(
-            address,
-            field=field if getattr(block, "address", None) else "--prometheus-url",
-        )
-        key = (name, address, float(timeout))
-        with self._lock:
-            provider = self._cache.get(key)
-            if provider is None:
-                provider = self._factories[name](address, timeout)
-                self._cache[key] = provider
-        return provider
-
-    def _chosen_block(self, metric: Metric) -> tuple[str, object]:
-        provider = metric.provider
-        fields = list(type(provider).model_fields) + list(provider.model_extra or {})
-        chosen = [(n, getattr(provider, n, None)) for n in fields]
-        chosen = [(n, b) for n, b in chosen if b is not None]
-        supported = ", ".join(self.supported) or "(none)"
-        where = f"metrics[{metric.name}].provider"
-        if not chosen:
-            raise PermanentError(f"{where} names no backend; supported: {supported}")
-        if len(chosen) > 1:
-            names = ", ".join(n for n, _ in chosen)
-            raise PermanentError(f"{where} sets more than one backend ({names}); set exactly one")
-        name, block = chosen[0]
-        if name not in self._factories:
-            raise PermanentError(
-                f"{where}.{name} is not a supported provider; supported: {supported}"
-            )
-        return name, block
-
-    def close(self) -> None:
-        """Close every cached provider that has a ``close()`` and forget them."""
-        with self._lock:
-            providers, self._cache = list(self._cache.values()), {}
-        for provider in providers:
-            close = getattr(provider, "close", None)
-            if callable(close):
-                close()
-
-
-default_registry = ProviderRegistry()
-"""The process-wide registry the controller and CLI use."""
-
-
-def provider_for(
-    metric: Metric,
-    *,
-    default_prometheus_url: str | None,
-    timeout: float = DEFAULT_TIMEOUT,
-    registry: ProviderRegistry | None = None,
-) -> MetricProvider:
-    """The (cached) provider for ``metric``; see :meth:`ProviderRegistry.provider_for`."""
-    return (registry or default_registry).provider_for(
-        metric, default_prometheus_url=default_prometheus_url, timeout=timeout
-    )

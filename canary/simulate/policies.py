@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import math
 
-from canary.api.models import Metric, PrometheusProvider, Provider, ThresholdRange
+from canary.api.models import Metric, Provider, ThresholdRange
 from canary.engine.samples import MetricTask, ProviderFailure, ScalarSample
 from canary.simulate.oracle import ORACLE
 from canary.simulate.runner import (
@@ -79,7 +79,7 @@ FLAGGER, ARGO = "flagger-like", "argo-like"
 def _metric(name: str, *, lo: float | None = None, hi: float | None = None) -> Metric:
     return Metric(
         name=name,
-        provider=Provider(prometheus=PrometheusProvider(query="(simulated)")),
+        provider=Provider.model_validate({"prometheus": {"query": "(simulated)"}}),
         interval="1m",
         threshold_range=ThresholdRange(min=lo, max=hi),
     )

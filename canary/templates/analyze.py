@@ -57,8 +57,9 @@ from canary.engine.samples import (
     Sample,
 )
 from canary.errors import PermanentError
-from canary.providers.base import DEFAULT_TIMEOUT, MetricProvider, provider_for
-from canary.providers.promql import render
+from canary.providers.base import DEFAULT_TIMEOUT, MetricProvider
+from canary.providers.prometheus.promql import render
+from canary.providers.registry import provider_for
 from canary.templates.lint import Document, Located, read_documents
 from canary.validation import TEMPLATE_KINDS, validate_template
 
@@ -240,8 +241,8 @@ def rendered_queries(
     when a value cannot be placed safely."""
     comparison = metric.comparison
     if comparison is None:
-        query = metric.provider.prometheus.query if metric.provider.prometheus else None
-        return render(query or "", args)
+        query = metric.provider.backend[1].get("query")
+        return render(query if isinstance(query, str) else "", args)
     out: dict[str, dict[str, str]] = {}
     for role in _QUERY_ROLES:
         template = getattr(comparison, _snake(role))
@@ -263,15 +264,15 @@ def _snake(camel: str) -> str:
 def providers_for(
     template: Template, prometheus_url: str | None, timeout: float = DEFAULT_TIMEOUT
 ) -> dict[str, MetricProvider]:
-    """metric name -> provider. ``prometheus_url`` (if set) serves every metric."""
+    """metric name -> provider. ``prometheus_url`` (if set) serves every Prometheus metric."""
     try:
-        if prometheus_url:
-            from canary.providers.prometheus import PrometheusMetricProvider
-
-            shared = PrometheusMetricProvider(prometheus_url, timeout=timeout)
-            return {m.name: shared for m in template.spec.metrics}
         return {
-            m.name: provider_for(m, default_prometheus_url=None, timeout=timeout)
+            m.name: provider_for(
+                m,
+                default_addresses={"prometheus": prometheus_url},
+                address_wins=bool(prometheus_url),
+                timeout=timeout,
+            )
             for m in template.spec.metrics
         }
     except PermanentError as err:

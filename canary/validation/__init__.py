@@ -6,18 +6,16 @@ none of its own); ``canary lint`` and ``canary simulate`` use them offline. Each
 is a Finding naming the field, what is wrong, and what to do.
 
 By what they check: canary (the whole Canary and its steps), analyses (template
-references and args), deploy_window, template (AnalysisTemplates), queries (provider
-queries and addresses), routing (router names), schema (the header and the models' own
-errors); findings holds the Finding type and its wording helpers.
+references and args), deploy_window, template (AnalysisTemplates), providers (each
+metric's provider block, checked by its plug-in), routing (router names), schema (the
+header and the models' own errors); findings holds the Finding type.
 """
 
 from canary.validation.canary import validate_canary
 from canary.validation.findings import Finding, short_repr
-from canary.validation.queries import SUPPORTED_PROVIDERS
 from canary.validation.template import TEMPLATE_KINDS, validate_template
 
 __all__ = [
-    "SUPPORTED_PROVIDERS",
     "TEMPLATE_KINDS",
     "Finding",
     "short_repr",

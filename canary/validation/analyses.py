@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from canary.api.models import AnalysisTemplateSpec, template_key
-from canary.validation.findings import Finding, closest
-from canary.validation.queries import render_problems
+from canary.api.wording import closest
+from canary.validation.findings import Finding
+from canary.validation.providers import arg_value_findings
 
 
 def check_analyses(
@@ -115,7 +116,7 @@ def _check_analysis(
                     )
                 )
         if complete:
-            findings += render_problems(template, name, values, f"{here}.args")
+            findings += arg_value_findings(template, name, values, f"{here}.args")
     return findings
 
 

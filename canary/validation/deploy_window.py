@@ -13,7 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from canary.api.models import minutes_of_day
-from canary.validation.findings import Finding, closest
+from canary.api.wording import closest
+from canary.validation.findings import Finding
 
 _TIME = re.compile(r"^(\d\d):(\d\d)$")
 

@@ -7,7 +7,6 @@ prints one a line.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -63,17 +62,6 @@ def is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def closest(word: str, candidates: Iterable[str], *, casefold: bool = False) -> str | None:
-    """The candidate `word` was most likely meant to be, for a "did you mean" fix."""
-    options = list(candidates)
-    if casefold:
-        exact = [c for c in options if c.casefold() == word.casefold()]
-        if exact:
-            return exact[0]
-    match = difflib.get_close_matches(word, options, n=1, cutoff=0.75)
-    return match[0] if match else None
-
-
 def unique(findings: Iterable[Finding]) -> list[Finding]:
     """Each (field, message) once, however many checks came across it."""
     seen: set[tuple[str, str]] = set()
@@ -83,14 +71,6 @@ def unique(findings: Iterable[Finding]) -> list[Finding]:
             seen.add((f.field, f.message))
             out.append(f)
     return out
-
-
-def split_fix(text: str, default_fix: str) -> tuple[str, str]:
-    """Our errors read "what is wrong; what to do": split them into message and fix."""
-    if "; " in text:
-        message, fix = text.split("; ", 1)
-        return message, fix
-    return text, default_fix
 
 
 def format_path(prefix: str, parts: Sequence[int | str]) -> str:

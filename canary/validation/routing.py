@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from canary.providers.registry import supported
 from canary.routers.registry import IMPLEMENTED_ROUTERS
 from canary.validation.findings import Finding, format_path
-from canary.validation.queries import SUPPORTED_PROVIDERS
 
 
 def check_routing(routing: Any) -> list[Finding]:
@@ -44,9 +44,9 @@ VALIDATOR_FIXES = (
     ("thresholdRange needs min, max or both", "has neither min nor max", "set min, max or both"),
     ("thresholdRange.min must not exceed", "min is greater than max", "swap min and max"),
     (
-        "provider must name a backend",
-        "names no provider",
-        f"add one of the supported providers: {', '.join(SUPPORTED_PROVIDERS)}",
+        "provider must name exactly one backend",
+        "must name exactly one provider",
+        f"keep one of the supported providers: {supported()}",
     ),
     (
         "errorRate comparison needs",
@@ -62,10 +62,5 @@ VALIDATOR_FIXES = (
         "a metric has exactly one of thresholdRange, comparison",
         "has both or neither of thresholdRange and comparison",
         "keep one: thresholdRange for a fixed bound, comparison to judge canary against stable",
-    ),
-    (
-        "a thresholdRange metric needs provider.prometheus.query",
-        "a thresholdRange metric needs provider.prometheus.query",
-        "add the PromQL query that gives one number",
     ),
 )

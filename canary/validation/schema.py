@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from canary.api.models import API_VERSION, Provider
-from canary.validation.findings import Finding, closest, format_path, is_int, short_repr, split_fix
-from canary.validation.queries import SUPPORTED_PROVIDERS
+from canary.api.models import API_VERSION
+from canary.api.wording import closest, split_fix
+from canary.validation.findings import Finding, format_path, is_int, short_repr
 from canary.validation.routing import VALIDATOR_FIXES
 
 
@@ -166,12 +166,6 @@ def _error_finding(
     if kind == "missing":
         return Finding(field, "is required", f"add {last}" if last else "add it")
     if kind == "extra_forbidden":
-        if parent is Provider:
-            return Finding(
-                field,
-                f"unknown provider {last!r}",
-                f"use a supported provider: {', '.join(SUPPORTED_PROVIDERS)}",
-            )
         known = _aliases(parent) if parent is not None else []
         close = closest(last or "", known)
         return Finding(

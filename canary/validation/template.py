@@ -10,7 +10,7 @@ from typing import Any
 
 from canary.api.models import AnalysisTemplateSpec
 from canary.validation.findings import Finding, unique
-from canary.validation.queries import metric_query_findings
+from canary.validation.providers import provider_findings
 from canary.validation.schema import header_findings, schema_findings
 
 TEMPLATE_KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate")
@@ -67,5 +67,5 @@ def validate_template(template_obj: Mapping[str, Any]) -> list[Finding]:
                     )
                 )
             seen.setdefault(name, i)
-        findings += metric_query_findings(metric, here, declared)
+        findings += provider_findings(metric, here, declared)
     return unique(findings)

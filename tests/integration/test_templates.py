@@ -31,7 +31,7 @@ from canary.api.models import Verdict
 from canary.engine.analysis import baseline_for, evaluate
 from canary.engine.clock import to_iso
 from canary.engine.samples import MetricTask
-from canary.providers.prometheus import PrometheusMetricProvider
+from canary.providers.prometheus.client import PrometheusMetricProvider
 from canary.sandbox.prometheus import Prometheus
 from canary.templates.analyze import load_template, resolve_args
 

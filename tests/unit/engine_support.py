@@ -20,7 +20,6 @@ from canary.api.models import (
     ObjectMeta,
     Pause,
     Phase,
-    PrometheusProvider,
     Provider,
     ServiceSpec,
     Step,
@@ -49,7 +48,7 @@ def ts(seconds: float = 0) -> str:
 def threshold_metric(name: str = "error-rate", **overrides: Any) -> Metric:
     fields: dict[str, Any] = {
         "name": name,
-        "provider": Provider(prometheus=PrometheusProvider(query="rate({{args.service}})")),
+        "provider": Provider.model_validate({"prometheus": {"query": "rate({{args.service}})"}}),
         "interval": "30s",
         "threshold_range": ThresholdRange(max=0.01),
     }
@@ -59,7 +58,7 @@ def threshold_metric(name: str = "error-rate", **overrides: Any) -> Metric:
 def comparison_metric(name: str = "errors-vs-stable", **overrides: Any) -> Metric:
     fields: dict[str, Any] = {
         "name": name,
-        "provider": Provider(prometheus=PrometheusProvider()),
+        "provider": Provider.model_validate({"prometheus": {}}),
         "interval": "30s",
         "comparison": Comparison(
             type="errorRate", requests_query="r", errors_query="e", tolerance=1.5

@@ -26,6 +26,8 @@ import math
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from canary.api.models import Metric
 from canary.engine.samples import (
     Buckets,
@@ -38,6 +40,7 @@ from canary.engine.samples import (
     ScalarSample,
 )
 from canary.providers.base import MetricProvider
+from canary.providers.registry import plugin
 
 CONTRACT_ARGS: Mapping[str, str] = {"service": "checkout"}
 CONTRACT_WINDOW = 90.0
@@ -50,8 +53,38 @@ BUCKETS: dict[str, Buckets] = {
 }
 
 
+def comparison_metric() -> Metric:
+    return Metric.model_validate(
+        {
+            "name": "error-rate",
+            "provider": {"prometheus": {}},
+            "comparison": {
+                "type": "errorRate",
+                "tolerance": 1.25,
+                "requestsQuery": 'requests{service="{{args.service}}"}',
+                "errorsQuery": 'errors{service="{{args.service}}"}',
+            },
+        }
+    )
+
+
+COVERED: set[str] = set()
+"""Names of the plug-ins that have a contract test class (every registered one must)."""
+
+
 class MetricProviderContract:
-    """Mix into a Test* class; implement every hook that raises NotImplementedError."""
+    """Mix into a Test* class; implement every hook that raises NotImplementedError.
+
+    ``plugin`` names the registry entry under test. A plug-in that cannot measure
+    comparisons (``PLUGIN.comparisons`` is false) skips those parts, and must instead turn a
+    comparison metric into a permanent failure.
+    """
+
+    plugin = ""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        COVERED.add(cls.plugin)
 
     # ------------------------------------------------------------------ hooks
 
@@ -103,7 +136,13 @@ class MetricProviderContract:
             window_seconds=CONTRACT_WINDOW,
         )
 
+    @property
+    def comparisons(self) -> bool:
+        return plugin(self.plugin).comparisons
+
     def all_metrics(self) -> list[Metric]:
+        if not self.comparisons:
+            return [self.threshold_metric()]
         return [self.threshold_metric(), self.error_rate_metric(), self.latency_metric()]
 
     # ------------------------------------------------------------------ the contract
@@ -127,11 +166,21 @@ class MetricProviderContract:
         sample = self.serving(scalar=None).measure(self.task(self.threshold_metric()))
         assert sample == ScalarSample(None)
 
+    def test_comparisons_are_measured_or_refused_for_good(self) -> None:
+        if self.comparisons:
+            return
+        sample = self.serving().measure(self.task(comparison_metric()))
+        assert isinstance(sample, ProviderFailure) and not sample.transient, sample
+
     def test_error_rate_counts_per_variant(self) -> None:
+        if not self.comparisons:
+            pytest.skip("this plug-in does not measure comparisons")
         sample = self.serving().measure(self.task(self.error_rate_metric()))
         assert sample == CountsSample(canary=COUNTS["canary"], stable=COUNTS["stable"])
 
     def test_latency_buckets_sorted_cumulative_inf_last(self) -> None:
+        if not self.comparisons:
+            pytest.skip("this plug-in does not measure comparisons")
         sample = self.serving().measure(self.task(self.latency_metric()))
         assert isinstance(sample, BucketsSample)
         for buckets in (sample.canary, sample.stable):

@@ -8,6 +8,7 @@ real; only Prometheus itself is replaced. Integration tests use a real Prometheu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import socket
@@ -20,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from provider_contract import BUCKETS, COUNTS, SCALAR, MetricProviderContract
+from pydantic import ValidationError
 
 from canary.api.models import Metric, Provider
 from canary.engine.samples import (
@@ -32,8 +34,10 @@ from canary.engine.samples import (
     ScalarSample,
 )
 from canary.errors import PermanentError
-from canary.providers import PrometheusMetricProvider, ProviderRegistry, provider_for
-from canary.providers.base import MetricProvider
+from canary.providers.base import MetricProvider, ProviderPlugin, Settings
+from canary.providers.prometheus import PLUGIN as PROMETHEUS
+from canary.providers.prometheus.client import PrometheusMetricProvider
+from canary.providers.registry import ProviderRegistry, provider_for
 
 pytestmark = pytest.mark.unit
 
@@ -248,6 +252,8 @@ def serve_data(
 
 
 class TestPrometheusProviderContract(MetricProviderContract):
+    plugin = "prometheus"
+
     @pytest.fixture(autouse=True)
     def _fake(self, prom: FakePrometheus, closed_port_url: str) -> None:
         self.prom = prom
@@ -623,17 +629,27 @@ class _Recording:
         self.closed = True
 
 
+def _recording(name: str) -> ProviderPlugin:
+    """The Prometheus plug-in, building recorders instead of clients."""
+
+    def build(config: Any, settings: Settings) -> _Recording:
+        assert PROMETHEUS.share is not None
+        return _Recording(name, PROMETHEUS.share(config, settings), settings.timeout)
+
+    return dataclasses.replace(PROMETHEUS, build=build)
+
+
 def _recording_registry() -> ProviderRegistry:
-    return ProviderRegistry({"prometheus": lambda a, t: _Recording("prometheus", a, t)})
+    return ProviderRegistry({"prometheus": _recording("prometheus")})
 
 
 def test_registry_uses_the_default_url_and_caches_per_address() -> None:
     registry = _recording_registry()
     default = "http://prometheus.monitoring:9090/"
-    first = registry.provider_for(threshold_metric(), default_prometheus_url=default)
-    again = registry.provider_for(error_rate_metric(), default_prometheus_url=default)
+    first = registry.provider_for(threshold_metric(), default_addresses={"prometheus": default})
+    again = registry.provider_for(error_rate_metric(), default_addresses={"prometheus": default})
     other = registry.provider_for(
-        threshold_metric(address="http://other:9090"), default_prometheus_url=default
+        threshold_metric(address="http://other:9090"), default_addresses={"prometheus": default}
     )
     assert first is again
     assert isinstance(first, _Recording) and isinstance(other, _Recording)
@@ -646,12 +662,14 @@ def test_registry_uses_the_default_url_and_caches_per_address() -> None:
 
 def test_registry_builds_prometheus_providers_by_default(prom: FakePrometheus) -> None:
     registry = ProviderRegistry()
-    provider = registry.provider_for(threshold_metric(), default_prometheus_url=prom.url, timeout=3)
+    provider = registry.provider_for(
+        threshold_metric(), default_addresses={"prometheus": prom.url}, timeout=3
+    )
     assert isinstance(provider, PrometheusMetricProvider)
     assert provider.name == "prometheus"
     assert provider.timeout == 3
     again = provider_for(
-        threshold_metric(), default_prometheus_url=prom.url, timeout=3, registry=registry
+        threshold_metric(), default_addresses={"prometheus": prom.url}, timeout=3, registry=registry
     )
     assert again is provider
     registry.close()
@@ -659,7 +677,9 @@ def test_registry_builds_prometheus_providers_by_default(prom: FakePrometheus) -
 
 def test_registry_without_any_address_names_the_field() -> None:
     with pytest.raises(PermanentError) as caught:
-        _recording_registry().provider_for(threshold_metric(), default_prometheus_url=None)
+        _recording_registry().provider_for(
+            threshold_metric(), default_addresses={"prometheus": None}
+        )
     assert str(caught.value) == (
         "metrics[error-ratio].provider.prometheus.address is not set and the controller "
         "has no --prometheus-url; set one of them"
@@ -669,49 +689,51 @@ def test_registry_without_any_address_names_the_field() -> None:
 def test_registry_rejects_a_bad_address_naming_the_field() -> None:
     with pytest.raises(PermanentError, match=r"metrics\[error-ratio\]\.provider\.prometheus"):
         _recording_registry().provider_for(
-            threshold_metric(address="prometheus:9090"), default_prometheus_url=None
+            threshold_metric(address="prometheus:9090"), default_addresses={"prometheus": None}
         )
     with pytest.raises(PermanentError, match="--prometheus-url"):
-        _recording_registry().provider_for(threshold_metric(), default_prometheus_url="nope")
+        _recording_registry().provider_for(
+            threshold_metric(), default_addresses={"prometheus": "nope"}
+        )
 
 
 @pytest.mark.parametrize("address", ["http://[::1", "http://[not-ipv6]:9090", "http://h:99999"])
 def test_an_address_urllib_cannot_split_is_a_permanent_error_not_a_crash(address: str) -> None:
     with pytest.raises(PermanentError, match=r"metrics\[error-ratio\]\.provider\.prometheus"):
         _recording_registry().provider_for(
-            threshold_metric(address=address), default_prometheus_url=None
+            threshold_metric(address=address), default_addresses={"prometheus": None}
         )
 
 
-class _FutureProvider(Provider):
-    """A provider block with a backend this build does not know (e.g. a newer CRD)."""
-
-    web: dict[str, str] | None = None
-
-
 def test_registry_rejects_unknown_providers_naming_the_supported_ones() -> None:
-    block = _FutureProvider.model_construct(prometheus=None, web={"url": "http://x"})
-    metric = threshold_metric().model_copy(update={"provider": block})
-    with pytest.raises(PermanentError) as caught:
-        _recording_registry().provider_for(metric, default_prometheus_url="http://p:9090")
-    assert str(caught.value) == (
-        "metrics[error-ratio].provider.web is not a supported provider; supported: prometheus"
+    metric = threshold_metric().model_copy(
+        update={"provider": Provider.model_validate({"datadog": {"query": "x"}})}
     )
+    with pytest.raises(PermanentError) as caught:
+        _recording_registry().provider_for(metric)
+    assert str(caught.value) == (
+        "metrics[error-ratio].provider.datadog is not a supported provider; supported: prometheus"
+    )
+    with pytest.raises(PermanentError, match="supported: prometheus, web"):
+        ProviderRegistry().provider_for(metric)
 
 
-def test_registry_rejects_an_empty_provider_block() -> None:
-    metric = threshold_metric().model_copy(update={"provider": Provider.model_construct()})
-    with pytest.raises(PermanentError, match="names no backend; supported: prometheus"):
-        _recording_registry().provider_for(metric, default_prometheus_url="http://p:9090")
+def test_a_provider_block_names_exactly_one_backend() -> None:
+    for blocks in ({}, {"prometheus": {}, "web": {"url": "http://x", "jsonPath": "$.a"}}):
+        with pytest.raises(ValidationError, match="exactly one backend"):
+            Provider.model_validate(blocks)
+
+
+def test_a_field_the_plugin_does_not_know_is_a_permanent_error_naming_it() -> None:
+    metric = threshold_metric().model_copy(
+        update={"provider": Provider.model_validate({"prometheus": {"adress": "http://p"}})}
+    )
+    with pytest.raises(PermanentError, match=r"provider\.prometheus\.adress: Extra inputs"):
+        _recording_registry().provider_for(metric)
 
 
 def test_registry_never_falls_back_when_a_backend_is_not_registered() -> None:
     with pytest.raises(PermanentError, match=r"provider\.prometheus is not a supported provider"):
-        ProviderRegistry({}).provider_for(threshold_metric(), default_prometheus_url="http://p")
-
-
-def test_registered_plugins_are_used() -> None:
-    registry = ProviderRegistry({})
-    registry.register("prometheus", lambda a, t: _Recording("custom", a, t))
-    provider = registry.provider_for(threshold_metric(), default_prometheus_url="http://p:1")
-    assert isinstance(provider, _Recording) and provider.name == "custom"
+        ProviderRegistry({}).provider_for(
+            threshold_metric(), default_addresses={"prometheus": "http://p"}
+        )

@@ -9,7 +9,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from canary.errors import PermanentError
-from canary.providers.promql import escape_string, format_window, render
+from canary.providers.prometheus.promql import escape_string, format_window, render
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from canary.api.models import Comparison, Metric, PrometheusProvider, Provider, ThresholdRange
+from canary.api.models import Comparison, Metric, Provider, ThresholdRange
 from canary.engine.samples import (
     BucketsSample,
     CountsSample,
@@ -136,7 +136,7 @@ def test_a_pause_waiting_for_a_human_is_still_running_at_the_end(tmp_path: Path)
 def metric(name: str, comparison: Comparison | None = None) -> Metric:
     return Metric(
         name=name,
-        provider=Provider(prometheus=PrometheusProvider(query="q")),
+        provider=Provider.model_validate({"prometheus": {"query": "q"}}),
         interval="1m",
         comparison=comparison,
         threshold_range=None if comparison else ThresholdRange(max=1),

@@ -64,7 +64,7 @@ from canary.engine.samples import (
 )
 from canary.errors import PermanentError
 from canary.providers.base import DEFAULT_TIMEOUT, validate_address
-from canary.providers.promql import render
+from canary.providers.prometheus.promql import render
 
 __all__ = ["PrometheusMetricProvider"]
 
@@ -151,13 +151,13 @@ class PrometheusMetricProvider:
             return ProviderFailure(str(error), transient=False)
 
     def _threshold(self, task: MetricTask) -> Sample:
-        prometheus = task.metric.provider.prometheus
-        if prometheus is None or not prometheus.query:
+        query = task.metric.provider.backend[1].get("query")
+        if not isinstance(query, str) or not query:
             raise _Failed(
                 "a thresholdRange metric needs provider.prometheus.query", transient=False
             )
         label = "provider.prometheus.query"
-        promql = _rendered(label, prometheus.query, task.args)
+        promql = _rendered(label, query, task.args)
         series = self._labelled(label, promql)
         if not series:
             return ScalarSample(None)
