@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
 
 Obj = dict[str, Any]
+
+
+def log_line(text: str, file: TextIO | None = None) -> None:
+    """Print a line stamped with the local time, flushed so that CI logs show it at once."""
+    stamp = dt.datetime.now().strftime("%H:%M:%S")
+    print(f"{stamp} {text}", file=file, flush=True)
 
 
 def step_text(canary: Obj) -> str:

@@ -33,8 +33,7 @@ EXIT_USAGE = 2
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `simulate` command to the `canary` CLI."""
-    app.command("simulate")(simulate)
+    app.command()(simulate)
 
 
 def simulate(

@@ -16,7 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 from canary.api.models import TemplateArg, Verdict
-from canary.cli.analysis import register
+from canary.cli.templates import register
 from canary.engine.samples import (
     BucketsSample,
     Counts,

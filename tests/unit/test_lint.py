@@ -12,7 +12,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from canary.cli.analysis import register
+from canary.cli.templates import register
 from canary.templates.lint import (
     exit_code,
     line_of,

@@ -1,4 +1,5 @@
-"""`canary sandbox ...`: set up, start, inspect and stop the local control plane."""
+"""`canary sandbox ...` sets up, starts, inspects and stops the local control plane;
+`canary demo` runs a bad and a good rollout on it."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from canary.cli.exits import EXIT_FAILED, EXIT_OK, fail
+from canary.cli.render import log_line
+from canary.errors import CanaryError
 from canary.sandbox import crds, procs
 from canary.sandbox.build import BuildError, build_all
 from canary.sandbox.controlplane import ControlPlane, ControlPlaneError
@@ -17,7 +22,7 @@ from canary.sandbox.paths import bin_dir, state_dir
 from canary.sandbox.prometheus import Prometheus, PrometheusError
 from canary.sandbox.tools import ToolError, ensure_kubectl_and_helm, ensure_prometheus
 
-app = typer.Typer(
+sandbox = typer.Typer(
     help="A local Kubernetes control plane (real etcd + kube-apiserver) and Prometheus.\n\n"
     "Typical use: `canary sandbox setup` once, then `canary sandbox up`, "
     "`eval $(canary sandbox env)`, and `canary sandbox down` when done.",
@@ -25,6 +30,11 @@ app = typer.Typer(
 )
 
 StateDir = typer.Option(None, "--dir", help="State directory (default: ~/.cache/canary/sandbox).")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
+    app.add_typer(sandbox, name="sandbox")
 
 
 def _say(message: str) -> None:
@@ -35,7 +45,7 @@ def _info_path(state: Path) -> Path:
     return state / "sandbox.json"
 
 
-@app.command()
+@sandbox.command()
 def setup() -> None:
     """Install Prometheus, unpack kubectl and helm, build kube-apiserver and etcd, and
     download the Gateway API and Istio CRDs (all cached under ~/.cache/canary)."""
@@ -59,7 +69,7 @@ def setup() -> None:
         raise typer.Exit(2) from None
 
 
-@app.command()
+@sandbox.command()
 def up(state: Path | None = StateDir) -> None:
     """Start etcd, kube-apiserver and Prometheus in the background; print how to use them."""
     state = state or state_dir()
@@ -90,7 +100,7 @@ def up(state: Path | None = StateDir) -> None:
     env(state)
 
 
-@app.command()
+@sandbox.command()
 def env(state: Path | None = StateDir) -> None:
     """Print shell exports for the running sandbox: eval $(canary sandbox env)."""
     state = state or state_dir()
@@ -104,7 +114,7 @@ def env(state: Path | None = StateDir) -> None:
     print(f"export PATH={bin_dir()}:$PATH")
 
 
-@app.command()
+@sandbox.command()
 def down(state: Path | None = StateDir) -> None:
     """Stop everything `up` started (also cleans up after a crashed run)."""
     state = state or state_dir()
@@ -112,3 +122,22 @@ def down(state: Path | None = StateDir) -> None:
         procs.reap_leftover(pidfile)
     _info_path(state).unlink(missing_ok=True)
     shutil.rmtree(state / "etcd-data", ignore_errors=True)
+
+
+def demo(
+    bad_error_rate: Annotated[
+        float, typer.Option(help="Fraction of requests the bad canary fails.")
+    ] = 0.2,
+    rps: Annotated[float, typer.Option(help="Requests per second from the load generator.")] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run the demo on a local control plane: a bad rollout (must roll back), then a good
+    one (must promote). Exits 0 only when both outcomes are right."""
+    from canary.sandbox import demo as demo_mod
+
+    try:
+        outcomes = demo_mod.run(log_line, bad_error_rate=bad_error_rate, rps=rps)
+    except (demo_mod.DemoError, CanaryError, RuntimeError) as exc:
+        raise fail(str(exc), EXIT_FAILED) from None
+    print(demo_mod.as_json(outcomes) if json_out else demo_mod.summary(outcomes))
+    raise typer.Exit(EXIT_OK if all(o.right for o in outcomes) else EXIT_FAILED)

@@ -1,8 +1,5 @@
-"""The ``lint`` and ``analyze`` commands: a thin Typer layer over canary.templates.lint
-and canary.templates.analyze.
-
-canary/cli/app.py adds them with ``register(app)``.
-"""
+"""`canary lint` and `canary analyze`: check templates offline, then try them against
+Prometheus; a thin layer over canary.templates.lint and canary.templates.analyze."""
 
 from __future__ import annotations
 
@@ -30,9 +27,8 @@ _COLOURS = {
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``lint`` and ``analyze`` to the ``canary`` command."""
-    app.command("lint")(lint)
-    app.command("analyze")(analyze)
+    app.command()(lint)
+    app.command()(analyze)
 
 
 # ----------------------------------------------------------------- lint
