@@ -65,8 +65,7 @@ def setup() -> None:
                 )
             )
     except (BuildError, ToolError) as exc:
-        _say(f"error: {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
 
 
 @sandbox.command()
@@ -83,8 +82,7 @@ def up(state: Path | None = StateDir) -> None:
     except (ControlPlaneError, PrometheusError) as exc:
         plane.stop()
         prom.stop()
-        _say(f"error: {exc}")
-        raise typer.Exit(1) from None
+        raise fail(str(exc), EXIT_FAILED) from None
     info = {
         "server": plane.server,
         "kubeconfig": str(plane.kubeconfig),
@@ -107,8 +105,7 @@ def env(state: Path | None = StateDir) -> None:
     try:
         info = json.loads(_info_path(state).read_text())
     except OSError:
-        _say("error: no sandbox is running. Fix: canary sandbox up")
-        raise typer.Exit(1) from None
+        raise fail("no sandbox is running. Fix: canary sandbox up", EXIT_FAILED) from None
     print(f"export KUBECONFIG={info['kubeconfig']}")
     print(f"export CANARY_PROMETHEUS_URL={info['prometheus']}")
     print(f"export PATH={bin_dir()}:$PATH")

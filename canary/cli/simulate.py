@@ -24,13 +24,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from canary.cli.exits import fail
 from canary.simulate.scenario import BUILTIN_SCENARIOS, ScenarioError, builtin_path, load_scenario
 
 if TYPE_CHECKING:  # the simulator needs numpy and scipy: loaded only when it runs
     from canary.simulate.runner import Bundle, Point, RunResult
-
-EXIT_USAGE = 2
-
 
 def register(app: typer.Typer) -> None:
     app.command()(simulate)
@@ -81,14 +79,14 @@ def simulate(
     from canary.simulate.runner import load_bundle
 
     if policy not in POLICIES:
-        raise _fail(f"unknown --policy {policy!r}; choose one of {', '.join(POLICIES)}")
+        raise fail(f"unknown --policy {policy!r}; choose one of {', '.join(POLICIES)}")
     if canary is not None and policy != "canary":
-        raise _fail("--canary only applies to --policy canary")
+        raise fail("--canary only applies to --policy canary")
     try:
         world = load_scenario(scenario)
         bundle = load_bundle(canary or builtin_path("default-canary"))
     except ScenarioError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     first_seed = world.seed if seed is None else seed
     results = [
         run_once(
@@ -113,16 +111,11 @@ def simulate(
         try:
             _plot(results[0], plot)
         except ImportError:
-            raise _fail(
+            raise fail(
                 "--plot needs matplotlib: pip install 'canary[plot]' (or pip install matplotlib)"
             ) from None
         if not json_output:
             typer.echo(f"plot written to {plot}")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(EXIT_USAGE)
 
 
 # ---------------------------------------------------------------- text

@@ -15,6 +15,17 @@ from rich.text import Text
 
 from canary.api.durations import parse_duration
 from canary.api.models import Verdict
+from canary.cli.exits import (
+    ANALYZE_ERROR,
+    ANALYZE_FAIL,
+    ANALYZE_INCONCLUSIVE,
+    ANALYZE_INTERRUPTED,
+    ANALYZE_PASS,
+    LINT_CLEAN,
+    LINT_FINDINGS,
+    LINT_UNCHECKED,
+    fail,
+)
 from canary.templates import analyze as analysis
 from canary.templates import lint as linting
 
@@ -58,7 +69,13 @@ def lint(
     for line in report.lines:
         print(line)
     print(report.summary(), file=sys.stderr)
-    raise typer.Exit(linting.exit_code(report))
+    raise typer.Exit(lint_exit_code(report))
+
+
+def lint_exit_code(report: linting.LintReport) -> int:
+    if report.unchecked:
+        return LINT_UNCHECKED
+    return LINT_FINDINGS if report.findings else LINT_CLEAN
 
 
 # ----------------------------------------------------------------- analyze
@@ -174,18 +191,18 @@ def analyze(
             "--interval": parse_duration(interval) if interval else None,
         }
     except ValueError as exc:
-        raise _usage(str(exc)) from None
+        raise fail(str(exc)) from None
     for option, value in seconds.items():
         if value is not None and value <= 0:
-            raise _usage(f"{option} must be longer than 0")
+            raise fail(f"{option} must be longer than 0")
     if interval and not duration:
-        raise _usage("--interval needs --duration (without it every metric runs once)")
+        raise fail("--interval needs --duration (without it every metric runs once)")
     try:
         chosen = analysis.load_template(template)
         args = analysis.resolve_args(chosen, analysis.parse_args(arg or []))
         providers = analysis.providers_for(chosen, prometheus, timeout=seconds["--timeout"] or 10)
     except analysis.AnalyzeError as exc:
-        raise _usage(str(exc)) from None
+        raise fail(str(exc)) from None
 
     out = Console(highlight=False)
     progress = None
@@ -212,10 +229,10 @@ def analyze(
             on_measurement=progress,
         )
     except analysis.AnalyzeError as exc:
-        raise _usage(str(exc)) from None
+        raise fail(str(exc)) from None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        raise typer.Exit(130) from None
+        raise typer.Exit(ANALYZE_INTERRUPTED) from None
     finally:
         for provider in {id(p): p for p in providers.values()}.values():
             close = getattr(provider, "close", None)
@@ -229,12 +246,18 @@ def analyze(
         _table(out, chosen, results)
     else:
         _plain(chosen, results)
-    raise typer.Exit(analysis.exit_code(results))
+    raise typer.Exit(analyze_exit_code(results))
 
 
-def _usage(message: str) -> typer.Exit:
-    print(f"error: {message}", file=sys.stderr)
-    return typer.Exit(analysis.EXIT_USAGE)
+def analyze_exit_code(results: list[analysis.MetricResult]) -> int:
+    verdicts = {r.verdict for r in results}
+    if Verdict.FAIL in verdicts:
+        return ANALYZE_FAIL
+    if Verdict.ERROR in verdicts:
+        return ANALYZE_ERROR
+    if Verdict.INCONCLUSIVE in verdicts or not results:
+        return ANALYZE_INCONCLUSIVE
+    return ANALYZE_PASS
 
 
 def _queries(result: analysis.MetricResult) -> list[str]:
