@@ -457,10 +457,11 @@ class RequestAnnotation(BaseModel):
     error rather than a truthy string, and an unknown action is an error rather than a
     guess.
 
-    `model_dump_json()` is the one form the admission policy (manifests/admission.yaml)
-    accepts: compact, keys in field order. CEL cannot parse JSON, so the policy matches that
-    form with a pattern and compares the "user" part with the user the API server
-    authenticated; the field patterns here keep the CLI inside that pattern.
+    canary.api.request_codec writes and reads it. `model_dump_json()` is the one form the
+    admission policy (manifests/admission.yaml) accepts: compact, keys in field order. CEL
+    cannot parse JSON, so the policy matches that form with a pattern and compares the
+    "user" part with the user the API server authenticated; the field patterns here keep
+    the CLI inside that pattern.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -476,10 +477,14 @@ class RequestAnnotation(BaseModel):
     )
     at: str = Field(description="ISO 8601 time the request was made, with its time zone.")
 
+    @property
+    def sent_at(self) -> datetime:
+        return datetime.fromisoformat(self.at)
+
     @model_validator(mode="after")
     def _time(self) -> RequestAnnotation:
         try:
-            at = datetime.fromisoformat(self.at)
+            at = self.sent_at
         except ValueError:
             raise ValueError(f"at: {self.at!r} is not an ISO 8601 time") from None
         if at.tzinfo is None:

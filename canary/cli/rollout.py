@@ -6,18 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
-from pydantic import ValidationError
 from rich.console import Console
 
-from canary.api import naming
+from canary.api import naming, request_codec
 from canary.api.durations import parse_duration
-from canary.api.models import RequestAction, RequestAnnotation
+from canary.api.models import RequestAction
 from canary.cli import render
 from canary.cli.cluster import Kubeconfig, connect
 from canary.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, fail
@@ -279,24 +277,19 @@ def _request(
         user = kube.whoami()
     except CanaryError as exc:
         raise fail(str(exc)) from None
-    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
-        req = RequestAnnotation(
-            id=uuid.uuid4().hex[:12], action=action, full=full, user=user, at=at.isoformat()
-        )
-    except ValidationError:
-        raise fail(
-            f"the API server knows you as {user!r}, which a request cannot carry (at most 256 "
-            "characters, no quotes, backslashes or control characters). Fix: use a "
-            "kubeconfig user with a plainer name"
-        ) from None
-    kube.annotate_canary(namespace, name, {naming.ANNOTATION_REQUEST: req.model_dump_json()})
+        request = request_codec.new_request(action, user, dt.datetime.now(dt.UTC), full=full)
+    except request_codec.UnsendableRequest as exc:
+        raise fail(str(exc)) from None
+    kube.annotate_canary(
+        namespace, name, {naming.ANNOTATION_REQUEST: request_codec.encode(request)}
+    )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         canary = kube.get_canary(namespace, name)
-        if (canary.get("status") or {}).get("lastRequestId") == req.id:
+        if (canary.get("status") or {}).get("lastRequestId") == request.id:
             # The controller names the request in its Event, applied or ignored.
-            marker = f"{action} requested by {user} at {to_iso(at)}"
+            marker = f"{action} requested by {user} at {to_iso(request.sent_at)}"
             ignored = [
                 e.get("note", "")
                 for e in kube.list_events(namespace, name)
