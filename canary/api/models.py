@@ -200,6 +200,12 @@ class Verdict(StrEnum):
     ERROR = "Error"
 
 
+class RequestOutcome(StrEnum):
+    APPLIED = "Applied"
+    IGNORED = "Ignored"  # it does not apply in the current phase
+    REJECTED = "Rejected"  # unreadable, or sent at an untimely time
+
+
 class Condition(Model):
     type: str
     status: Literal["True", "False", "Unknown"]
@@ -276,6 +282,14 @@ class CanaryStatus(Model):
     )
     metrics_unavailable_intervals: int = 0
     last_request_id: str | None = None
+    last_request_outcome: RequestOutcome | None = Field(
+        default=None,
+        description="What became of request lastRequestId: Applied, Ignored (it does not "
+        "apply in this phase) or Rejected (unreadable or untimely). The CLI reports it.",
+    )
+    last_request_message: str | None = Field(
+        default=None, description="Why request lastRequestId was ignored or rejected."
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},

@@ -20,7 +20,6 @@ from canary.cli import render
 from canary.cli.cluster import Kubeconfig, connect
 from canary.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, fail
 from canary.cli.render import log_line
-from canary.engine.clock import to_iso
 from canary.errors import CanaryError
 from canary.kube.client import Kube, NotFound
 
@@ -287,16 +286,11 @@ def _request(
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         canary = kube.get_canary(namespace, name)
-        if (canary.get("status") or {}).get("lastRequestId") == request.id:
-            # The controller names the request in its Event, applied or ignored.
-            marker = f"{action} requested by {user} at {to_iso(request.sent_at)}"
-            ignored = [
-                e.get("note", "")
-                for e in kube.list_events(namespace, name)
-                if e.get("reason") == "RequestIgnored" and marker in e.get("note", "")
-            ]
-            if ignored:
-                print(f"{action} {namespace}/{name}: not applied: {ignored[-1]}")
+        status = canary.get("status") or {}
+        if status.get("lastRequestId") == request.id:
+            if status.get("lastRequestOutcome") in ("Ignored", "Rejected"):
+                why = status.get("lastRequestMessage")
+                print(f"{action} {namespace}/{name}: not applied: {why}")
                 raise typer.Exit(EXIT_FAILED)
             print(f"{action} {namespace}/{name}: done. {render.summary_line(canary)}")
             return

@@ -16,7 +16,7 @@ from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
 from canary.api import request_codec
-from canary.api.models import Phase, RequestAnnotation
+from canary.api.models import Phase, RequestAnnotation, RequestOutcome
 from canary.controller.reconciler import parse_request
 from canary.engine.actions import ManualRequest, RejectedRequest
 from canary.errors import PermanentError
@@ -89,6 +89,8 @@ def test_a_rejected_request_is_consumed_with_a_warning_and_the_rollout_goes_on()
     # steps[2] sets weight 50: the rollout moves on in the same call
     decision = decide(canary(rolling(2, 10)), observe(request=rejected))
     assert decision.status.last_request_id == "r1"
+    assert decision.status.last_request_outcome is RequestOutcome.REJECTED
+    assert decision.status.last_request_message == rejected.why
     assert decision.status.phase is Phase.PROGRESSING and decision.status.canary_weight == 50
     warnings = [e for e in events(decision) if e.reason == "RequestRejected"]
     assert len(warnings) == 1 and warnings[0].type == "Warning"
