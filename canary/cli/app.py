@@ -1,5 +1,10 @@
 """The `canary` command (also `kubectl canary`): the Typer app, built from one module per
-verb group, each adding its commands with `register(app)`."""
+verb group, each adding its commands with `register(app)`.
+
+The modules import the Kubernetes client, numpy, the Prometheus clients, rich, the
+simulator and the sandbox inside the commands that use them, so that `canary --help` and
+`canary lint` start fast (tests/unit/test_cli_startup.py keeps it so).
+"""
 
 from __future__ import annotations
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from canary.cli.exits import fail
 from canary.errors import CanaryError
-from canary.kube.client import Kube
+
+if TYPE_CHECKING:  # the Kubernetes client is loaded by commands that connect
+    from canary.kube.client import Kube
 
 Kubeconfig = Annotated[
     Path | None,
@@ -24,6 +26,8 @@ Kubeconfig = Annotated[
 
 def connect(kubeconfig: Path | None) -> Kube:
     """A client for the cluster, once it is known to have canary's CRDs."""
+    from canary.kube.client import Kube
+
     # urllib3 warns on every retry; the one error line below says it all.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:

@@ -7,21 +7,20 @@ import datetime as dt
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from rich.console import Console
 
-from canary.api import naming, request_codec
 from canary.api.durations import parse_duration
-from canary.api.models import RequestAction
 from canary.cli import render
 from canary.cli.cluster import Kubeconfig, connect
 from canary.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, fail
 from canary.cli.render import log_line
 from canary.errors import CanaryError
-from canary.kube.client import Kube, NotFound
+
+if TYPE_CHECKING:  # the Kubernetes client and pydantic models load when a command runs
+    from canary.api.models import RequestAction
+    from canary.kube.client import Kube
 
 TERMINAL_BAD = {"RolledBack", "Failed"}
 RESULTS = {
@@ -34,8 +33,6 @@ RESULTS = {
 Namespace = Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the Canary.")]
 Name = Annotated[str, typer.Argument(help="Name of the Canary.")]
 
-out = Console(highlight=False)
-
 
 def register(app: typer.Typer) -> None:
     app.command()(deploy)
@@ -46,6 +43,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _get(kube: Kube, ns: str, name: str) -> dict[str, Any]:
+    from canary.kube.client import NotFound
+
     try:
         return kube.get_canary(ns, name)
     except NotFound:
@@ -212,8 +211,12 @@ def status(
     kubeconfig: Kubeconfig = None,
 ) -> None:
     """Show a Canary's phase, step, weight, and each metric's last verdict with its reason."""
+    import yaml
+    from rich.console import Console
+
     if output not in (None, "json", "yaml"):
         raise fail(f"--output must be json or yaml, not {output!r}")
+    out = Console(highlight=False)
     kube = connect(kubeconfig)
     last = None
     while True:
@@ -246,6 +249,9 @@ def list_(
     kubeconfig: Kubeconfig = None,
 ) -> None:
     """List Canaries with their phase, weight and step."""
+    from rich.console import Console
+
+    out = Console(highlight=False)
     kube = connect(kubeconfig)
     try:
         items, _ = kube.list_canaries(None if all_namespaces else (namespace or "default"))
@@ -270,6 +276,8 @@ def _request(
     """Ask the controller to act. Spec is left alone (Git owns it): the request is an
     annotation the controller consumes once, and the Events keep who asked and when. The
     user is the one the API server authenticates, which its admission policy checks."""
+    from canary.api import naming, request_codec
+
     kube = connect(kubeconfig)
     _get(kube, namespace, name)
     try:

@@ -15,25 +15,20 @@ import typer
 from canary.cli.exits import EXIT_FAILED, EXIT_OK, fail
 from canary.cli.render import log_line
 from canary.errors import CanaryError
-from canary.sandbox import crds, procs
-from canary.sandbox.build import BuildError, build_all
-from canary.sandbox.controlplane import ControlPlane, ControlPlaneError
-from canary.sandbox.paths import bin_dir, state_dir
-from canary.sandbox.prometheus import Prometheus, PrometheusError
-from canary.sandbox.tools import ToolError, ensure_kubectl_and_helm, ensure_prometheus
-
-sandbox = typer.Typer(
-    help="A local Kubernetes control plane (real etcd + kube-apiserver) and Prometheus.\n\n"
-    "Typical use: `canary sandbox setup` once, then `canary sandbox up`, "
-    "`eval $(canary sandbox env)`, and `canary sandbox down` when done.",
-    no_args_is_help=True,
-)
 
 StateDir = typer.Option(None, "--dir", help="State directory (default: ~/.cache/canary/sandbox).")
 
 
 def register(app: typer.Typer) -> None:
     app.command()(demo)
+    sandbox = typer.Typer(
+        help="A local Kubernetes control plane (real etcd + kube-apiserver) and Prometheus."
+        "\n\nTypical use: `canary sandbox setup` once, then `canary sandbox up`, "
+        "`eval $(canary sandbox env)`, and `canary sandbox down` when done.",
+        no_args_is_help=True,
+    )
+    for command in (setup, up, env, down):
+        sandbox.command()(command)
     app.add_typer(sandbox, name="sandbox")
 
 
@@ -45,10 +40,13 @@ def _info_path(state: Path) -> Path:
     return state / "sandbox.json"
 
 
-@sandbox.command()
 def setup() -> None:
     """Install Prometheus, unpack kubectl and helm, build kube-apiserver and etcd, and
     download the Gateway API and Istio CRDs (all cached under ~/.cache/canary)."""
+    from canary.sandbox import crds
+    from canary.sandbox.build import BuildError, build_all
+    from canary.sandbox.tools import ToolError, ensure_kubectl_and_helm, ensure_prometheus
+
     try:
         ensure_prometheus(_say)
         ensure_kubectl_and_helm(_say)
@@ -68,9 +66,12 @@ def setup() -> None:
         raise fail(str(exc)) from None
 
 
-@sandbox.command()
 def up(state: Path | None = StateDir) -> None:
     """Start etcd, kube-apiserver and Prometheus in the background; print how to use them."""
+    from canary.sandbox.controlplane import ControlPlane, ControlPlaneError
+    from canary.sandbox.paths import state_dir
+    from canary.sandbox.prometheus import Prometheus, PrometheusError
+
     state = state or state_dir()
     down(state)
     started = time.monotonic()
@@ -98,9 +99,10 @@ def up(state: Path | None = StateDir) -> None:
     env(state)
 
 
-@sandbox.command()
 def env(state: Path | None = StateDir) -> None:
     """Print shell exports for the running sandbox: eval $(canary sandbox env)."""
+    from canary.sandbox.paths import bin_dir, state_dir
+
     state = state or state_dir()
     try:
         info = json.loads(_info_path(state).read_text())
@@ -111,9 +113,11 @@ def env(state: Path | None = StateDir) -> None:
     print(f"export PATH={bin_dir()}:$PATH")
 
 
-@sandbox.command()
 def down(state: Path | None = StateDir) -> None:
     """Stop everything `up` started (also cleans up after a crashed run)."""
+    from canary.sandbox import procs
+    from canary.sandbox.paths import state_dir
+
     state = state or state_dir()
     for pidfile in [*state.glob("run/*.pid"), *state.glob("prometheus/*.pid")]:
         procs.reap_leftover(pidfile)

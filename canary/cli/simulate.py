@@ -9,8 +9,7 @@ The real decision engine runs with a simulated clock, Poisson traffic and a simu
 metric provider (see canary.simulate). --canary takes the Canary and its
 AnalysisTemplates as YAML documents in one file; without it, canary's default policy
 (canary/simulate/scenarios/default-canary.yaml) is used. --scenario takes a scenario file
-or a built-in name (good, bad, slightly-bad, latency, low-traffic, noisy, slow-burn,
-outage).
+or a built-in name (`canary simulate --help` lists them).
 
 Exit codes: 0 when the simulation ran (whatever its outcome), 2 for a usage or file error.
 """
@@ -23,15 +22,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperOption
 
 from canary.cli.exits import fail
-from canary.simulate.scenario import BUILTIN_SCENARIOS, ScenarioError, builtin_path, load_scenario
 
 if TYPE_CHECKING:  # the simulator needs numpy and scipy: loaded only when it runs
     from canary.simulate.runner import Bundle, Point, RunResult
 
+SCENARIO_HELP = "Scenario YAML, or a built-in one"
+
+
+class _SimulateCommand(TyperCommand):
+    """Names the built-in scenarios in --scenario's help only when help is shown: that
+    loads the simulator's scenario models, which would slow down every `canary` command."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from canary.simulate.scenario import BUILTIN_SCENARIOS
+
+        for param in self.params:
+            if isinstance(param, TyperOption) and param.name == "scenario":
+                param.help = f"{SCENARIO_HELP}: {', '.join(BUILTIN_SCENARIOS)}."
+        super().format_help(ctx, formatter)
+
+
 def register(app: typer.Typer) -> None:
-    app.command()(simulate)
+    app.command(cls=_SimulateCommand)(simulate)
 
 
 def simulate(
@@ -39,7 +54,7 @@ def simulate(
         str,
         typer.Option(
             "--scenario",
-            help="Scenario YAML, or a built-in one: " + ", ".join(BUILTIN_SCENARIOS) + ".",
+            help=f"{SCENARIO_HELP}.",
         ),
     ],
     canary: Annotated[
@@ -77,6 +92,7 @@ def simulate(
     from canary.simulate.bench import run_once
     from canary.simulate.policies import POLICIES
     from canary.simulate.runner import load_bundle
+    from canary.simulate.scenario import ScenarioError, builtin_path, load_scenario
 
     if policy not in POLICIES:
         raise fail(f"unknown --policy {policy!r}; choose one of {', '.join(POLICIES)}")

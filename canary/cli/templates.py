@@ -3,18 +3,13 @@ Prometheus; a thin layer over canary.templates.lint and canary.templates.analyze
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from canary.api.durations import parse_duration
-from canary.api.models import Verdict
 from canary.cli.exits import (
     ANALYZE_ERROR,
     ANALYZE_FAIL,
@@ -26,15 +21,13 @@ from canary.cli.exits import (
     LINT_UNCHECKED,
     fail,
 )
-from canary.templates import analyze as analysis
-from canary.templates import lint as linting
+from canary.cli.render import log_line, verdict_colour
 
-_COLOURS = {
-    Verdict.PASS: "green",
-    Verdict.FAIL: "red",
-    Verdict.INCONCLUSIVE: "yellow",
-    Verdict.ERROR: "magenta",
-}
+if TYPE_CHECKING:  # loaded by the command that runs: lint needs neither rich nor providers
+    from rich.console import Console
+
+    from canary.templates import analyze as analysis
+    from canary.templates.lint import LintReport
 
 
 def register(app: typer.Typer) -> None:
@@ -65,14 +58,16 @@ def lint(
     Exit codes: 0 clean, 1 findings, 2 a file could not be checked (missing, unreadable,
     or not valid YAML).
     """
-    report = linting.lint_paths(paths)
+    from canary.templates.lint import lint_paths
+
+    report = lint_paths(paths)
     for line in report.lines:
         print(line)
     print(report.summary(), file=sys.stderr)
     raise typer.Exit(lint_exit_code(report))
 
 
-def lint_exit_code(report: linting.LintReport) -> int:
+def lint_exit_code(report: LintReport) -> int:
     if report.unchecked:
         return LINT_UNCHECKED
     return LINT_FINDINGS if report.findings else LINT_CLEAN
@@ -140,7 +135,7 @@ def analyze(
             help="Comparison metrics: the {{window}} their counters are read over (in a "
             "rollout, the time since the step began); grows with --duration.",
         ),
-    ] = analysis.DEFAULT_WINDOW,
+    ] = "5m",
     duration: Annotated[
         str | None,
         typer.Option(
@@ -183,6 +178,10 @@ def analyze(
     Exit codes: 0 every metric passed, 1 any Fail, 2 usage or config error, 3 any
     Inconclusive (and no Fail or Error), 4 any provider Error (and no Fail).
     """
+    from rich.console import Console
+
+    from canary.templates import analyze as analysis
+
     try:
         seconds = {
             "--window": parse_duration(window),
@@ -210,11 +209,9 @@ def analyze(
         stream = sys.stderr if as_json else sys.stdout
 
         def progress(result: analysis.MetricResult) -> None:
-            stamp = dt.datetime.now().strftime("%H:%M:%S")
             status = result.status
             value = f" {status.value}" if status.value is not None else ""
-            line = f"{stamp} {result.name}: {status.verdict}{value}: {status.reason}"
-            print(line, file=stream, flush=True)
+            log_line(f"{result.name}: {status.verdict}{value}: {status.reason}", file=stream)
 
     try:
         results = analysis.run(
@@ -250,6 +247,8 @@ def analyze(
 
 
 def analyze_exit_code(results: list[analysis.MetricResult]) -> int:
+    from canary.api.models import Verdict
+
     verdicts = {r.verdict for r in results}
     if Verdict.FAIL in verdicts:
         return ANALYZE_FAIL
@@ -280,13 +279,16 @@ def _plain(template: analysis.Template, results: list[analysis.MetricResult]) ->
 
 
 def _table(out: Console, template: analysis.Template, results: list[analysis.MetricResult]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=f"template {template.name} ({template.source})", title_justify="left")
     for column in ("metric", "verdict", "value", "reason"):
         table.add_column(column, overflow="fold")
     for result in results:
         table.add_row(
             result.name,
-            Text(result.verdict.value, style=_COLOURS.get(result.verdict, "")),
+            Text(result.verdict.value, style=verdict_colour(result.verdict)),
             "-" if result.status.value is None else result.status.value,
             Text(result.reason),
         )

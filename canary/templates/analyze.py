@@ -74,7 +74,6 @@ __all__ = [
     "run",
 ]
 
-DEFAULT_WINDOW = "5m"
 LIBRARY_ENV = "CANARY_TEMPLATES_DIR"
 _VARIANT = re.compile(r"\{\{\s*variant\s*\}\}")
 _PINNED_ARG = "canary_analyze_variant"  # stands in for {{variant}} when selectors are set
