@@ -213,6 +213,12 @@ class Verdict(StrEnum):
     ERROR = "Error"
 
 
+class RequestOutcome(StrEnum):
+    APPLIED = "Applied"
+    IGNORED = "Ignored"  # it does not apply in the current phase
+    REJECTED = "Rejected"  # unreadable, or sent at an untimely time
+
+
 class Condition(Model):
     type: str
     status: Literal["True", "False", "Unknown"]
@@ -289,6 +295,14 @@ class CanaryStatus(Model):
     )
     metrics_unavailable_intervals: int = 0
     last_request_id: str | None = None
+    last_request_outcome: RequestOutcome | None = Field(
+        default=None,
+        description="What became of request lastRequestId: Applied, Ignored (it does not "
+        "apply in this phase) or Rejected (unreadable or untimely). The CLI reports it.",
+    )
+    last_request_message: str | None = Field(
+        default=None, description="Why request lastRequestId was ignored or rejected."
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
@@ -473,10 +487,11 @@ class RequestAnnotation(BaseModel):
     error rather than a truthy string, and an unknown action is an error rather than a
     guess.
 
-    `model_dump_json()` is the one form the admission policy (manifests/admission.yaml)
-    accepts: compact, keys in field order. CEL cannot parse JSON, so the policy matches that
-    form with a pattern and compares the "user" part with the user the API server
-    authenticated; the field patterns here keep the CLI inside that pattern.
+    canary.api.request_codec writes and reads it. `model_dump_json()` is the one form the
+    admission policy (manifests/admission.yaml) accepts: compact, keys in field order. CEL
+    cannot parse JSON, so the policy matches that form with a pattern and compares the
+    "user" part with the user the API server authenticated; the field patterns here keep
+    the CLI inside that pattern.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -492,10 +507,14 @@ class RequestAnnotation(BaseModel):
     )
     at: str = Field(description="ISO 8601 time the request was made, with its time zone.")
 
+    @property
+    def sent_at(self) -> datetime:
+        return datetime.fromisoformat(self.at)
+
     @model_validator(mode="after")
     def _time(self) -> RequestAnnotation:
         try:
-            at = datetime.fromisoformat(self.at)
+            at = self.sent_at
         except ValueError:
             raise ValueError(f"at: {self.at!r} is not an ISO 8601 time") from None
         if at.tzinfo is None:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:  # rich is loaded only by the commands that draw tables
+    from rich.console import Console
 
 Obj = dict[str, Any]
+
+
+def log_line(text: str, file: TextIO | None = None) -> None:
+    """Print a line stamped with the local time, flushed so that CI logs show it at once."""
+    stamp = dt.datetime.now().strftime("%H:%M:%S")
+    print(f"{stamp} {text}", file=file, flush=True)
+
+
+def verdict_colour(verdict: str) -> str:
+    """Yellow for Inconclusive, and for a metric not measured yet."""
+    return {"Pass": "green", "Fail": "red", "Error": "magenta"}.get(verdict, "yellow")
 
 
 def step_text(canary: Obj) -> str:
@@ -54,6 +66,8 @@ def metric_lines(canary: Obj) -> list[str]:
 
 
 def status_view(console: Console, canary: Obj, events: list[Obj]) -> None:
+    from rich.table import Table
+
     meta, status = canary["metadata"], canary.get("status") or {}
     console.print(
         f"[bold]{meta['namespace']}/{meta['name']}[/bold]  "
@@ -74,7 +88,7 @@ def status_view(console: Console, canary: Obj, events: list[Obj]) -> None:
         table = Table("metric", "verdict", "value", "reason", box=None, pad_edge=False)
         for m in analysis:
             verdict = m.get("verdict") or "-"
-            color = {"Pass": "green", "Fail": "red", "Error": "magenta"}.get(verdict, "yellow")
+            color = verdict_colour(verdict)
             table.add_row(
                 m["name"],
                 f"[{color}]{verdict}[/{color}]",
@@ -93,6 +107,8 @@ def status_view(console: Console, canary: Obj, events: list[Obj]) -> None:
 
 
 def list_table(console: Console, canaries: list[Obj]) -> None:
+    from rich.table import Table
+
     table = Table("NAMESPACE", "NAME", "PHASE", "WEIGHT", "STEP", "MESSAGE", box=None)
     for c in canaries:
         status = c.get("status") or {}

@@ -9,8 +9,7 @@ The real decision engine runs with a simulated clock, Poisson traffic and a simu
 metric provider (see canary.simulate). --canary takes the Canary and its
 AnalysisTemplates as YAML documents in one file; without it, canary's default policy
 (canary/simulate/scenarios/default-canary.yaml) is used. --scenario takes a scenario file
-or a built-in name (good, bad, slightly-bad, latency, low-traffic, noisy, slow-burn,
-outage).
+or a built-in name (`canary simulate --help` lists them).
 
 Exit codes: 0 when the simulation ran (whatever its outcome), 2 for a usage or file error.
 """
@@ -23,18 +22,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperOption
 
-from canary.simulate.scenario import BUILTIN_SCENARIOS, ScenarioError, builtin_path, load_scenario
+from canary.cli.exits import fail
 
 if TYPE_CHECKING:  # the simulator needs numpy and scipy: loaded only when it runs
     from canary.simulate.runner import Bundle, Point, RunResult
 
-EXIT_USAGE = 2
+SCENARIO_HELP = "Scenario YAML, or a built-in one"
+
+
+class _SimulateCommand(TyperCommand):
+    """Names the built-in scenarios in --scenario's help only when help is shown: that
+    loads the simulator's scenario models, which would slow down every `canary` command."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from canary.simulate.scenario import BUILTIN_SCENARIOS
+
+        for param in self.params:
+            if isinstance(param, TyperOption) and param.name == "scenario":
+                param.help = f"{SCENARIO_HELP}: {', '.join(BUILTIN_SCENARIOS)}."
+        super().format_help(ctx, formatter)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `simulate` command to the `canary` CLI."""
-    app.command("simulate")(simulate)
+    app.command(cls=_SimulateCommand)(simulate)
 
 
 def simulate(
@@ -42,7 +54,7 @@ def simulate(
         str,
         typer.Option(
             "--scenario",
-            help="Scenario YAML, or a built-in one: " + ", ".join(BUILTIN_SCENARIOS) + ".",
+            help=f"{SCENARIO_HELP}.",
         ),
     ],
     canary: Annotated[
@@ -80,16 +92,17 @@ def simulate(
     from canary.simulate.bench import run_once
     from canary.simulate.policies import POLICIES
     from canary.simulate.runner import load_bundle
+    from canary.simulate.scenario import ScenarioError, builtin_path, load_scenario
 
     if policy not in POLICIES:
-        raise _fail(f"unknown --policy {policy!r}; choose one of {', '.join(POLICIES)}")
+        raise fail(f"unknown --policy {policy!r}; choose one of {', '.join(POLICIES)}")
     if canary is not None and policy != "canary":
-        raise _fail("--canary only applies to --policy canary")
+        raise fail("--canary only applies to --policy canary")
     try:
         world = load_scenario(scenario)
         bundle = load_bundle(canary or builtin_path("default-canary"))
     except ScenarioError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     first_seed = world.seed if seed is None else seed
     results = [
         run_once(
@@ -114,16 +127,11 @@ def simulate(
         try:
             _plot(results[0], plot)
         except ImportError:
-            raise _fail(
+            raise fail(
                 "--plot needs matplotlib: pip install 'canary[plot]' (or pip install matplotlib)"
             ) from None
         if not json_output:
             typer.echo(f"plot written to {plot}")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(EXIT_USAGE)
 
 
 # ---------------------------------------------------------------- text

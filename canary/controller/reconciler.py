@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import hashlib
 import logging
 import random
 import threading
@@ -22,15 +21,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from canary.api import naming
-from canary.api.models import (
-    AnalysisTemplateSpec,
-    Canary,
-    CanaryStatus,
-    Phase,
-    RequestAnnotation,
-    template_key,
-)
+from canary.api import naming, request_codec
+from canary.api.models import AnalysisTemplateSpec, Canary, CanaryStatus, Phase, template_key
 from canary.controller import handback, workloads
 from canary.controller.health import Health
 from canary.controller.leader import LeaderElector
@@ -70,55 +62,18 @@ HANDBACK_POLL_SECONDS = 2.0
 def parse_request(
     annotations: Mapping[str, str], last_id: str | None, now: dt.datetime
 ) -> ManualRequest | RejectedRequest | None:
-    """The CLI's pending request, if it is new; a malformed or untimely one comes back
-    rejected, with the reason, so that the engine consumes it once with a Warning event.
-
-    The admission policy vouches for who sent a request but cannot check when (CEL has no
-    clock), so the time is checked here: more than 5 minutes ahead of this clock is a wrong
-    clock or a forged time, and more than an hour old when first seen is a stale request,
-    e.g. an old annotation that GitOps applied again to a recreated Canary.
-    """
+    """The CLI's pending request, if it is new; one the codec refuses comes back rejected,
+    with the reason, so that the engine consumes it once with a Warning event."""
     raw = annotations.get(naming.ANNOTATION_REQUEST)
     if not raw:
         return None
     try:
-        data = RequestAnnotation.model_validate_json(raw)
-    except ValidationError as exc:
-        request: ManualRequest | RejectedRequest = RejectedRequest(
-            _rejected_id(raw), _validation_reason(exc)
-        )
+        data = request_codec.decode(raw, now)
+    except request_codec.InvalidRequest as exc:
+        request: ManualRequest | RejectedRequest = RejectedRequest(exc.id, exc.why)
     else:
-        at = dt.datetime.fromisoformat(data.at)
-        clock = f"the controller's clock reads {now.isoformat(timespec='seconds')}"
-        if at - now > dt.timedelta(minutes=5):
-            request = RejectedRequest(
-                data.id,
-                f"at: {data.at} is more than 5 minutes in the future ({clock}). Fix: correct "
-                "the clock where the request was sent, and send it again",
-            )
-        elif now - at > dt.timedelta(hours=1):
-            request = RejectedRequest(
-                data.id,
-                f"at: {data.at} is more than an hour old when first seen ({clock}), so it is "
-                "stale, e.g. an old annotation applied again. Fix: send the request again",
-            )
-        else:
-            request = ManualRequest(data.id, data.action, data.full, data.user, at)
+        request = ManualRequest(data.id, data.action, data.full, data.user, data.sent_at)
     return None if request.id == last_id else request
-
-
-def _rejected_id(raw: str) -> str:
-    """A digest of the text: the same bad annotation is reported once, and a corrected
-    one (even with the same id) is a new request."""
-    return "invalid-" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-
-
-def _validation_reason(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors(include_url=False)[:3]:
-        where = ".".join(str(part) for part in error["loc"]) or "the annotation"
-        problems.append(f"{where}: {error['msg']}")
-    return "; ".join(problems)
 
 
 @dataclass

@@ -1,16 +1,18 @@
 """Manual requests from the CLI: promote, abort, pause, resume, retry.
 
-A request is consumed exactly once (status.last_request_id). If it applies, it makes
-the call's one phase change (or step change), and that event names who asked and when,
-for audit. If it does not apply in the current phase, it is consumed anyway with a
-Normal "RequestIgnored" event saying why, so the CLI never waits on a dead request.
+A request is consumed exactly once (status.last_request_id), and what became of it is
+recorded next to it (last_request_outcome, last_request_message), for the CLI to report.
+If it applies, it makes the call's one phase change (or step change), and that event
+names who asked and when, for audit. If it does not apply in the current phase, it is
+consumed anyway with a Normal "RequestIgnored" event saying why, so the CLI never waits
+on a dead request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from canary.api.models import Phase
+from canary.api.models import Phase, RequestOutcome
 from canary.api.naming import ANNOTATION_REQUEST
 from canary.engine.actions import ManualRequest, RejectedRequest
 from canary.engine.analysis import weight_before
@@ -46,12 +48,13 @@ def handle_request(ctx: Context, draft: Draft) -> bool:
     request = _pending(ctx, draft)
     if request is None:
         return False
-    draft.update(last_request_id=request.id)
     if isinstance(request, RejectedRequest):
         _rejected(draft, request)
         return False
     why_not = _HANDLERS[request.action](ctx, draft, request)
-    if why_not is not None:
+    if why_not is None:
+        _consume(draft, request.id, RequestOutcome.APPLIED)
+    else:
         _ignored(ctx, draft, request, why_not)
     return True
 
@@ -61,7 +64,6 @@ def ignore_request(ctx: Context, draft: Draft, why: str) -> None:
     request = _pending(ctx, draft)
     if request is None:
         return
-    draft.update(last_request_id=request.id)
     if isinstance(request, RejectedRequest):
         _rejected(draft, request)
     else:
@@ -75,7 +77,16 @@ def _pending(ctx: Context, draft: Draft) -> ManualRequest | RejectedRequest | No
     return request
 
 
+def _consume(
+    draft: Draft, request_id: str, outcome: RequestOutcome, why: str | None = None
+) -> None:
+    draft.update(
+        last_request_id=request_id, last_request_outcome=outcome, last_request_message=why
+    )
+
+
 def _rejected(draft: Draft, request: RejectedRequest) -> None:
+    _consume(draft, request.id, RequestOutcome.REJECTED, request.why)
     message = (
         f"request annotation {ANNOTATION_REQUEST} rejected, nothing changed: {request.why} "
         "(use `canary promote|abort|pause|resume|retry`, which write it correctly)"
@@ -84,6 +95,7 @@ def _rejected(draft: Draft, request: RejectedRequest) -> None:
 
 
 def _ignored(ctx: Context, draft: Draft, request: ManualRequest, why: str) -> None:
+    _consume(draft, request.id, RequestOutcome.IGNORED, why)
     draft.event("Normal", "RequestIgnored", f"{requested_by(request, ctx.now)} ignored: {why}")
 
 

@@ -15,11 +15,10 @@ import datetime as dt
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from canary.api import naming
-from canary.api.models import RequestAction, RequestAnnotation
+from canary.api import naming, request_codec
+from canary.api.models import RequestAction
 from canary.sandbox import demo
 from canary.sandbox.demo import NS, DemoEnv
 
@@ -34,14 +33,11 @@ def _canary_weight(env: DemoEnv) -> int:
 
 def _request(env: DemoEnv, action: RequestAction) -> float:
     # The admission policy accepts only the canonical form, in the writer's own name.
-    request = RequestAnnotation(
-        id=uuid.uuid4().hex[:12],
-        action=action,
-        user=env.kube.whoami(),
-        at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    )
+    request = request_codec.new_request(action, env.kube.whoami(), dt.datetime.now(dt.UTC))
     started = time.monotonic()
-    env.kube.annotate_canary(NS, "checkout", {naming.ANNOTATION_REQUEST: request.model_dump_json()})
+    env.kube.annotate_canary(
+        NS, "checkout", {naming.ANNOTATION_REQUEST: request_codec.encode(request)}
+    )
     return started
 
 

@@ -27,8 +27,7 @@ Decisions (the CLI's ``--help`` says the same):
 - **Verdict per metric** (what the exit code reads): Fail when its last measurement
   failed or it failed more often than its ``failureLimit`` during the run; otherwise
   its last verdict.
-- **Exit codes:** 0 every metric passed, 1 any Fail, 2 usage or config error, 3 any
-  Inconclusive (and no Fail or Error), 4 any provider Error (and no Fail).
+- **Exit codes** are the CLI's (canary/cli/exits.py), read from the verdicts.
 """
 
 from __future__ import annotations
@@ -64,15 +63,9 @@ from canary.templates.lint import Document, Located, read_documents
 from canary.validation import TEMPLATE_KINDS, validate_template
 
 __all__ = [
-    "EXIT_ERROR",
-    "EXIT_FAIL",
-    "EXIT_INCONCLUSIVE",
-    "EXIT_PASS",
-    "EXIT_USAGE",
     "AnalyzeError",
     "MetricResult",
     "Template",
-    "exit_code",
     "library_dir",
     "load_template",
     "parse_args",
@@ -82,9 +75,6 @@ __all__ = [
     "run",
 ]
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_ERROR = 0, 1, 2, 3, 4
-
-DEFAULT_WINDOW = "5m"
 LIBRARY_ENV = "CANARY_TEMPLATES_DIR"
 _VARIANT = re.compile(r"\{\{\s*variant\s*\}\}")
 _PINNED_ARG = "canary_analyze_variant"  # stands in for {{variant}} when selectors are set
@@ -436,13 +426,3 @@ def _pin_variant(metric: Metric) -> Metric:
     }
     return metric.model_copy(update={"comparison": comparison.model_copy(update=update)})
 
-
-def exit_code(results: Sequence[MetricResult]) -> int:
-    verdicts = {r.verdict for r in results}
-    if Verdict.FAIL in verdicts:
-        return EXIT_FAIL
-    if Verdict.ERROR in verdicts:
-        return EXIT_ERROR
-    if Verdict.INCONCLUSIVE in verdicts or not results:
-        return EXIT_INCONCLUSIVE
-    return EXIT_PASS

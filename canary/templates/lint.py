@@ -25,9 +25,10 @@ other control characters and lone surrogates in it are printed as escapes (``\\n
 is the line of the offending field, or of the nearest enclosing field that exists (a
 missing ``spec.steps`` points at ``spec``), or of the document's first line.
 
-Exit status (see :func:`exit_code`): 0 clean, 1 findings, 2 when a file could not be
-checked at all (missing, unreadable, or not valid YAML; a YAML syntax error is still
-printed as a ``FILE:LINE:`` line, at the error's position).
+A file that cannot be checked at all (missing, unreadable, or not valid YAML) is kept
+apart in ``LintReport.unchecked``, because ``canary lint`` exits differently for it (codes
+in canary/cli/exits.py); a YAML syntax error is still printed as a ``FILE:LINE:`` line, at
+the error's position.
 """
 
 from __future__ import annotations
@@ -52,19 +53,13 @@ from canary.validation import (
 )
 
 __all__ = [
-    "EXIT_CLEAN",
-    "EXIT_FINDINGS",
-    "EXIT_UNCHECKED",
     "Document",
     "LintReport",
     "Located",
-    "exit_code",
     "line_of",
     "lint_paths",
     "read_documents",
 ]
-
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNCHECKED = 0, 1, 2
 
 KINDS = ("Canary", *TEMPLATE_KINDS)
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -173,12 +168,6 @@ class LintReport:
         if self.findings:
             return f"{_plural(len(self.findings), 'finding')} in {objects} from {files}"
         return f"ok: {objects} in {files}"
-
-
-def exit_code(report: LintReport) -> int:
-    if report.unchecked:
-        return EXIT_UNCHECKED
-    return EXIT_FINDINGS if report.findings else EXIT_CLEAN
 
 
 # ---------------------------------------------------------------- entry point

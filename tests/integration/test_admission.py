@@ -127,7 +127,8 @@ def test_a_cli_request_carries_the_user_the_api_server_authenticated(
         # Play the controller: consume the request, so the CLI finishes.
         kube = Kube(kubeconfig)
         version = kube.get_canary(namespace, "checkout")["metadata"]["resourceVersion"]
-        kube.patch_canary_status(namespace, "checkout", {"lastRequestId": request.id}, version)
+        consumed = {"lastRequestId": request.id, "lastRequestOutcome": "Applied"}
+        kube.patch_canary_status(namespace, "checkout", consumed, version)
         out, err = cli.communicate(timeout=60)
     finally:
         cli.kill()

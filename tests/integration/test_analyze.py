@@ -1,8 +1,6 @@
 """`canary analyze` as a process against a real Prometheus loaded with known history.
 
 The history is test_templates.py's: app "checkout" has a good canary, "payments" a bad one.
-The command runs as `python -m canary analyze` once canary/cli/app.py registers it, and until
-then through the same Typer commands mounted by a two-line harness.
 """
 
 from __future__ import annotations
@@ -22,26 +20,17 @@ from test_templates import BAD, GOOD, LIBRARY, history
 from canary.sandbox.prometheus import Prometheus
 
 REPO = Path(__file__).resolve().parents[2]
-HARNESS = (
-    "import typer; from canary.cli.analysis import register; "
-    "app = typer.Typer(pretty_exceptions_enable=False); register(app); "
-    "app.command(hidden=True)(lambda: None); app()"
-)
-
-
-def _wired() -> bool:
-    from canary.cli import app as cli
-    return any(c.name == "analyze" for c in cli.app.registered_commands)
-
-
-COMMAND = [sys.executable, "-m", "canary"] if _wired() else [sys.executable, "-c", HARNESS]
 
 
 def canary(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "CANARY_PROMETHEUS_URL"}
     env["CANARY_TEMPLATES_DIR"] = str(LIBRARY)
     return subprocess.run(
-        [*COMMAND, "analyze", *args], capture_output=True, text=True, env=env, cwd=REPO,
+        [sys.executable, "-m", "canary", "analyze", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
         timeout=60,
     )
 

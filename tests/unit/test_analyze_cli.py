@@ -16,7 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 from canary.api.models import TemplateArg, Verdict
-from canary.cli.analysis import register
+from canary.cli.templates import analyze_exit_code, register
 from canary.engine.samples import (
     BucketsSample,
     Counts,
@@ -288,7 +288,7 @@ def test_duration_measures_at_each_interval_with_a_growing_window(tmp_path: Path
     # failureLimit 0: one Fail during the run makes the metric Fail, whatever came after.
     assert threshold.verdict is Verdict.FAIL
     assert comparison.verdict is Verdict.PASS
-    assert analysis.exit_code(results) == 1
+    assert analyze_exit_code(results) == 1
     assert comparison.query["requestsQuery"]["canary"].endswith("[120s]))")
 
 

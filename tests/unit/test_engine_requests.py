@@ -21,7 +21,7 @@ from engine_support import (
     workload,
 )
 
-from canary.api.models import Canary, CanaryStatus, Condition, Phase, Verdict
+from canary.api.models import Canary, CanaryStatus, Condition, Phase, RequestOutcome, Verdict
 from canary.engine.actions import (
     EnsureCanary,
     ManualRequest,
@@ -348,6 +348,12 @@ def test_request(case: Case) -> None:
     [event] = events(decision)
     assert event.reason == case.event_reason
     assert "requested by alice at 2024-05-06T09:59:55Z" in event.message
+    if case.event_reason == "RequestIgnored":
+        assert status.last_request_outcome is RequestOutcome.IGNORED
+        assert event.message.endswith(f" ignored: {status.last_request_message}")
+    else:
+        assert status.last_request_outcome is RequestOutcome.APPLIED
+        assert status.last_request_message is None
     if case.reason is not None:
         assert status.reason == case.reason
     if case.index != "any":
@@ -366,6 +372,20 @@ def test_ignored_request_says_why() -> None:
         "resume requested by alice at 2024-05-06T09:59:55Z ignored: "
         "step 5/5 is a pause that waits for `canary promote`"
     )
+
+
+def test_an_applied_request_clears_why_the_one_before_was_ignored() -> None:
+    status = rolling(
+        3,
+        50,
+        last_request_id="r0",
+        last_request_outcome=RequestOutcome.IGNORED,
+        last_request_message="already paused",
+    )
+    decision = decide(canary(status), observe(request=ask("pause")))
+    assert decision.status.last_request_id == "r1"
+    assert decision.status.last_request_outcome is RequestOutcome.APPLIED
+    assert decision.status.last_request_message is None
 
 
 def test_a_consumed_request_is_not_applied_again() -> None:
@@ -453,6 +473,8 @@ def test_request_while_invalid_is_consumed_and_ignored() -> None:
     decision = decide(canary(status), observe(request=ask("abort"), errors=(PROBLEM,)))
     assert decision.status.phase is Phase.PROGRESSING
     assert decision.status.last_request_id == "r1"
+    assert decision.status.last_request_outcome is RequestOutcome.IGNORED
+    assert decision.status.last_request_message == "the spec is invalid; fix it first"
     [event] = events(decision)
     assert event.reason == "RequestIgnored"
     assert "the spec is invalid" in event.message

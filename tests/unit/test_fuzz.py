@@ -50,16 +50,11 @@ from canary.api.models import (
     template_key,
 )
 from canary.cli.app import app
+from canary.cli.exits import LINT_CLEAN, LINT_FINDINGS, LINT_UNCHECKED
+from canary.cli.templates import lint_exit_code
 from canary.controller.reconciler import parse_request
 from canary.engine.actions import ManualRequest, RejectedRequest
-from canary.templates.lint import (
-    EXIT_CLEAN,
-    EXIT_FINDINGS,
-    EXIT_UNCHECKED,
-    exit_code,
-    lint_paths,
-    markdown_yaml_blocks,
-)
+from canary.templates.lint import lint_paths, markdown_yaml_blocks
 from canary.validation import validate_canary, validate_template
 
 pytestmark = pytest.mark.unit
@@ -334,9 +329,9 @@ def _lines_in(text: str) -> int:
 def check_lint(path: Path, lines_in_file: int) -> int:
     """Lint `path` as `canary lint` does and check every finding's shape; the exit code."""
     report = lint_paths([str(path)])
-    code = exit_code(report)
+    code = lint_exit_code(report)
     assert code == (
-        EXIT_UNCHECKED if report.unchecked else EXIT_FINDINGS if report.findings else EXIT_CLEAN
+        LINT_UNCHECKED if report.unchecked else LINT_FINDINGS if report.findings else LINT_CLEAN
     )
     for located in report.unchecked + report.findings:
         finding = located.finding

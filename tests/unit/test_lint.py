@@ -12,9 +12,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from canary.cli.analysis import register
+from canary.cli.templates import lint_exit_code, register
 from canary.templates.lint import (
-    exit_code,
     line_of,
     lint_paths,
     markdown_yaml_blocks,
@@ -238,7 +237,7 @@ def test_lint(tmp_path: Path, files: dict[str, str], expected: list[str], code: 
     assert len(lines) == len(expected), "\n".join(lines)
     for line, pattern in zip(lines, expected, strict=True):
         assert re.match(pattern, line), f"{line!r} does not match {pattern!r}"
-    assert exit_code(report) == code
+    assert lint_exit_code(report) == code
 
 
 def test_every_finding_has_the_documented_shape(tmp_path: Path) -> None:
@@ -255,7 +254,7 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     assert [line.replace(str(tmp_path) + "/", "") for line in report.lines] == [
         "nope.yaml: (file): does not exist (check the path)"
     ]
-    assert exit_code(report) == 2
+    assert lint_exit_code(report) == 2
 
 
 def test_directories_are_searched_recursively_for_yaml(tmp_path: Path) -> None:
@@ -429,7 +428,7 @@ def test_unreadable_yaml_is_a_finding_with_a_line_never_a_traceback(
     report = lint_paths(_write(tmp_path, {"t.yaml": text}))
     (finding,) = [x.replace(str(tmp_path) + "/", "") for x in report.lines]
     assert finding.startswith(f"t.yaml:{line}: (yaml): ") and message in finding
-    assert exit_code(report) == 2  # as for any file that cannot be read
+    assert lint_exit_code(report) == 2  # as for any file that cannot be read
 
 
 def test_a_query_of_unclosed_braces_is_reported_not_rescanned(tmp_path: Path) -> None:
@@ -453,7 +452,7 @@ def test_a_file_that_is_not_utf8_is_reported_at_its_first_bad_byte(tmp_path: Pat
     report = lint_paths([str(path)])
     (finding,) = [x.replace(str(tmp_path) + "/", "") for x in report.lines]
     assert finding.startswith("t.yaml:12: (file): cannot be read: 'utf-8' codec can't decode")
-    assert exit_code(report) == 2
+    assert lint_exit_code(report) == 2
 
 
 HUGE = "0x" + "f" * 5000  # YAML reads hex without Python's limit of 4,300 digits for str(int)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,8 @@ from engine_support import NOW, canary, decide, events, observe, rolling
 from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
-from canary.api.models import Phase, RequestAnnotation
+from canary.api import request_codec
+from canary.api.models import Phase, RequestAnnotation, RequestOutcome
 from canary.controller.reconciler import parse_request
 from canary.engine.actions import ManualRequest, RejectedRequest
 from canary.errors import PermanentError
@@ -88,6 +89,8 @@ def test_a_rejected_request_is_consumed_with_a_warning_and_the_rollout_goes_on()
     # steps[2] sets weight 50: the rollout moves on in the same call
     decision = decide(canary(rolling(2, 10)), observe(request=rejected))
     assert decision.status.last_request_id == "r1"
+    assert decision.status.last_request_outcome is RequestOutcome.REJECTED
+    assert decision.status.last_request_message == rejected.why
     assert decision.status.phase is Phase.PROGRESSING and decision.status.canary_weight == 50
     warnings = [e for e in events(decision) if e.reason == "RequestRejected"]
     assert len(warnings) == 1 and warnings[0].type == "Warning"
@@ -175,13 +178,18 @@ def policy_pattern() -> re.Pattern[str]:
 def test_what_the_cli_writes_is_the_form_the_admission_policy_accepts(
     user: str, full: bool
 ) -> None:
-    written = RequestAnnotation(
-        id="0123456789ab", action="promote", full=full, user=user, at=SENT
-    ).model_dump_json()
+    sent = request_codec.new_request("promote", user, NOW - timedelta(seconds=5), full=full)
+    written = request_codec.encode(sent)
     assert policy_pattern().fullmatch(written), written
     assert written.count('"user":') == 1
     assert f'"user":"{user}"' in written  # what the policy compares with the username
+    assert request_codec.decode(written, NOW) == sent
     assert isinstance(parsed(written), ManualRequest)
+
+
+def test_a_request_is_sent_in_utc_to_the_second() -> None:
+    local = datetime(2024, 5, 6, 11, 59, 55, 987654, tzinfo=timezone(timedelta(hours=2)))
+    assert request_codec.new_request("abort", "alice", local).at == SENT
 
 
 @pytest.mark.parametrize(
@@ -210,6 +218,8 @@ def test_the_admission_pattern_refuses_anything_but_the_canonical_form(forged: s
 def test_a_username_the_canonical_form_cannot_carry_is_refused(user: str) -> None:
     with pytest.raises(ValidationError, match="user"):
         RequestAnnotation(id="r1", action="abort", user=user, at=SENT)
+    with pytest.raises(request_codec.UnsendableRequest, match="Fix: use a kubeconfig user"):
+        request_codec.new_request("abort", user, NOW)
 
 
 @pytest.fixture

@@ -1,38 +1,38 @@
-"""The ``lint`` and ``analyze`` commands: a thin Typer layer over canary.templates.lint
-and canary.templates.analyze.
-
-canary/cli/app.py adds them with ``register(app)``.
-"""
+"""`canary lint` and `canary analyze`: check templates offline, then try them against
+Prometheus; a thin layer over canary.templates.lint and canary.templates.analyze."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from canary.api.durations import parse_duration
-from canary.api.models import Verdict
-from canary.templates import analyze as analysis
-from canary.templates import lint as linting
+from canary.cli.exits import (
+    ANALYZE_ERROR,
+    ANALYZE_FAIL,
+    ANALYZE_INCONCLUSIVE,
+    ANALYZE_INTERRUPTED,
+    ANALYZE_PASS,
+    LINT_CLEAN,
+    LINT_FINDINGS,
+    LINT_UNCHECKED,
+    fail,
+)
+from canary.cli.render import log_line, verdict_colour
 
-_COLOURS = {
-    Verdict.PASS: "green",
-    Verdict.FAIL: "red",
-    Verdict.INCONCLUSIVE: "yellow",
-    Verdict.ERROR: "magenta",
-}
+if TYPE_CHECKING:  # loaded by the command that runs: lint needs neither rich nor providers
+    from rich.console import Console
+
+    from canary.templates import analyze as analysis
+    from canary.templates.lint import LintReport
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``lint`` and ``analyze`` to the ``canary`` command."""
-    app.command("lint")(lint)
-    app.command("analyze")(analyze)
+    app.command()(lint)
+    app.command()(analyze)
 
 
 # ----------------------------------------------------------------- lint
@@ -58,11 +58,19 @@ def lint(
     Exit codes: 0 clean, 1 findings, 2 a file could not be checked (missing, unreadable,
     or not valid YAML).
     """
-    report = linting.lint_paths(paths)
+    from canary.templates.lint import lint_paths
+
+    report = lint_paths(paths)
     for line in report.lines:
         print(line)
     print(report.summary(), file=sys.stderr)
-    raise typer.Exit(linting.exit_code(report))
+    raise typer.Exit(lint_exit_code(report))
+
+
+def lint_exit_code(report: LintReport) -> int:
+    if report.unchecked:
+        return LINT_UNCHECKED
+    return LINT_FINDINGS if report.findings else LINT_CLEAN
 
 
 # ----------------------------------------------------------------- analyze
@@ -127,7 +135,7 @@ def analyze(
             help="Comparison metrics: the {{window}} their counters are read over (in a "
             "rollout, the time since the step began); grows with --duration.",
         ),
-    ] = analysis.DEFAULT_WINDOW,
+    ] = "5m",
     duration: Annotated[
         str | None,
         typer.Option(
@@ -170,6 +178,10 @@ def analyze(
     Exit codes: 0 every metric passed, 1 any Fail, 2 usage or config error, 3 any
     Inconclusive (and no Fail or Error), 4 any provider Error (and no Fail).
     """
+    from rich.console import Console
+
+    from canary.templates import analyze as analysis
+
     try:
         seconds = {
             "--window": parse_duration(window),
@@ -178,18 +190,18 @@ def analyze(
             "--interval": parse_duration(interval) if interval else None,
         }
     except ValueError as exc:
-        raise _usage(str(exc)) from None
+        raise fail(str(exc)) from None
     for option, value in seconds.items():
         if value is not None and value <= 0:
-            raise _usage(f"{option} must be longer than 0")
+            raise fail(f"{option} must be longer than 0")
     if interval and not duration:
-        raise _usage("--interval needs --duration (without it every metric runs once)")
+        raise fail("--interval needs --duration (without it every metric runs once)")
     try:
         chosen = analysis.load_template(template)
         args = analysis.resolve_args(chosen, analysis.parse_args(arg or []))
         providers = analysis.providers_for(chosen, prometheus, timeout=seconds["--timeout"] or 10)
     except analysis.AnalyzeError as exc:
-        raise _usage(str(exc)) from None
+        raise fail(str(exc)) from None
 
     out = Console(highlight=False)
     progress = None
@@ -197,11 +209,9 @@ def analyze(
         stream = sys.stderr if as_json else sys.stdout
 
         def progress(result: analysis.MetricResult) -> None:
-            stamp = dt.datetime.now().strftime("%H:%M:%S")
             status = result.status
             value = f" {status.value}" if status.value is not None else ""
-            line = f"{stamp} {result.name}: {status.verdict}{value}: {status.reason}"
-            print(line, file=stream, flush=True)
+            log_line(f"{result.name}: {status.verdict}{value}: {status.reason}", file=stream)
 
     try:
         results = analysis.run(
@@ -216,10 +226,10 @@ def analyze(
             on_measurement=progress,
         )
     except analysis.AnalyzeError as exc:
-        raise _usage(str(exc)) from None
+        raise fail(str(exc)) from None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        raise typer.Exit(130) from None
+        raise typer.Exit(ANALYZE_INTERRUPTED) from None
     finally:
         for provider in {id(p): p for p in providers.values()}.values():
             close = getattr(provider, "close", None)
@@ -233,12 +243,20 @@ def analyze(
         _table(out, chosen, results)
     else:
         _plain(chosen, results)
-    raise typer.Exit(analysis.exit_code(results))
+    raise typer.Exit(analyze_exit_code(results))
 
 
-def _usage(message: str) -> typer.Exit:
-    print(f"error: {message}", file=sys.stderr)
-    return typer.Exit(analysis.EXIT_USAGE)
+def analyze_exit_code(results: list[analysis.MetricResult]) -> int:
+    from canary.api.models import Verdict
+
+    verdicts = {r.verdict for r in results}
+    if Verdict.FAIL in verdicts:
+        return ANALYZE_FAIL
+    if Verdict.ERROR in verdicts:
+        return ANALYZE_ERROR
+    if Verdict.INCONCLUSIVE in verdicts or not results:
+        return ANALYZE_INCONCLUSIVE
+    return ANALYZE_PASS
 
 
 def _queries(result: analysis.MetricResult) -> list[str]:
@@ -261,13 +279,16 @@ def _plain(template: analysis.Template, results: list[analysis.MetricResult]) ->
 
 
 def _table(out: Console, template: analysis.Template, results: list[analysis.MetricResult]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=f"template {template.name} ({template.source})", title_justify="left")
     for column in ("metric", "verdict", "value", "reason"):
         table.add_column(column, overflow="fold")
     for result in results:
         table.add_row(
             result.name,
-            Text(result.verdict.value, style=_COLOURS.get(result.verdict, "")),
+            Text(result.verdict.value, style=verdict_colour(result.verdict)),
             "-" if result.status.value is None else result.status.value,
             Text(result.reason),
         )

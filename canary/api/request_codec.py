@@ -1,0 +1,89 @@
+"""The canary.dev/request annotation: written by the CLI, read by the controller, through
+this one codec so that neither drifts from the other or from the admission policy.
+
+The wire form is ``RequestAnnotation.model_dump_json()``: compact, keys in field order, the
+only form the admission policy (manifests/admission.yaml) accepts. The policy vouches for
+who sent a request but cannot check when (CEL has no clock), so :func:`decode` does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+
+from pydantic import ValidationError
+
+from canary.api.models import RequestAction, RequestAnnotation
+
+
+class UnsendableRequest(ValueError):
+    """A request the canonical form cannot carry; the message names the fix."""
+
+
+class InvalidRequest(ValueError):
+    """An annotation not to act on, consumed once under `id`: the request's own id when it
+    has a usable one, else a digest of the text, so that the same bad annotation is
+    reported once and a corrected one (even with the same id) is a new request."""
+
+    def __init__(self, id: str, why: str) -> None:
+        super().__init__(why)
+        self.id = id
+        self.why = why
+
+
+def new_request(
+    action: RequestAction, user: str, now: dt.datetime, *, full: bool = False
+) -> RequestAnnotation:
+    """A request from `user`, the name the API server authenticated (the policy checks it)."""
+    try:
+        return RequestAnnotation(
+            id=uuid.uuid4().hex[:12],
+            action=action,
+            full=full,
+            user=user,
+            at=now.astimezone(dt.UTC).isoformat(timespec="seconds"),
+        )
+    except ValidationError:
+        raise UnsendableRequest(
+            f"the API server knows you as {user!r}, which a request cannot carry (at most 256 "
+            "characters, no quotes, backslashes or control characters). Fix: use a "
+            "kubeconfig user with a plainer name"
+        ) from None
+
+
+def encode(request: RequestAnnotation) -> str:
+    return request.model_dump_json()
+
+
+def decode(raw: str, now: dt.datetime) -> RequestAnnotation:
+    """The request in `raw`, read strictly, and sent neither ahead of the clock `now` (a
+    wrong clock or a forged time) nor long before (stale, e.g. an old annotation that
+    GitOps applied again to a recreated Canary); InvalidRequest says why not."""
+    try:
+        request = RequestAnnotation.model_validate_json(raw)
+    except ValidationError as exc:
+        digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        raise InvalidRequest(f"invalid-{digest}", _reason(exc)) from None
+    clock = f"the controller's clock reads {now.isoformat(timespec='seconds')}"
+    if request.sent_at - now > dt.timedelta(minutes=5):
+        raise InvalidRequest(
+            request.id,
+            f"at: {request.at} is more than 5 minutes in the future ({clock}). Fix: correct "
+            "the clock where the request was sent, and send it again",
+        )
+    if now - request.sent_at > dt.timedelta(hours=1):
+        raise InvalidRequest(
+            request.id,
+            f"at: {request.at} is more than an hour old when first seen ({clock}), so it is "
+            "stale, e.g. an old annotation applied again. Fix: send the request again",
+        )
+    return request
+
+
+def _reason(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(part) for part in error["loc"]) or "the annotation"
+        problems.append(f"{where}: {error['msg']}")
+    return "; ".join(problems)
