@@ -47,7 +47,9 @@ from canary.engine.samples import ProviderFailure, Sample
 from canary.engine.transitions import initializing
 from canary.errors import CanaryError, PermanentError, TransientError
 from canary.kube.cache import Store
-from canary.kube.client import Forbidden, Gone, Kube, NotFound, Obj
+from canary.kube.client import Kube
+from canary.kube.errors import Forbidden, Gone, NotFound
+from canary.kube.port import Obj
 from canary.providers.base import provider_for
 from canary.routers import router_for
 from canary.validation.core import template_key, validate_canary

@@ -5,8 +5,8 @@ API server semantics the controller relies on:
 
 - every read returns a deep copy and every write stores one (no aliasing with the caller);
 - every write bumps the object's metadata.resourceVersion; replace and status patches
-  whose resourceVersion does not match raise canary.kube.client.Conflict; a missing object
-  raises canary.kube.client.NotFound (get_deployment / get_service return None instead);
+  whose resourceVersion does not match raise canary.kube.errors.Conflict; a missing object
+  raises canary.kube.errors.NotFound (get_deployment / get_service return None instead);
 - a spec change bumps metadata.generation (Deployments, HTTPRoutes); a status patch is
   a JSON merge patch (RFC 7386: keys whose value is None are deleted) and never does;
 - Events are recorded in `events`.
@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from canary.kube.client import Conflict, NotFound, Obj
+from canary.kube.errors import Conflict, NotFound
+from canary.kube.port import Obj
 
 GATEWAY = ("gateway.networking.k8s.io", "v1", "httproutes")
 CrashMode = Literal["before", "after"]

@@ -1,5 +1,5 @@
 """/metrics: what a Prometheus scrape of the controller shows (controller/telemetry.py), and the
-request labels canary/kube/client.py derives."""
+request labels canary/kube/connect.py derives."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ from canary.controller.reconciler import Controller
 from canary.controller.telemetry import Metrics
 from canary.controller.workqueue import WorkQueue
 from canary.errors import TransientError
-from canary.kube.client import Kube, NotFound, request_labels
+from canary.kube.client import Kube
+from canary.kube.connect import request_labels
+from canary.kube.errors import NotFound
 
 T0 = dt.datetime(2024, 5, 6, 10, 0, tzinfo=dt.UTC)
 PER_CANARY = {"canary_phase", "canary_weight", "canary_step_index", "canary_steps",
