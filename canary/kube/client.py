@@ -9,7 +9,6 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import urllib3
@@ -20,7 +19,7 @@ from canary.api.models import GROUP, VERSION
 from canary.errors import PermanentError, TransientError
 from canary.kube.cache import Store
 from canary.kube.calls import REQUEST_TIMEOUT, call, list_json, read_json, translate, watch_json
-from canary.kube.connect import RequestObserver, api_client, count_requests
+from canary.kube.connect import Connection
 from canary.kube.errors import Forbidden, NotFound
 from canary.kube.port import Obj
 
@@ -33,25 +32,11 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class Kube:
+class Kube(Connection):
     """A thin client: dicts in, dicts out, typed errors."""
 
-    def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None):
-        self.api = api_client(kubeconfig, context)
-        # The controller's watch-fed cache; None (the CLI): every read asks the server.
-        self.cache: Store | None = None
-        self.custom = client.CustomObjectsApi(self.api)
-        self.apps = client.AppsV1Api(self.api)
-        self.core = client.CoreV1Api(self.api)
-        self.events = client.EventsV1Api(self.api)
-        self.auth = client.AuthorizationV1Api(self.api)
-        self.authn = client.AuthenticationV1Api(self.api)
-        self.apiext = client.ApiextensionsV1Api(self.api)
-        self.coordination = client.CoordinationV1Api(self.api)
-
-    def on_request(self, observe: RequestObserver) -> None:
-        """See connect.count_requests."""
-        count_requests(self.api, observe)
+    # The controller's watch-fed cache; None (the CLI): every read asks the server.
+    cache: Store | None = None
 
     # ------------------------------------------------------------- canary.dev objects
 

@@ -1,11 +1,12 @@
-"""The connection to the API server: which one (kubeconfig or in-cluster), and a count of
-every request sent over it."""
+"""The connection to the API server: which one (kubeconfig or in-cluster), the API group
+clients on it, and a count of every request sent over it."""
 
 from __future__ import annotations
 
 import os
 import urllib.parse
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,24 +57,64 @@ def api_client(kubeconfig: str | Path | None, context: str | None) -> client.Api
         raise PermanentError(f"cannot read kubeconfig {path}: {exc.strerror}") from None
 
 
-def count_requests(api: client.ApiClient, observe: RequestObserver) -> None:
-    """Call `observe(verb, resource, code)` for every request `api` sends, with the HTTP
-    status code, or "<error>" when no answer came. Counted below the client library, so
-    watches and the few calls that bypass calls.call count too."""
-    send, server = api.rest_client.request, api.configuration.host
+class Connection:
+    """One API server connection and its API group clients, each built on first use: the
+    client library imports a group's module (and its models) then, which takes up to a
+    second for core and apps, and a CLI command needs one or two groups."""
 
-    def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        verb, resource = request_labels(method, url.removeprefix(server))
-        try:
-            response = send(method, url, *args, **kwargs)
-        except Exception:
-            observe(verb, resource, "<error>")
-            raise
-        observe(verb, resource, str(response.status))
-        return response
+    def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None):
+        self.api = api_client(kubeconfig, context)
 
-    # The client library has no hook for this: wrap the one method every request takes.
-    api.rest_client.request = request  # type: ignore[method-assign]
+    @cached_property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    @cached_property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api)
+
+    @cached_property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @cached_property
+    def events(self) -> client.EventsV1Api:
+        return client.EventsV1Api(self.api)
+
+    @cached_property
+    def auth(self) -> client.AuthorizationV1Api:
+        return client.AuthorizationV1Api(self.api)
+
+    @cached_property
+    def authn(self) -> client.AuthenticationV1Api:
+        return client.AuthenticationV1Api(self.api)
+
+    @cached_property
+    def apiext(self) -> client.ApiextensionsV1Api:
+        return client.ApiextensionsV1Api(self.api)
+
+    @cached_property
+    def coordination(self) -> client.CoordinationV1Api:
+        return client.CoordinationV1Api(self.api)
+
+    def on_request(self, observe: RequestObserver) -> None:
+        """Call `observe(verb, resource, code)` for every request this connection sends,
+        with the HTTP status code, or "<error>" when no answer came. Counted below the
+        client library, so watches and the few calls that bypass calls.call count too."""
+        send, server = self.api.rest_client.request, self.api.configuration.host
+
+        def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            verb, resource = request_labels(method, url.removeprefix(server))
+            try:
+                response = send(method, url, *args, **kwargs)
+            except Exception:
+                observe(verb, resource, "<error>")
+                raise
+            observe(verb, resource, str(response.status))
+            return response
+
+        # The client library has no hook for this: wrap the one method every request takes.
+        self.api.rest_client.request = request  # type: ignore[method-assign]
 
 
 def request_labels(method: str, target: str) -> tuple[str, str]:
