@@ -47,9 +47,8 @@ from canary.engine.samples import ProviderFailure, Sample
 from canary.engine.transitions import initializing
 from canary.errors import CanaryError, PermanentError, TransientError
 from canary.kube.cache import Store
-from canary.kube.client import Kube
 from canary.kube.errors import Forbidden, Gone, NotFound
-from canary.kube.port import Obj
+from canary.kube.port import KubePort, Obj
 from canary.providers.base import provider_for
 from canary.routers import router_for
 from canary.validation.core import template_key, validate_canary
@@ -118,7 +117,7 @@ def _validation_reason(exc: ValidationError) -> str:
 
 @dataclass
 class Controller:
-    kube: Kube
+    kube: KubePort
     prometheus_url: str | None = None
     namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
     workers: int = 4

@@ -33,7 +33,8 @@ def now_iso() -> str:
 
 
 class Kube(Connection):
-    """A thin client: dicts in, dicts out, typed errors."""
+    """A thin client: dicts in, dicts out, typed errors. It implements KubePort (see
+    canary.kube.port for what those methods promise), and what the CLI and sandbox need."""
 
     # The controller's watch-fed cache; None (the CLI): every read asks the server.
     cache: Store | None = None
@@ -206,7 +207,6 @@ class Kube(Connection):
     def scale_deployment(
         self, ns: str, name: str, replicas: int, annotations: dict[str, str | None] | None = None
     ) -> None:
-        """Set replicas, and in the same write the given annotations (None removes one)."""
         body: Obj = {"spec": {"replicas": replicas}}
         if annotations:
             body["metadata"] = {"annotations": annotations}
@@ -283,7 +283,6 @@ class Kube(Connection):
         )
 
     def write_lease(self, ns: str, body: Obj) -> None:
-        """Create, or replace guarded by resourceVersion (Conflict if someone else won)."""
         name = body["metadata"]["name"]
         if body["metadata"].get("resourceVersion"):
             call(f"Lease {ns}/{name}", self.coordination.replace_namespaced_lease, name, ns, body)

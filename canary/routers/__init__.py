@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from canary.api.models import Canary
 from canary.errors import PermanentError
-from canary.kube.client import Kube
+from canary.kube.port import KubePort
 from canary.routers.base import TrafficRouter
 from canary.routers.gateway_api import GatewayAPIRouter
 from canary.routers.replicas import ReplicaRouter
 
 
-def router_for(canary: Canary, kube: Kube) -> TrafficRouter:
+def router_for(canary: Canary, kube: KubePort) -> TrafficRouter:
     routing = canary.spec.traffic_routing
     if routing is None:
         return ReplicaRouter(kube)

@@ -13,7 +13,7 @@ import math
 from canary.api import naming
 from canary.api.models import Canary
 from canary.errors import TransientError
-from canary.kube.client import Kube, Obj
+from canary.kube.port import KubePort, Obj
 
 ANNOTATION_TOTAL = "canary.dev/total-replicas"
 
@@ -35,7 +35,7 @@ def split(total: int, weight: int) -> tuple[int, int]:
 class ReplicaRouter:
     name = "replicas"
 
-    def __init__(self, kube: Kube):
+    def __init__(self, kube: KubePort):
         self.kube = kube
 
     def _replicas(self, ns: str, name: str, stable: Obj | None = None) -> tuple[int, int]:

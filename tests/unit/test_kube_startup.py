@@ -51,3 +51,11 @@ def test_a_client_loads_only_the_api_groups_it_uses(
     tmp_path: Path, code: str, loaded: list[str]
 ) -> None:
     assert groups_loaded(tmp_path, code) == loaded
+
+
+def test_the_port_does_not_load_the_client_library() -> None:
+    """The controller side and its test fakes are written against the port and its errors."""
+    code = "import sys, canary.kube.port, canary.kube.errors; print('kubernetes' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -235,7 +235,7 @@ def test_queue_depth_is_read_at_scrape_time() -> None:
 
 
 def test_the_controller_drops_the_series_of_a_canary_that_is_gone() -> None:
-    ctl = Controller(FakeKube())  # type: ignore[arg-type]
+    ctl = Controller(FakeKube())
     play(ctl.metrics, (0, status(Phase.PROGRESSING, 10, 0)), ns="default")
     assert ctl.reconcile_key("default/checkout") is None  # NotFound: the Canary is gone
     assert canary_series(ctl.metrics) == set()
@@ -251,7 +251,7 @@ def test_the_controller_times_every_reconcile_and_counts_its_failures() -> None:
                 raise TransientError("the API server is restarting")
             raise KeyError(name)  # a bug
 
-    ctl = Controller(Flaky())  # type: ignore[arg-type]
+    ctl = Controller(Flaky())
     for key in ("default/a", "default/b"):
         ctl.queue.add(key)
     worker = threading.Thread(target=ctl._worker)
