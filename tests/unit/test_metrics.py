@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -44,11 +44,14 @@ def iso(seconds: float) -> str:
 
 
 def status(phase: Phase, weight: int = 0, step: int | None = None, revision: str = "r2",
-           started: float | None = 0, **verdicts: Verdict | None) -> CanaryStatus:
+           started: float | None = 0,
+           verdicts: Mapping[str, Verdict | None] | None = None) -> CanaryStatus:
+    analysis = [MetricStatus(name=f"background/{k}", verdict=v)
+                for k, v in (verdicts or {}).items()]
     return CanaryStatus(
         phase=phase, stable_revision="r1", canary_revision=revision, canary_weight=weight,
         current_step_index=step, rollout_started_at=None if started is None else iso(started),
-        analysis=[MetricStatus(name=f"background/{k}", verdict=v) for k, v in verdicts.items()],
+        analysis=analysis,
     )
 
 
@@ -82,8 +85,8 @@ def play(m: Metrics, *moves: tuple[float, CanaryStatus], name: str = "checkout",
 
 def test_the_gauges_show_the_status_just_written() -> None:
     m = Metrics()
-    play(m, (0, status(Phase.PROGRESSING, 10, 0, **{"error-rate": None})),
-         (40, status(Phase.PAUSED, 30, 2, **{"error-rate": Verdict.INCONCLUSIVE})))
+    play(m, (0, status(Phase.PROGRESSING, 10, 0, verdicts={"error-rate": None})),
+         (40, status(Phase.PAUSED, 30, 2, verdicts={"error-rate": Verdict.INCONCLUSIVE})))
     c = {"namespace": "shop", "name": "checkout"}
     assert value(m, "canary_phase", **c, phase="Paused") == 1
     assert {p.value for p in Phase if value(m, "canary_phase", **c, phase=p.value) == 0} == {
@@ -99,7 +102,7 @@ def test_the_gauges_show_the_status_just_written() -> None:
 
 def test_a_metric_not_yet_measured_shows_no_verdict() -> None:
     m = Metrics()
-    play(m, (0, status(Phase.PROGRESSING, 10, 0, **{"error-rate": None})))
+    play(m, (0, status(Phase.PROGRESSING, 10, 0, verdicts={"error-rate": None})))
     assert {value(m, "canary_metric_verdict", namespace="shop", name="checkout",
                   metric="background/error-rate", verdict=v.value) for v in Verdict} == {0}
 
@@ -158,9 +161,9 @@ def test_retrying_a_rolled_back_revision_is_a_new_rollout_not_an_outcome() -> No
 
 def test_a_new_rollout_drops_the_verdicts_of_metrics_it_no_longer_has() -> None:
     m = Metrics()
-    play(m, (0, status(Phase.PROGRESSING, 10, 0, **{"error-rate": Verdict.PASS,
+    play(m, (0, status(Phase.PROGRESSING, 10, 0, verdicts={"error-rate": Verdict.PASS,
                                                     "latency": Verdict.FAIL})),
-         (10, status(Phase.PROGRESSING, 10, 0, revision="r3", **{"error-rate": None})))
+         (10, status(Phase.PROGRESSING, 10, 0, revision="r3", verdicts={"error-rate": None})))
     metrics = {dict(k[1])["metric"] for k in canary_series(m) if k[0] == "canary_metric_verdict"}
     assert metrics == {"background/error-rate"}
 
@@ -174,7 +177,7 @@ def test_settled_canaries_show_no_step_index() -> None:
 
 def test_a_deleted_canary_leaves_no_series_and_others_keep_theirs() -> None:
     m = Metrics()
-    play(m, (0, status(Phase.PROGRESSING, 10, 0, **{"error-rate": Verdict.PASS})))
+    play(m, (0, status(Phase.PROGRESSING, 10, 0, verdicts={"error-rate": Verdict.PASS})))
     play(m, (0, status(Phase.PROGRESSING, 50, 2)), name="cart")
     cart = canary_series(m, "cart")
     m.forget("shop", "checkout")
@@ -192,11 +195,11 @@ def test_series_are_bounded_by_the_canaries_not_by_their_history() -> None:
 
     def one_rollout(i: int) -> None:
         live = status(Phase.PROGRESSING, i % 100, i % 4, revision=f"rev-{i}", started=i,
-                      **{"error-rate": Verdict.PASS})
+                      verdicts={"error-rate": Verdict.PASS})
         measured = live.analysis[0].model_copy(update={"value": f"{i / 7:.3f}"})
         live = live.model_copy(update={"message": f"rolling out rev-{i}", "analysis": [measured]})
         end = status(Phase.ROLLED_BACK if i % 2 else Phase.SUCCEEDED, revision=f"rev-{i}",
-                     started=i, **{"error-rate": Verdict.FAIL})
+                     started=i, verdicts={"error-rate": Verdict.FAIL})
         play(m, (i, live), (i + 5, end))
 
     one_rollout(0)
@@ -285,7 +288,7 @@ def test_metrics_are_served_in_the_text_format_prometheus_asks_for(
     metrics_url: tuple[Metrics, str],
 ) -> None:
     m, url = metrics_url
-    play(m, (0, status(Phase.PROGRESSING, 10, 0, **{"error-rate": Verdict.PASS})))
+    play(m, (0, status(Phase.PROGRESSING, 10, 0, verdicts={"error-rate": Verdict.PASS})))
     with urllib.request.urlopen(url, timeout=5) as answer:
         assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         text = answer.read().decode()
