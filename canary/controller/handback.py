@@ -21,13 +21,13 @@ from collections.abc import Callable
 
 from canary.api import naming
 from canary.controller import workloads
-from canary.kube.client import Kube, Obj
+from canary.kube.port import KubePort, Obj
 
 FINALIZER = "canary.dev/finalizer"
 ANNOTATION_REPLICAS = "canary.dev/replicas-before-handoff"
 
 
-def add_finalizer(kube: Kube, obj: Obj) -> None:
+def add_finalizer(kube: KubePort, obj: Obj) -> None:
     meta = obj["metadata"]
     finalizers = list(meta.get("finalizers") or [])
     if FINALIZER in finalizers:
@@ -39,12 +39,12 @@ def add_finalizer(kube: Kube, obj: Obj) -> None:
     meta["resourceVersion"] = out["metadata"]["resourceVersion"]
 
 
-def take_over(kube: Kube, ns: str, target: str, replicas: int) -> None:
+def take_over(kube: KubePort, ns: str, target: str, replicas: int) -> None:
     """Scale the user's Deployment to 0, remembering its replica count on it."""
     kube.scale_deployment(ns, target, 0, {ANNOTATION_REPLICAS: str(replicas)})
 
 
-def hand_back(kube: Kube, obj: Obj, route_back: Callable[[], None] | None) -> str | None:
+def hand_back(kube: KubePort, obj: Obj, route_back: Callable[[], None] | None) -> str | None:
     """One pass over the steps; what it still waits for, or None once the finalizer is
     gone. `route_back` is the router's teardown; None when the spec names no usable one."""
     meta, spec = obj["metadata"], obj.get("spec") or {}

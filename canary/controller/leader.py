@@ -15,7 +15,7 @@ import threading
 import time
 
 from canary.errors import CanaryError
-from canary.kube.client import Kube, Obj
+from canary.kube.port import KubePort, Obj
 
 log = logging.getLogger("canary.controller.leader")
 
@@ -27,7 +27,7 @@ def _stamp(moment: dt.datetime) -> str:
 class LeaderElector:
     def __init__(
         self,
-        kube: Kube,
+        kube: KubePort,
         namespace: str,
         identity: str,
         name: str = "canary-controller",

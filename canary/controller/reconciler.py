@@ -46,7 +46,8 @@ from canary.engine.samples import ProviderFailure, Sample
 from canary.engine.transitions import initializing
 from canary.errors import CanaryError, PermanentError, TransientError
 from canary.kube.cache import Store
-from canary.kube.client import Forbidden, Gone, Kube, NotFound, Obj
+from canary.kube.errors import Forbidden, Gone, NotFound
+from canary.kube.port import KubePort, Obj
 from canary.providers.registry import provider_for
 from canary.routers import TrafficRouter, router_for
 from canary.validation import validate_canary
@@ -78,7 +79,7 @@ def parse_request(
 
 @dataclass
 class Controller:
-    kube: Kube
+    kube: KubePort
     prometheus_url: str | None = None
     namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
     workers: int = 4

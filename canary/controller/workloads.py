@@ -14,7 +14,7 @@ from typing import Any
 
 from canary.api import naming
 from canary.errors import PermanentError
-from canary.kube.client import Kube, Obj
+from canary.kube.port import KubePort, Obj
 
 # The user's replica count, on each owned Deployment: a router may scale N-primary below it.
 
@@ -32,7 +32,7 @@ class Target:
     replicas: int | None
 
 
-def read_target(kube: Kube, canary: Obj) -> Target | None:
+def read_target(kube: KubePort, canary: Obj) -> Target | None:
     ns, spec = canary["metadata"]["namespace"], canary["spec"]
     dep = kube.get_deployment(ns, spec["targetRef"]["name"])
     if dep is None:
@@ -76,7 +76,7 @@ def _owner(canary: Obj) -> dict[str, Any]:
 
 
 def foreign_objects(
-    kube: Kube, canary: Obj, primary: Obj | None, canary_dep: Obj | None, *, services: bool
+    kube: KubePort, canary: Obj, primary: Obj | None, canary_dep: Obj | None, *, services: bool
 ) -> list[str]:
     """The objects canary would create that exist and belong to someone else, as
     "field: problem (fix)" findings: canary never adopts or edits them (a Service another
@@ -142,7 +142,7 @@ def _deployment(
 
 
 def apply_deployment(
-    kube: Kube, canary: Obj, variant: str, target: Target, replicas: int, total: int
+    kube: KubePort, canary: Obj, variant: str, target: Target, replicas: int, total: int
 ) -> None:
     ns = canary["metadata"]["namespace"]
     body = _deployment(canary, variant, target.template, target.revision, replicas, total)
@@ -162,7 +162,7 @@ def apply_deployment(
     kube.replace_deployment(ns, body)
 
 
-def ensure_services(kube: Kube, canary: Obj) -> None:
+def ensure_services(kube: KubePort, canary: Obj) -> None:
     name, ns = canary["metadata"]["name"], canary["metadata"]["namespace"]
     svc = canary["spec"]["service"]
     port = {"name": "http", "port": svc["port"], "targetPort": svc.get("targetPort", svc["port"])}

@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal, TypedDict, Unpack
 
 from canary.api.durations import format_duration
 from canary.api.models import (
     AnalysisTemplateSpec,
     Canary,
     CanaryStatus,
+    Condition,
     MetricStatus,
     Phase,
+    RequestOutcome,
     Step,
     Verdict,
 )
@@ -100,13 +102,44 @@ class Context:
         return self.canary.spec.steps
 
 
+class StatusChange(TypedDict, total=False):
+    """Any of CanaryStatus's fields, with its type (a unit test keeps the two alike)."""
+
+    phase: Phase
+    observed_generation: int | None
+    stable_revision: str | None
+    canary_revision: str | None
+    current_step_index: int | None
+    canary_weight: int
+    message: str
+    reason: str
+    step_started_at: str | None
+    rollout_started_at: str | None
+    initializing_since: str | None
+    paused_at: str | None
+    resumed_at: str | None
+    metrics_unavailable_intervals: int
+    last_request_id: str | None
+    last_request_outcome: RequestOutcome | None
+    last_request_message: str | None
+    conditions: list[Condition]
+    analysis: list[MetricStatus]
+
+
 @dataclass
 class Draft:
     status: CanaryStatus
     actions: list[Action] = field(default_factory=list)
 
-    def update(self, **changes: Any) -> None:
-        self.status = self.status.model_copy(update=changes)
+    def update(self, **changes: Unpack[StatusChange]) -> None:
+        """Change status fields. A misspelt field or a wrong value fails here, in the move
+        that made it (and mostly in mypy before), instead of being dropped or written."""
+        # Checked by hand: validation alone would take a wire name (canaryWeight) too.
+        unknown = changes.keys() - CanaryStatus.model_fields.keys()
+        if unknown:
+            raise TypeError(f"CanaryStatus has no field {', '.join(sorted(unknown))}")
+        # Strict: a phase is a Phase, not any string that happens to spell one.
+        self.status = CanaryStatus.model_validate({**self.status.__dict__, **changes}, strict=True)
 
     def act(self, *actions: Action) -> None:
         self.actions.extend(actions)
@@ -149,28 +182,26 @@ def start_rollout(
     """Begin (or restart) the rollout of `revision` from step 0, or wait for the window."""
     window = ctx.canary.spec.deploy_window
     live, weight = draft.status.phase in LIVE, draft.status.canary_weight
-    reset = {
-        "canary_revision": revision,
-        "canary_weight": 0,
-        "analysis": [],
-        "metrics_unavailable_intervals": 0,
-        "paused_at": None,
-    }
     if weight > 0:
         draft.act(SetWeight(0))
+    draft.update(
+        canary_revision=revision,
+        canary_weight=0,
+        analysis=[],
+        metrics_unavailable_intervals=0,
+        paused_at=None,
+    )
     if window is not None and not in_window(window, ctx.now):
         if live:
             draft.act(ScaleDownCanary())
-        draft.update(
-            **reset, current_step_index=None, step_started_at=None, rollout_started_at=None
-        )
+        draft.update(current_step_index=None, step_started_at=None, rollout_started_at=None)
         opens = to_iso(next_open(window, ctx.now))
         message = f"revision {revision} waits for the deploy window, which opens at {opens}"
         draft.enter(Phase.WAITING, OUTSIDE_WINDOW, message, audit=requested_by(request, ctx.now))
         return
     draft.act(EnsureCanary(revision))
     now = to_iso(ctx.now)
-    draft.update(**reset, current_step_index=0, step_started_at=now, rollout_started_at=now)
+    draft.update(current_step_index=0, step_started_at=now, rollout_started_at=now)
     message = f"rolling out revision {revision} (stable: {draft.status.stable_revision})"
     draft.enter(Phase.PROGRESSING, ROLLOUT_STARTED, message, audit=requested_by(request, ctx.now))
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any
 
-Obj = dict[str, Any]
+from canary.kube.port import Obj
+
 KINDS = ("Canary", "Deployment", "AnalysisTemplate", "ClusterAnalysisTemplate")
 
 

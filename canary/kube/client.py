@@ -1,199 +1,43 @@
-"""The only module that talks to the Kubernetes API.
+"""The Kubernetes API client: the only code that reads and writes cluster objects.
 
-Everything else gets plain dicts in and out, and typed errors: NotFound and Forbidden
-are permanent (tell the user), Conflict and server/network trouble are transient
-(retry on the next reconcile), Gone means "re-list, your resourceVersion is too old".
+Everything else gets plain dicts in and out, and the typed errors of canary.kube.errors.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import urllib3
-import yaml
-from kubernetes import client, config, watch
+from kubernetes import client
 from kubernetes.client.rest import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from canary.api.models import GROUP, VERSION
 from canary.errors import PermanentError, TransientError
 from canary.kube.cache import Store
-
-Obj = dict[str, Any]
+from canary.kube.calls import REQUEST_TIMEOUT, call, list_json, read_json, translate, watch_json
+from canary.kube.connect import Connection
+from canary.kube.errors import Forbidden, NotFound
+from canary.kube.port import Obj
 
 CANARY_PLURAL = "canaries"
 TEMPLATE_PLURAL = "analysistemplates"
 CLUSTER_TEMPLATE_PLURAL = "clusteranalysistemplates"
 
 
-class NotFound(PermanentError):
-    pass
-
-
-class Forbidden(PermanentError):
-    pass
-
-
-class Conflict(TransientError):
-    pass
-
-
-class Gone(TransientError):
-    """The watch's resourceVersion is too old (HTTP 410): list again."""
-
-
-def _translate(exc: ApiException, what: str) -> Exception:
-    status = exc.status or 0
-    reason = exc.reason or ""
-    if status == 404:
-        return NotFound(f"{what} not found")
-    if status in (401, 403):
-        return Forbidden(f"{what}: {reason} (check the kubeconfig user or the controller's RBAC)")
-    if status == 409:
-        return Conflict(f"{what}: conflict, will retry")
-    if status == 410:
-        return Gone(f"{what}: resourceVersion too old")
-    if status == 422 or status == 400:
-        return PermanentError(f"{what} rejected by the API server: {_message(exc)}")
-    if status == 500 and "range is full" in _message(exc):
-        # Retrying cannot help until someone frees addresses or widens the range.
-        return PermanentError(
-            f"{what}: the cluster has no free Service IP address ({_message(exc)}). Fix: "
-            "delete unused Services, or widen the API server's --service-cluster-ip-range"
-        )
-    return TransientError(f"{what}: API server answered {status} {reason}")
-
-
-def _message(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body or "").get("message", exc.body))
-    except (TypeError, ValueError):
-        return str(exc.body)
-
-
-REQUEST_TIMEOUT = 30.0  # seconds; a half-open connection must not hang a worker forever
-
-
-def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
-    try:
-        return fn(*args, **kwargs)
-    except ApiException as exc:
-        raise _translate(exc, what) from None
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise TransientError(f"{what}: cannot reach the API server ({exc})") from None
-
-
-def _json(what: str, fn: Any, *args: Any) -> Obj:
-    """The server's answer as plain JSON, skipping the client's typed models (their
-    conversion costs more CPU than the request itself)."""
-    return dict(json.loads(_call(what, fn, *args, _preload_content=False).data))
-
-
-_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
-RequestObserver = Callable[[str, str, str], None]
-
-
-def request_labels(method: str, target: str) -> tuple[str, str]:
-    """(verb, resource) of an API request to `target` (path and query, without the
-    server's address), named as the API server's audit log names them: verb
-    get/list/watch/create/update/patch/delete/deletecollection, resource "plural" or
-    "plural/subresource" (e.g. canaries/status), "" for a non-resource path. The namespace
-    and object name are left out, so the values are bounded by the code, not the cluster."""
-    parts = urllib.parse.urlsplit(target)
-    path = parts.path.strip("/").split("/")
-    # /api/v1/... (the core group) or /apis/GROUP/VERSION/...
-    rest = path[2:] if path[:1] == ["api"] else path[3:] if path[:1] == ["apis"] else []
-    if len(rest) > 2 and rest[0] == "namespaces":
-        rest = rest[2:]
-    resource = "/".join(rest[:1] + rest[2:3])
-    collection = len(rest) == 1
-    if method == "GET":
-        if "watch=true" in parts.query.split("&"):
-            return "watch", resource
-        return ("list" if collection else "get"), resource
-    if method == "DELETE":
-        return ("deletecollection" if collection else "delete"), resource
-    return _VERBS.get(method, method.lower()), resource
-
-
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class Kube:
-    """A thin client: dicts in, dicts out, typed errors."""
+class Kube(Connection):
+    """A thin client: dicts in, dicts out, typed errors. It implements KubePort (see
+    canary.kube.port for what those methods promise), and what the CLI and sandbox need."""
 
-    def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None):
-        try:
-            if (
-                kubeconfig is None
-                and "KUBECONFIG" not in os.environ
-                and os.environ.get("KUBERNETES_SERVICE_HOST")
-            ):
-                config.load_incluster_config()
-                self.api = client.ApiClient()
-            else:
-                path = str(kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config"))
-                path = os.path.expanduser(path.split(os.pathsep)[0])
-                if not os.path.exists(path):
-                    raise PermanentError(
-                        f"kubeconfig {path} does not exist. Fix: pass --kubeconfig FILE or set "
-                        "KUBECONFIG (for the local sandbox: eval $(canary sandbox env))."
-                    )
-                if not os.path.isfile(path):
-                    raise PermanentError(
-                        f"kubeconfig {path} is not a file. Fix: pass the kubeconfig file itself "
-                        "with --kubeconfig FILE."
-                    )
-                self.api = config.new_client_from_config(config_file=path, context=context)
-        except ConfigException as exc:
-            raise PermanentError(f"cannot load the Kubernetes config: {exc}") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise PermanentError(
-                f"kubeconfig {path} is not valid YAML{where}. Fix: point --kubeconfig at a "
-                "kubeconfig file (kubectl config view --raw writes one)."
-            ) from None
-        except OSError as exc:
-            raise PermanentError(f"cannot read kubeconfig {path}: {exc.strerror}") from None
-        # The controller's watch-fed cache; None (the CLI): every read asks the server.
-        self.cache: Store | None = None
-        self.custom = client.CustomObjectsApi(self.api)
-        self.apps = client.AppsV1Api(self.api)
-        self.core = client.CoreV1Api(self.api)
-        self.events = client.EventsV1Api(self.api)
-        self.auth = client.AuthorizationV1Api(self.api)
-        self.authn = client.AuthenticationV1Api(self.api)
-        self.apiext = client.ApiextensionsV1Api(self.api)
-        self.coordination = client.CoordinationV1Api(self.api)
-
-    def on_request(self, observe: RequestObserver) -> None:
-        """Call `observe(verb, resource, code)` for every request this client sends, with
-        the HTTP status code, or "<error>" when no answer came. Counted below the client
-        library, so watches and the few calls that bypass _call count too."""
-        send, server = self.api.rest_client.request, self.api.configuration.host
-
-        def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            verb, resource = request_labels(method, url.removeprefix(server))
-            try:
-                response = send(method, url, *args, **kwargs)
-            except Exception:
-                observe(verb, resource, "<error>")
-                raise
-            observe(verb, resource, str(response.status))
-            return response
-
-        # The client library has no hook for this: wrap the one method every request takes.
-        self.api.rest_client.request = request  # type: ignore[method-assign]
+    # The controller's watch-fed cache; None (the CLI): every read asks the server.
+    cache: Store | None = None
 
     # ------------------------------------------------------------- canary.dev objects
 
@@ -211,7 +55,7 @@ class Kube:
             if found is None:
                 raise NotFound(f"Canary {ns}/{name} not found")
             return found
-        return _call(
+        return call(
             f"Canary {ns}/{name}",
             self.custom.get_namespaced_custom_object,
             GROUP,
@@ -237,14 +81,14 @@ class Kube:
                     " Fix: kubectl apply -k manifests/"
                 ) from None
             if exc.status not in (401, 403):  # users may lack CRD read rights; go on
-                raise _translate(exc, "CustomResourceDefinition canaries") from None
+                raise translate(exc, "CustomResourceDefinition canaries") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientError(f"cannot reach the API server ({exc})") from None
 
     def patch_canary_status(self, ns: str, name: str, status: Obj, resource_version: str) -> Obj:
         """Write the whole status once; the resourceVersion guards against lost updates."""
         body = {"metadata": {"resourceVersion": resource_version}, "status": status}
-        return self._remember("Canary", _call(
+        return self._remember("Canary", call(
             f"Canary {ns}/{name} status",
             self.custom.patch_namespaced_custom_object_status,
             GROUP,
@@ -256,7 +100,7 @@ class Kube:
         ))
 
     def _patch_canary_metadata(self, ns: str, name: str, metadata: Obj) -> Obj:
-        return self._remember("Canary", _call(
+        return self._remember("Canary", call(
             f"Canary {ns}/{name}",
             self.custom.patch_namespaced_custom_object,
             GROUP,
@@ -284,7 +128,7 @@ class Kube:
             return cache.items("AnalysisTemplate", ns) + cache.items(
                 "ClusterAnalysisTemplate", None
             )
-        local = _call(
+        local = call(
             "list AnalysisTemplates",
             self.custom.list_namespaced_custom_object,
             GROUP,
@@ -299,7 +143,7 @@ class Kube:
             )["items"]
         except ApiException as exc:
             if exc.status not in (403, 404):
-                raise _translate(exc, "list ClusterAnalysisTemplates") from None
+                raise translate(exc, "list ClusterAnalysisTemplates") from None
             cluster = []
         return local + cluster
 
@@ -321,38 +165,14 @@ class Kube:
         """Every `kind` in `ns` (None: all namespaces), as the JSON the server sent (no
         typed models: converting thousands of Deployments costs more than the request),
         and the list's resourceVersion to watch from."""
-        fn, args = self._list_call(kind, ns)
-        data = json.loads(_call(f"list {kind}", fn, *args, _preload_content=False).data)
-        return data.get("items") or [], data["metadata"]["resourceVersion"]
+        return list_json(kind, *self._list_call(kind, ns))
 
     def watch(
         self, kind: str, ns: str | None, resource_version: str, timeout_seconds: int = 60
     ) -> Iterator[tuple[str, Obj]]:
         """Yield (event type, object) as the server sends them; raises Gone on 410."""
-        w = watch.Watch()
         fn, args = self._list_call(kind, ns)
-        try:
-            for event in w.stream(
-                fn,
-                *args,
-                resource_version=resource_version,
-                timeout_seconds=timeout_seconds,
-                _request_timeout=timeout_seconds + REQUEST_TIMEOUT,
-                allow_watch_bookmarks=True,
-                deserialize=False,
-            ):
-                obj = event["object"]
-                if event["type"] == "ERROR":
-                    if obj.get("code") == 410:
-                        raise Gone(f"watch {kind}: resourceVersion too old")
-                    raise TransientError(f"watch {kind}: {obj.get('message')}")
-                yield event["type"], obj
-        except ApiException as exc:
-            raise _translate(exc, f"watch {kind}") from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransientError(f"watch {kind}: connection lost ({exc})") from None
-        finally:
-            w.stop()
+        return watch_json(kind, fn, args, resource_version, timeout_seconds)
 
     def list_deployments(self, ns: str | None) -> tuple[list[Obj], str]:
         return self.list_objects("Deployment", ns)
@@ -361,7 +181,7 @@ class Kube:
 
     def _read_or_none(self, what: str, fn: Any, *args: Any) -> Obj | None:
         try:
-            return _json(what, fn, *args)
+            return read_json(what, fn, *args)
         except NotFound:
             return None
 
@@ -375,29 +195,28 @@ class Kube:
     def create_deployment(self, ns: str, body: Obj) -> Obj:
         name = body["metadata"]["name"]
         what = f"create Deployment {ns}/{name}"
-        return self._remember("Deployment", _json(what, self.apps.create_namespaced_deployment,
+        return self._remember("Deployment", read_json(what, self.apps.create_namespaced_deployment,
                                                   ns, body))
 
     def replace_deployment(self, ns: str, body: Obj) -> Obj:
         name = body["metadata"]["name"]
         what = f"Deployment {ns}/{name}"
-        return self._remember("Deployment", _json(what, self.apps.replace_namespaced_deployment,
+        return self._remember("Deployment", read_json(what, self.apps.replace_namespaced_deployment,
                                                   name, ns, body))
 
     def scale_deployment(
         self, ns: str, name: str, replicas: int, annotations: dict[str, str | None] | None = None
     ) -> None:
-        """Set replicas, and in the same write the given annotations (None removes one)."""
         body: Obj = {"spec": {"replicas": replicas}}
         if annotations:
             body["metadata"] = {"annotations": annotations}
         what = f"Deployment {ns}/{name}"
-        self._remember("Deployment", _json(what, self.apps.patch_namespaced_deployment,
+        self._remember("Deployment", read_json(what, self.apps.patch_namespaced_deployment,
                                            name, ns, body))
 
     def patch_deployment_status(self, ns: str, name: str, status: Obj) -> None:
         """Only the sandbox's stand-in kubelet uses this: there are no real pods."""
-        _call(
+        call(
             f"Deployment {ns}/{name} status",
             self.apps.patch_namespaced_deployment_status,
             name,
@@ -414,9 +233,9 @@ class Kube:
         name = body["metadata"]["name"]
         existing = self.get_service(ns, name)
         if existing is None:
-            _call(f"create Service {ns}/{name}", self.core.create_namespaced_service, ns, body)
+            call(f"create Service {ns}/{name}", self.core.create_namespaced_service, ns, body)
         else:
-            _call(
+            call(
                 f"Service {ns}/{name}",
                 self.core.patch_namespaced_service,
                 name,
@@ -433,7 +252,7 @@ class Kube:
     # ------------------------------------------------------------- other APIs' objects
 
     def get_object(self, group: str, version: str, plural: str, ns: str, name: str) -> Obj:
-        return _call(
+        return call(
             f"{plural}.{group} {ns}/{name}",
             self.custom.get_namespaced_custom_object,
             group,
@@ -445,7 +264,7 @@ class Kube:
 
     def replace_object(self, group: str, version: str, plural: str, ns: str, body: Obj) -> Obj:
         name = body["metadata"]["name"]
-        return _call(
+        return call(
             f"{plural}.{group} {ns}/{name}",
             self.custom.replace_namespaced_custom_object,
             group,
@@ -464,12 +283,11 @@ class Kube:
         )
 
     def write_lease(self, ns: str, body: Obj) -> None:
-        """Create, or replace guarded by resourceVersion (Conflict if someone else won)."""
         name = body["metadata"]["name"]
         if body["metadata"].get("resourceVersion"):
-            _call(f"Lease {ns}/{name}", self.coordination.replace_namespaced_lease, name, ns, body)
+            call(f"Lease {ns}/{name}", self.coordination.replace_namespaced_lease, name, ns, body)
         else:
-            _call(f"Lease {ns}/{name}", self.coordination.create_namespaced_lease, ns, body)
+            call(f"Lease {ns}/{name}", self.coordination.create_namespaced_lease, ns, body)
 
     # ------------------------------------------------------------- events
 
@@ -504,10 +322,10 @@ class Kube:
                 resource_version=meta.get("resourceVersion"),
             ),
         )
-        _call(f"Event for {ns}/{meta['name']}", self.events.create_namespaced_event, ns, body)
+        call(f"Event for {ns}/{meta['name']}", self.events.create_namespaced_event, ns, body)
 
     def list_events(self, ns: str, name: str) -> list[Obj]:
-        out = _call(
+        out = call(
             "list Events",
             self.events.list_namespaced_event,
             ns,
@@ -521,7 +339,7 @@ class Kube:
         SelfSubjectReview (what `kubectl auth whoami` asks). A manual request must carry it:
         the admission policy rejects one that names anybody else."""
         try:
-            review = _call(
+            review = call(
                 "SelfSubjectReview",
                 self.authn.create_self_subject_review,
                 client.V1SelfSubjectReview(),
@@ -558,5 +376,5 @@ class Kube:
                 ),
             )
         )
-        out = _call("SubjectAccessReview", self.auth.create_subject_access_review, body)
+        out = call("SubjectAccessReview", self.auth.create_subject_access_review, body)
         return bool(out.status.allowed)

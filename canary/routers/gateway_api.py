@@ -15,14 +15,15 @@ from typing import Any
 from canary.api import naming
 from canary.api.models import Canary
 from canary.errors import PermanentError, TransientError
-from canary.kube.client import Kube, NotFound
+from canary.kube.errors import NotFound
+from canary.kube.port import KubePort
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
 ANNOTATION_ORIGINAL = "canary.dev/original-backend-refs"  # {"rule index": [backendRef]}
 
 
 class GatewayAPIRouter:
-    def __init__(self, kube: Kube):
+    def __init__(self, kube: KubePort):
         self.kube = kube
 
     def canary_replicas(self, total: int) -> int:

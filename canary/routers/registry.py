@@ -16,7 +16,7 @@ from canary.errors import PermanentError
 
 if TYPE_CHECKING:
     from canary.api.models import Canary
-    from canary.kube.client import Kube
+    from canary.kube.port import KubePort
     from canary.routers.base import TrafficRouter
 
 
@@ -35,11 +35,11 @@ ROUTERS: Mapping[str, Router] = MappingProxyType({
 IMPLEMENTED_ROUTERS = tuple(r.spec_field for r in ROUTERS.values() if r.spec_field is not None)
 
 
-def load(name: str) -> Callable[[Kube], TrafficRouter]:
+def load(name: str) -> Callable[[KubePort], TrafficRouter]:
     if name not in ROUTERS:
         raise PermanentError(f"no traffic router named {name!r} (known: {', '.join(ROUTERS)})")
     module, _, cls = ROUTERS[name].implementation.partition(":")
-    router: Callable[[Kube], TrafficRouter] = getattr(importlib.import_module(module), cls)
+    router: Callable[[KubePort], TrafficRouter] = getattr(importlib.import_module(module), cls)
     return router
 
 
@@ -58,5 +58,5 @@ def name_for(canary: Canary) -> str:
     )
 
 
-def router_for(canary: Canary, kube: Kube) -> TrafficRouter:
+def router_for(canary: Canary, kube: KubePort) -> TrafficRouter:
     return load(name_for(canary))(kube)

@@ -13,7 +13,7 @@ import math
 from canary.api import naming
 from canary.api.models import Canary
 from canary.errors import TransientError
-from canary.kube.client import Kube, Obj
+from canary.kube.port import KubePort, Obj
 
 
 def split(total: int, weight: int) -> tuple[int, int]:
@@ -25,7 +25,7 @@ def split(total: int, weight: int) -> tuple[int, int]:
 
 
 class ReplicaRouter:
-    def __init__(self, kube: Kube):
+    def __init__(self, kube: KubePort):
         self.kube = kube
 
     def canary_replicas(self, total: int) -> int:

@@ -36,7 +36,9 @@ from pathlib import Path
 import yaml
 
 from canary.errors import CanaryError
-from canary.kube.client import Conflict, Kube, Obj
+from canary.kube.client import Kube
+from canary.kube.errors import Conflict
+from canary.kube.port import Obj
 from canary.sandbox import procs
 from canary.sandbox.controlplane import ControlPlane
 from canary.sandbox.kubelet import desired_status

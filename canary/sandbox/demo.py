@@ -22,7 +22,9 @@ import yaml
 
 from canary.cli.render import step_text
 from canary.controller.workloads import template_hash
-from canary.kube.client import Conflict, Kube, Obj
+from canary.kube.client import Kube
+from canary.kube.errors import Conflict
+from canary.kube.port import Obj
 from canary.sandbox import crds, procs
 from canary.sandbox.build import BuildError
 from canary.sandbox.controlplane import ControlPlane

@@ -10,6 +10,7 @@ import pytest
 
 from canary.controller.reconciler import Controller
 from canary.kube.client import Kube, NotFound
+from canary.kube.port import Obj
 from canary.sandbox.kubelet import desired_status
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +46,11 @@ def _canary(name: str, steps: list[dict], analysis: dict | None = None) -> str:
             "spec": spec,
         }
     )
+
+
+def _found(obj: Obj | None) -> Obj:
+    assert obj is not None
+    return obj
 
 
 @pytest.fixture
@@ -85,7 +91,7 @@ def test_invalid_canary_gets_condition_and_event_others_keep_going(
     assert any(e["type"] == "Warning" and e["reason"] == "InvalidSpec" for e in events)
     # Nothing touched the workload: no owned Deployments for the invalid Canary.
     assert kube.get_deployment(namespace, "bad-primary") is None
-    assert kube.get_deployment(namespace, "bad")["spec"]["replicas"] == 2
+    assert _found(kube.get_deployment(namespace, "bad"))["spec"]["replicas"] == 2
 
     good = kube.get_canary(namespace, "good")
     assert good["status"]["stableRevision"]
@@ -113,7 +119,7 @@ def test_a_malformed_request_annotation_is_rejected_once_and_the_rollout_goes_on
     kube: Kube, kubectl, namespace: str
 ) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input=_deployment("cart"))
-    steps = [{"setWeight": 10}, {"pause": {}}]
+    steps: list[dict] = [{"setWeight": 10}, {"pause": {}}]
     kubectl("apply", "-n", namespace, "-f", "-", input=_canary("cart", steps))
     ctl = Controller(kube)
     ctl.reconcile(kube.get_canary(namespace, "cart"))
@@ -158,7 +164,7 @@ def test_objects_of_another_team_with_our_names_are_never_adopted(
     kubectl("apply", "-n", namespace, "-f", "-", input=_canary("pay", [{"setWeight": 10}]))
     Controller(kube).reconcile(kube.get_canary(namespace, "pay"))
 
-    svc = kube.get_service(namespace, "pay-canary")
+    svc = _found(kube.get_service(namespace, "pay-canary"))
     assert svc["spec"]["selector"] == {"app": "legacy-canary-tool"}
     assert not svc["metadata"].get("ownerReferences")
     status = kube.get_canary(namespace, "pay")["status"]
@@ -166,13 +172,12 @@ def test_objects_of_another_team_with_our_names_are_never_adopted(
     assert invalid["status"] == "True"
     assert f"Service {namespace}/pay-canary already exists and is not owned" in invalid["message"]
     assert kube.get_deployment(namespace, "pay-primary") is None  # nothing else touched
-    assert kube.get_deployment(namespace, "pay")["spec"]["replicas"] == 2
+    assert _found(kube.get_deployment(namespace, "pay"))["spec"]["replicas"] == 2
 
 
 def _available(kube: Kube, ns: str, name: str) -> None:
     """What the Deployment controller and kubelet would report once its pods are up."""
-    dep = kube.get_deployment(ns, name)
-    assert dep is not None
+    dep = _found(kube.get_deployment(ns, name))
     n = dep["spec"]["replicas"]
     kube.patch_deployment_status(ns, name, desired_status(dep, n, n, n, n))
 
@@ -181,18 +186,18 @@ def test_deleting_a_canary_gives_the_app_back_before_it_goes(
     kube: Kube, kubectl, namespace: str
 ) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input=_deployment("shop"))
-    steps = [{"setWeight": 10}, {"pause": {}}]
+    steps: list[dict] = [{"setWeight": 10}, {"pause": {}}]
     kubectl("apply", "-n", namespace, "-f", "-", input=_canary("shop", steps))
     ctl = Controller(kube)
     ctl.reconcile(kube.get_canary(namespace, "shop"))
     _available(kube, namespace, "shop-primary")
     ctl.reconcile(kube.get_canary(namespace, "shop"))
-    assert kube.get_deployment(namespace, "shop")["spec"]["replicas"] == 0  # taken over
+    assert _found(kube.get_deployment(namespace, "shop"))["spec"]["replicas"] == 0  # taken over
 
     kubectl("delete", "-n", namespace, "canary/shop", "--wait=false")
     ctl.reconcile(kube.get_canary(namespace, "shop"))
     # Still there: the user's Deployment is back at 2 replicas but not serving yet.
-    assert kube.get_deployment(namespace, "shop")["spec"]["replicas"] == 2
+    assert _found(kube.get_deployment(namespace, "shop"))["spec"]["replicas"] == 2
     ctl.reconcile(kube.get_canary(namespace, "shop"))
     assert kube.get_canary(namespace, "shop")["metadata"]["finalizers"] == [
         "canary.dev/finalizer"
@@ -204,6 +209,6 @@ def test_deleting_a_canary_gives_the_app_back_before_it_goes(
     ctl.reconcile(kube.get_canary(namespace, "shop"))
     with pytest.raises(NotFound):
         kube.get_canary(namespace, "shop")
-    shop = kube.get_deployment(namespace, "shop")
+    shop = _found(kube.get_deployment(namespace, "shop"))
     assert shop["spec"]["replicas"] == 2
     assert "canary.dev/replicas-before-handoff" not in (shop["metadata"].get("annotations") or {})

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pytest
 
@@ -69,7 +69,7 @@ def _apply(kubectl, namespace: str, *objects: dict[str, Any]) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input=body)
 
 
-def _wait(what: str, probe: Callable[[], T | None], timeout: float = 30.0,
+def _wait(what: str, probe: Callable[[], T | Literal[False] | None], timeout: float = 30.0,
           step: Callable[[], object] | None = None) -> T:
     """Poll `probe` (after `step`, if given) until it returns something truthy."""
     deadline = time.monotonic() + timeout

@@ -20,9 +20,9 @@ def apps(kubeconfig: Path) -> client.AppsV1Api:
     return client.AppsV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
 
 
-def _deployment(name: str) -> dict:
+def _deployment(name: str) -> client.V1Deployment:
     labels = {"app": name}
-    return {
+    return client.V1Deployment.model_validate({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "labels": labels},
@@ -34,7 +34,7 @@ def _deployment(name: str) -> dict:
                 "spec": {"containers": [{"name": "app", "image": "registry.example/checkout:v1"}]},
             },
         },
-    }
+    })
 
 
 def test_server_reports_its_real_version(control_plane: ControlPlane) -> None:
@@ -45,8 +45,10 @@ def test_server_reports_its_real_version(control_plane: ControlPlane) -> None:
 def test_deployment_round_trips_through_etcd(apps: client.AppsV1Api, namespace: str) -> None:
     apps.create_namespaced_deployment(namespace, _deployment("checkout"))
     got = apps.read_namespaced_deployment("checkout", namespace)
-    assert got.spec.template.spec.containers[0].image == "registry.example/checkout:v1"
-    assert got.metadata.uid and got.metadata.resource_version
+    pod, meta = got.spec.template.spec, got.metadata
+    assert pod is not None and meta is not None
+    assert pod.containers[0].image == "registry.example/checkout:v1"
+    assert meta.uid and meta.resource_version
 
 
 def test_real_kubectl_lists_the_same_deployment(

@@ -204,8 +204,11 @@ def test_replica_router_splits_replicas(kubeconfig: Path, namespace: str) -> Non
     kube.create_deployment(namespace, _deployment("checkout-canary", "canary", 0))
     canary = _canary(namespace, None)
     ReplicaRouter(kube).set_weight(canary, 30)
-    replicas = {d: kube.get_deployment(namespace, d)["spec"]["replicas"]
-                for d in ("checkout-primary", "checkout-canary")}
+    replicas = {}
+    for name in ("checkout-primary", "checkout-canary"):
+        dep = kube.get_deployment(namespace, name)
+        assert dep is not None
+        replicas[name] = dep["spec"]["replicas"]
     assert replicas == {"checkout-primary": 7, "checkout-canary": 3}
 
 

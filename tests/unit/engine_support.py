@@ -29,7 +29,13 @@ from canary.api.models import (
     TemplateRef,
     ThresholdRange,
 )
-from canary.engine.actions import Decision, EmitEvent, ManualRequest, Observations
+from canary.engine.actions import (
+    Decision,
+    EmitEvent,
+    ManualRequest,
+    Observations,
+    RejectedRequest,
+)
 from canary.engine.clock import to_iso
 from canary.engine.machine import step
 from canary.engine.samples import Sample
@@ -139,7 +145,7 @@ def observe(
     stable_ready: bool = True,
     canary_ready: bool = True,
     samples: Mapping[str, Sample] | None = None,
-    request: ManualRequest | None = None,
+    request: ManualRequest | RejectedRequest | None = None,
     errors: tuple[str, ...] = (),
 ) -> Observations:
     return Observations(target, stable_ready, canary_ready, samples or {}, request, errors)

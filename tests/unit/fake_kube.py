@@ -1,15 +1,20 @@
-"""An in-memory stand-in for canary.kube.client.Kube, for unit tests of the reconciler.
+"""An in-memory stand-in for the Kubernetes API (canary.kube.port.KubePort), for unit tests
+of the reconciler.
 
-It implements exactly the Kube methods that Controller.reconcile_key() reaches, with the
-API server semantics the controller relies on:
+It simulates what Controller.reconcile_key() reaches, with the API server semantics the
+controller relies on:
 
 - every read returns a deep copy and every write stores one (no aliasing with the caller);
 - every write bumps the object's metadata.resourceVersion; replace and status patches
-  whose resourceVersion does not match raise canary.kube.client.Conflict; a missing object
-  raises canary.kube.client.NotFound (get_deployment / get_service return None instead);
+  whose resourceVersion does not match raise canary.kube.errors.Conflict; a missing object
+  raises canary.kube.errors.NotFound (get_deployment / get_service return None instead);
 - a spec change bumps metadata.generation (Deployments, HTTPRoutes); a status patch is
   a JSON merge patch (RFC 7386: keys whose value is None are deleted) and never does;
 - Events are recorded in `events`.
+
+The rest of the port (the CRD check and the watches of Controller.run(), the Lease of
+leader election) raises NotSimulated: those are tested against a real API server
+(tests/integration).
 
 Fault injection: every mutating call is numbered from 1. With `crash_at=N` the Nth one
 (or, with `crash_when`, the first one the predicate accepts; it is then disarmed) raises
@@ -29,12 +34,18 @@ import copy
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
-from canary.kube.client import Conflict, NotFound, Obj
+from canary.kube.cache import Store
+from canary.kube.errors import Conflict, NotFound
+from canary.kube.port import KubePort, Obj
 
 GATEWAY = ("gateway.networking.k8s.io", "v1", "httproutes")
 CrashMode = Literal["before", "after"]
+
+
+class NotSimulated(NotImplementedError):
+    """A part of the API that the unit tests do not need (see the module docstring)."""
 
 
 class SimulatedCrash(BaseException):  # a kill, not an error: no `except Exception` catches it
@@ -81,6 +92,7 @@ class FakeKube:
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
     route_writes: list[Obj] = field(default_factory=list)  # every HTTPRoute stored, in order
     crashed: bool = False
+    cache: Store | None = None  # only run() sets one
 
     def __post_init__(self) -> None:
         self._rv = itertools.count(1)
@@ -181,6 +193,23 @@ class FakeKube:
             if dep.get("status") != status:
                 dep["status"] = status
                 dep["metadata"]["resourceVersion"] = self._next_rv()
+
+    # ------------------------------------------------------------ not simulated
+
+    def require_crds(self) -> NoReturn:
+        raise NotSimulated("require_crds")
+
+    def list_objects(self, kind: str, ns: str | None) -> NoReturn:
+        raise NotSimulated(f"list {kind}")
+
+    def watch(self, kind: str, ns: str | None, resource_version: str) -> NoReturn:
+        raise NotSimulated(f"watch {kind}")
+
+    def get_lease(self, ns: str, name: str) -> NoReturn:
+        raise NotSimulated(f"get Lease {ns}/{name}")
+
+    def write_lease(self, ns: str, body: Obj) -> NoReturn:
+        raise NotSimulated(f"write Lease {ns}")
 
     # ------------------------------------------------------------ canary.dev objects
 
@@ -338,25 +367,22 @@ class FakeKube:
 
     # ------------------------------------------------------------ events
 
-    def emit_event(
-        self,
-        regarding: Obj,
-        type_: str,
-        reason: str,
-        message: str,
-        component: str = "canary-controller",
-    ) -> None:
+    def emit_event(self, regarding: Obj, type_: str, reason: str, message: str) -> None:
         meta = regarding["metadata"]
         crash = self._mutating(f"event {reason}", f"Canary {meta.get('namespace')}/{meta['name']}")
         self.events.append((type_, reason, message))
         self._crash_after(crash)
 
 
+if TYPE_CHECKING:  # drift between the port and the fake fails here, in mypy
+    _: KubePort = FakeKube()
+
 __all__ = [
     "GATEWAY",
     "Call",
     "CrashMode",
     "FakeKube",
+    "NotSimulated",
     "SimulatedCrash",
     "canary_weight",
     "merge_patch",

@@ -289,6 +289,7 @@ def test_duration_measures_at_each_interval_with_a_growing_window(tmp_path: Path
     assert threshold.verdict is Verdict.FAIL
     assert comparison.verdict is Verdict.PASS
     assert analyze_exit_code(results) == 1
+    assert isinstance(comparison.query, dict)  # a comparison: one query per variant
     assert comparison.query["requestsQuery"]["canary"].endswith("[120s]))")
 
 

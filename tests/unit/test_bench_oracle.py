@@ -212,7 +212,7 @@ def test_every_target_is_met_at_its_limit_and_missed_beyond_it() -> None:
     rows = _all_met()
     statuses = [t.check(bench.by_cell(rows))[0] for t in bench.TARGETS]
     assert statuses == ["met"] * len(bench.TARGETS)
-    worse = {
+    worse: dict[tuple[str, str], dict[str, float | None]] = {
         ("canary", "bad"): {"median_rollback_s": 39.1, "median_harmed_requests": 6.6},
         ("canary", "moderate"): {"promoted_rate": 0.015},
         ("canary", "latency"): {"rolled_back_rate": 0.495},

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from canary.kube.cache import Store
+from canary.kube.port import Obj
 
 
-def _obj(name: str, rv: str, ns: str = "shop", **extra: object) -> dict:
+def _obj(name: str, rv: str, ns: str = "shop", **extra: object) -> Obj:
     return {"metadata": {"name": name, "namespace": ns, "resourceVersion": rv}, **extra}
+
+
+def _stored(store: Store, kind: str, name: str) -> Obj:
+    obj = store.get(kind, "shop", name)
+    assert obj is not None
+    return obj
 
 
 def test_reads_go_to_the_server_until_the_kind_was_listed_once() -> None:
@@ -14,8 +21,8 @@ def test_reads_go_to_the_server_until_the_kind_was_listed_once() -> None:
     store.apply("Canary", "MODIFIED", _obj("a", "5"))  # our own write, before the list
     assert not store.synced("Canary")
     store.replace("Canary", None, [_obj("a", "7")])
-    assert store.synced("Canary") and store.get("Canary", "shop", "a")["metadata"][
-        "resourceVersion"] == "7"
+    assert store.synced("Canary")
+    assert _stored(store, "Canary", "a")["metadata"]["resourceVersion"] == "7"
 
 
 def test_an_older_watch_event_never_hides_our_own_newer_write() -> None:
@@ -23,7 +30,7 @@ def test_an_older_watch_event_never_hides_our_own_newer_write() -> None:
     store.replace("Canary", None, [_obj("a", "10")])
     store.apply("Canary", "MODIFIED", _obj("a", "12", status={"phase": "RolledBack"}))
     store.apply("Canary", "MODIFIED", _obj("a", "11", status={"phase": "Progressing"}))
-    assert store.get("Canary", "shop", "a")["status"] == {"phase": "RolledBack"}
+    assert _stored(store, "Canary", "a")["status"] == {"phase": "RolledBack"}
 
 
 def test_deleted_objects_go_and_a_relist_drops_what_vanished_in_its_namespace() -> None:
@@ -41,7 +48,7 @@ def test_readers_get_copies_and_managed_fields_are_not_kept() -> None:
     obj = _obj("a", "1")
     obj["metadata"]["managedFields"] = [{"manager": "kubectl"}]
     store.replace("Canary", None, [obj])
-    got = store.get("Canary", "shop", "a")
+    got = _stored(store, "Canary", "a")
     assert "managedFields" not in got["metadata"]
     got["metadata"]["name"] = "changed"
-    assert store.get("Canary", "shop", "a")["metadata"]["name"] == "a"
+    assert _stored(store, "Canary", "a")["metadata"]["name"] == "a"

@@ -33,7 +33,8 @@ class Cluster:
 
     def annotate_canary(self, ns: str, name: str, annotations: dict[str, str | None]) -> None:
         now = dt.datetime.now(dt.UTC) + self.skew
-        request = parse_request(annotations, self.status.last_request_id, now)
+        present = {k: v for k, v in annotations.items() if v is not None}
+        request = parse_request(present, self.status.last_request_id, now)
         self.status = decide(canary(self.status), observe(request=request)).status
 
 

@@ -7,7 +7,7 @@ import json
 from kubernetes.client.exceptions import ApiException
 
 from canary.errors import PermanentError, TransientError
-from canary.kube.client import _translate
+from canary.kube.calls import translate
 
 
 def _answer(status: int, message: str) -> ApiException:
@@ -18,11 +18,11 @@ def _answer(status: int, message: str) -> ApiException:
 
 def test_a_full_service_ip_range_is_permanent_and_names_the_fix() -> None:
     full = "Internal error occurred: failed to allocate a serviceIP: range is full"
-    err = _translate(_answer(500, full), "create Service shop/checkout-stable")
+    err = translate(_answer(500, full), "create Service shop/checkout-stable")
     assert isinstance(err, PermanentError) and not isinstance(err, TransientError)
     assert "range is full" in str(err) and "--service-cluster-ip-range" in str(err)
 
 
 def test_other_server_errors_are_retried() -> None:
-    err = _translate(_answer(500, "etcdserver: request timed out"), "create Service x")
+    err = translate(_answer(500, "etcdserver: request timed out"), "create Service x")
     assert isinstance(err, TransientError)

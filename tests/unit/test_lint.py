@@ -336,7 +336,9 @@ LINE_OF = [
 
 @pytest.mark.parametrize(("path", "line"), LINE_OF, ids=[p for p, _ in LINE_OF])
 def test_line_of(path: str, line: int) -> None:
-    assert line_of(yaml.compose(CANARY), path) == line
+    root = yaml.compose(CANARY)
+    assert root is not None
+    assert line_of(root, path) == line
 
 
 # ---------------------------------------------------------------- the command

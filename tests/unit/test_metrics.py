@@ -1,5 +1,5 @@
 """/metrics: what a Prometheus scrape of the controller shows (controller/telemetry.py), and the
-request labels canary/kube/client.py derives."""
+request labels canary/kube/connect.py derives."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,9 @@ from canary.controller.reconciler import Controller
 from canary.controller.telemetry import Metrics
 from canary.controller.workqueue import WorkQueue
 from canary.errors import TransientError
-from canary.kube.client import Kube, NotFound, request_labels
+from canary.kube.client import Kube
+from canary.kube.connect import request_labels
+from canary.kube.errors import NotFound
 
 T0 = dt.datetime(2024, 5, 6, 10, 0, tzinfo=dt.UTC)
 PER_CANARY = {"canary_phase", "canary_weight", "canary_step_index", "canary_steps",
@@ -40,11 +42,14 @@ def iso(seconds: float) -> str:
 
 
 def status(phase: Phase, weight: int = 0, step: int | None = None, revision: str = "r2",
-           started: float | None = 0, **verdicts: Verdict | None) -> CanaryStatus:
+           started: float | None = 0,
+           verdicts: Mapping[str, Verdict | None] | None = None) -> CanaryStatus:
+    analysis = [MetricStatus(name=f"background/{k}", verdict=v)
+                for k, v in (verdicts or {}).items()]
     return CanaryStatus(
         phase=phase, stable_revision="r1", canary_revision=revision, canary_weight=weight,
         current_step_index=step, rollout_started_at=None if started is None else iso(started),
-        analysis=[MetricStatus(name=f"background/{k}", verdict=v) for k, v in verdicts.items()],
+        analysis=analysis,
     )
 
 
@@ -78,8 +83,8 @@ def play(m: Metrics, *moves: tuple[float, CanaryStatus], name: str = "checkout",
 
 def test_the_gauges_show_the_status_just_written() -> None:
     m = Metrics()
-    play(m, (0, status(Phase.PROGRESSING, 10, 0, **{"error-rate": None})),
-         (40, status(Phase.PAUSED, 30, 2, **{"error-rate": Verdict.INCONCLUSIVE})))
+    play(m, (0, status(Phase.PROGRESSING, 10, 0, verdicts={"error-rate": None})),
+         (40, status(Phase.PAUSED, 30, 2, verdicts={"error-rate": Verdict.INCONCLUSIVE})))
     c = {"namespace": "shop", "name": "checkout"}
     assert value(m, "canary_phase", **c, phase="Paused") == 1
     assert {p.value for p in Phase if value(m, "canary_phase", **c, phase=p.value) == 0} == {
@@ -95,7 +100,7 @@ def test_the_gauges_show_the_status_just_written() -> None:
 
 def test_a_metric_not_yet_measured_shows_no_verdict() -> None:
     m = Metrics()
-    play(m, (0, status(Phase.PROGRESSING, 10, 0, **{"error-rate": None})))
+    play(m, (0, status(Phase.PROGRESSING, 10, 0, verdicts={"error-rate": None})))
     assert {value(m, "canary_metric_verdict", namespace="shop", name="checkout",
                   metric="background/error-rate", verdict=v.value) for v in Verdict} == {0}
 
@@ -154,9 +159,9 @@ def test_retrying_a_rolled_back_revision_is_a_new_rollout_not_an_outcome() -> No
 
 def test_a_new_rollout_drops_the_verdicts_of_metrics_it_no_longer_has() -> None:
     m = Metrics()
-    play(m, (0, status(Phase.PROGRESSING, 10, 0, **{"error-rate": Verdict.PASS,
+    play(m, (0, status(Phase.PROGRESSING, 10, 0, verdicts={"error-rate": Verdict.PASS,
                                                     "latency": Verdict.FAIL})),
-         (10, status(Phase.PROGRESSING, 10, 0, revision="r3", **{"error-rate": None})))
+         (10, status(Phase.PROGRESSING, 10, 0, revision="r3", verdicts={"error-rate": None})))
     metrics = {dict(k[1])["metric"] for k in canary_series(m) if k[0] == "canary_metric_verdict"}
     assert metrics == {"background/error-rate"}
 
@@ -170,7 +175,7 @@ def test_settled_canaries_show_no_step_index() -> None:
 
 def test_a_deleted_canary_leaves_no_series_and_others_keep_theirs() -> None:
     m = Metrics()
-    play(m, (0, status(Phase.PROGRESSING, 10, 0, **{"error-rate": Verdict.PASS})))
+    play(m, (0, status(Phase.PROGRESSING, 10, 0, verdicts={"error-rate": Verdict.PASS})))
     play(m, (0, status(Phase.PROGRESSING, 50, 2)), name="cart")
     cart = canary_series(m, "cart")
     m.forget("shop", "checkout")
@@ -188,11 +193,11 @@ def test_series_are_bounded_by_the_canaries_not_by_their_history() -> None:
 
     def one_rollout(i: int) -> None:
         live = status(Phase.PROGRESSING, i % 100, i % 4, revision=f"rev-{i}", started=i,
-                      **{"error-rate": Verdict.PASS})
+                      verdicts={"error-rate": Verdict.PASS})
         measured = live.analysis[0].model_copy(update={"value": f"{i / 7:.3f}"})
         live = live.model_copy(update={"message": f"rolling out rev-{i}", "analysis": [measured]})
         end = status(Phase.ROLLED_BACK if i % 2 else Phase.SUCCEEDED, revision=f"rev-{i}",
-                     started=i, **{"error-rate": Verdict.FAIL})
+                     started=i, verdicts={"error-rate": Verdict.FAIL})
         play(m, (i, live), (i + 5, end))
 
     one_rollout(0)
@@ -231,7 +236,7 @@ def test_queue_depth_is_read_at_scrape_time() -> None:
 
 
 def test_the_controller_drops_the_series_of_a_canary_that_is_gone() -> None:
-    ctl = Controller(FakeKube())  # type: ignore[arg-type]
+    ctl = Controller(FakeKube())
     play(ctl.metrics, (0, status(Phase.PROGRESSING, 10, 0)), ns="default")
     assert ctl.reconcile_key("default/checkout") is None  # NotFound: the Canary is gone
     assert canary_series(ctl.metrics) == set()
@@ -247,7 +252,7 @@ def test_the_controller_times_every_reconcile_and_counts_its_failures() -> None:
                 raise TransientError("the API server is restarting")
             raise KeyError(name)  # a bug
 
-    ctl = Controller(Flaky())  # type: ignore[arg-type]
+    ctl = Controller(Flaky())
     for key in ("default/a", "default/b"):
         ctl.queue.add(key)
     worker = threading.Thread(target=ctl._worker)
@@ -281,7 +286,7 @@ def test_metrics_are_served_in_the_text_format_prometheus_asks_for(
     metrics_url: tuple[Metrics, str],
 ) -> None:
     m, url = metrics_url
-    play(m, (0, status(Phase.PROGRESSING, 10, 0, **{"error-rate": Verdict.PASS})))
+    play(m, (0, status(Phase.PROGRESSING, 10, 0, verdicts={"error-rate": Verdict.PASS})))
     with urllib.request.urlopen(url, timeout=5) as answer:
         assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         text = answer.read().decode()
