@@ -6,8 +6,8 @@ Everything else gets plain dicts in and out, and the typed errors of canary.kube
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
+import functools
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +21,7 @@ from canary.kube.cache import Store
 from canary.kube.calls import REQUEST_TIMEOUT, call, list_json, read_json, translate, watch_json
 from canary.kube.connect import Connection
 from canary.kube.errors import Forbidden, NotFound
+from canary.kube.events import EventSeries, new_event, seconds_time, series_patch
 from canary.kube.port import Obj
 
 CANARY_PLURAL = "canaries"
@@ -29,7 +30,7 @@ CLUSTER_TEMPLATE_PLURAL = "clusteranalysistemplates"
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return seconds_time(dt.datetime.now(dt.UTC))
 
 
 class Kube(Connection):
@@ -291,6 +292,10 @@ class Kube(Connection):
 
     # ------------------------------------------------------------- events
 
+    @functools.cached_property
+    def _event_series(self) -> EventSeries:
+        return EventSeries()
+
     def emit_event(
         self,
         regarding: Obj,
@@ -301,28 +306,21 @@ class Kube(Connection):
     ) -> None:
         meta = regarding["metadata"]
         ns = meta.get("namespace", "default")
+        note = message[:1024]
         now = dt.datetime.now(dt.UTC)
-        body = client.EventsV1Event(
-            metadata=client.V1ObjectMeta(
-                name=f"{meta['name']}.{uuid.uuid4().hex[:12]}", namespace=ns
-            ),
-            event_time=now,
-            action=reason,
-            reason=reason,
-            note=message[:1024],
-            type=type_,
-            reporting_controller=f"{GROUP}/{component}",
-            reporting_instance=f"{component}-{os.uname().nodename}"[:128],
-            regarding=client.V1ObjectReference(
-                api_version=regarding.get("apiVersion"),
-                kind=regarding.get("kind"),
-                name=meta["name"],
-                namespace=ns,
-                uid=meta.get("uid"),
-                resource_version=meta.get("resourceVersion"),
-            ),
-        )
-        call(f"Event for {ns}/{meta['name']}", self.events.create_namespaced_event, ns, body)
+        key = (ns, meta.get("uid") or meta["name"], type_, reason, note)
+        seen = self._event_series.occur(key, now, f"{meta['name']}.{time.time_ns():x}")
+        where = f"Event for {ns}/{meta['name']}"
+        if seen.count > 1:
+            patch = series_patch(seen.count, now)
+            try:
+                call(where, self.events.patch_namespaced_event, seen.name, ns, patch)
+                return
+            except NotFound:  # expired (Events live an hour) or deleted: start a new one
+                self._event_series.forget(key)
+                seen = self._event_series.occur(key, now, f"{meta['name']}.{time.time_ns():x}")
+        body = new_event(regarding, seen.name, type_, reason, note, now, component)
+        call(where, self.events.create_namespaced_event, ns, body)
 
     def list_events(self, ns: str, name: str) -> list[Obj]:
         out = call(
@@ -378,3 +376,4 @@ class Kube(Connection):
         )
         out = call("SubjectAccessReview", self.auth.create_subject_access_review, body)
         return bool(out.status.allowed)
+

@@ -72,6 +72,7 @@ CONTROLLER_CALLS = [
     ("get", "", "services", None), ("create", "", "services", None),
     ("patch", "", "services", None),
     ("create", "events.k8s.io", "events", None),
+    ("patch", "events.k8s.io", "events", None),
     ("get", "gateway.networking.k8s.io", "httproutes", None),
     ("update", "gateway.networking.k8s.io", "httproutes", None),
     ("get", "apiextensions.k8s.io", "customresourcedefinitions", None),
