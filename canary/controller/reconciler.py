@@ -5,76 +5,45 @@ a manual request), ask the pure engine, apply its actions in order, write the wh
 status once. All rollout state lives in the Canary's status, and every action is
 idempotent, so `kill -9` at any moment followed by a restart repeats at most the
 last reconcile's actions and ends with the same outcome.
+
+The steps live in observe.py, apply.py and record.py; this module keeps their order in
+one place, next to the watches and workers that call it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
-import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from canary.api import naming, request_codec
-from canary.api.models import AnalysisTemplateSpec, Canary, CanaryStatus, Phase, template_key
-from canary.controller import handback, workloads
+from canary.api import naming
+from canary.api.models import Canary, CanaryStatus, Phase
+from canary.controller import apply, handback, observe, record, workloads
 from canary.controller.health import Health
 from canary.controller.leader import LeaderElector
+from canary.controller.logs import reconcile_log as log
 from canary.controller.telemetry import Metrics
 from canary.controller.workqueue import WorkQueue
 from canary.engine import machine
-from canary.engine.actions import (
-    Decision,
-    EmitEvent,
-    EnsureCanary,
-    InitializeStable,
-    ManualRequest,
-    Observations,
-    PromoteStable,
-    RejectedRequest,
-    ScaleDownCanary,
-    SetWeight,
-)
-from canary.engine.analysis import due_tasks
-from canary.engine.samples import ProviderFailure, Sample
+from canary.engine.actions import Observations, SetWeight
 from canary.engine.transitions import initializing
 from canary.errors import CanaryError, PermanentError, TransientError
 from canary.kube.cache import Store
 from canary.kube.errors import Forbidden, Gone, NotFound
 from canary.kube.port import KubePort, Obj
-from canary.providers.registry import provider_for
-from canary.routers import TrafficRouter, router_for
+from canary.routers import router_for
 from canary.validation import validate_canary
-
-log = logging.getLogger("canary.controller.reconciler")
 
 RESYNC_SECONDS = 30.0
 RESYNC_SETTLED_SECONDS = 300.0
 PERMANENT_RETRY_SECONDS = 60.0
 HANDBACK_POLL_SECONDS = 2.0
-
-
-def parse_request(
-    annotations: Mapping[str, str], last_id: str | None, now: dt.datetime
-) -> ManualRequest | RejectedRequest | None:
-    """The CLI's pending request, if it is new; one the codec refuses comes back rejected,
-    with the reason, so that the engine consumes it once with a Warning event."""
-    raw = annotations.get(naming.ANNOTATION_REQUEST)
-    if not raw:
-        return None
-    try:
-        data = request_codec.decode(raw, now)
-    except request_codec.InvalidRequest as exc:
-        request: ManualRequest | RejectedRequest = RejectedRequest(exc.id, exc.why)
-    else:
-        request = ManualRequest(data.id, data.action, data.full, data.user, data.sent_at)
-    return None if request.id == last_id else request
 
 
 @dataclass
@@ -251,22 +220,11 @@ class Controller:
             # Needs a human (a missing HTTPRoute, a forbidden call): say it once, on the object.
             if self._reported.get(key) != str(exc):
                 self._reported[key] = str(exc)
-                self._event(obj, "Warning", "ReconcileError", str(exc))
+                record.event(self.kube, obj, "Warning", "ReconcileError", str(exc))
             log.warning("%s: %s (will retry in %.0fs)", key, exc, PERMANENT_RETRY_SECONDS)
             return PERMANENT_RETRY_SECONDS
         self._reported.pop(key, None)
         return after
-
-    def _templates(self, ns: str) -> dict[str, AnalysisTemplateSpec]:
-        out: dict[str, AnalysisTemplateSpec] = {}
-        for t in self.kube.list_templates(ns):
-            try:
-                spec = AnalysisTemplateSpec.model_validate(t.get("spec") or {})
-            except ValidationError:
-                continue  # reported as "template invalid/missing" by validation
-            cluster = t.get("kind") == "ClusterAnalysisTemplate"
-            out[template_key(t["metadata"]["name"], cluster)] = spec
-        return out
 
     def reconcile(self, obj: Obj) -> float | None:
         now = self.clock()
@@ -275,7 +233,7 @@ class Controller:
         if meta.get("deletionTimestamp"):
             return self._hand_back(obj)
         handback.add_finalizer(self.kube, obj)  # before anything of the user's is changed
-        templates = self._templates(ns)
+        templates = observe.read_templates(self.kube, ns)
         findings = [str(f) for f in validate_canary(obj, templates)]
         try:
             canary = Canary.model_validate(obj)
@@ -291,108 +249,28 @@ class Controller:
         stable_rev = (
             status.canary_revision if status.phase == Phase.PROMOTING else status.stable_revision
         )
-        samples = {} if findings else self._measure(canary, templates, now)
+        beat = functools.partial(self.health.beat, threading.current_thread().name)
+        samples = (
+            {} if findings else observe.measure(canary, templates, now, self.prometheus_url, beat)
+        )
         obs = Observations(
             target_revision=target.revision if target else None,
             stable_ready=workloads.is_ready(primary, stable_rev),
             canary_ready=workloads.is_ready(can_dep, status.canary_revision),
             samples=samples,
-            request=parse_request(canary.metadata.annotations, status.last_request_id, now),
+            request=observe.parse_request(canary.metadata.annotations, status.last_request_id, now),
             spec_errors=tuple(findings),
         )
         decision = machine.step(canary, templates, obs, now)
-        self._apply(obj, canary, decision, target, primary)
+        apply.apply_actions(self.kube, obj, canary, decision, target, primary)
         # A SetWeight above was already written and read back by the router.
         wrote_weight = any(isinstance(a, SetWeight) for a in decision.actions)
         if not findings and not wrote_weight and not initializing(decision.status):
-            self._converge_route(canary, decision.status.canary_weight)
-        self._record(obj, canary.status, decision, now)
+            apply.converge_route(self.kube, canary, decision.status.canary_weight)
+        record.write(self.kube, self.metrics, obj, canary.status, decision, now)
         if obs.stable_ready and not findings and not initializing(decision.status):
-            self._handoff_target(obj, target)
+            apply.handoff_target(self.kube, obj, target)
         return decision.requeue_after
-
-    def _measure(
-        self, canary: Canary, templates: Mapping[str, AnalysisTemplateSpec], now: dt.datetime
-    ) -> dict[str, Sample]:
-        samples: dict[str, Sample] = {}
-        for task in due_tasks(canary, templates, now):
-            self.health.beat(threading.current_thread().name)  # slow providers are not stuck
-            try:
-                provider = provider_for(
-                    task.metric, default_addresses={"prometheus": self.prometheus_url}
-                )
-                samples[task.key] = provider.measure(task)
-            except PermanentError as exc:
-                samples[task.key] = ProviderFailure(str(exc), transient=False)
-            except Exception as exc:  # user data must never stop the deadline and rollback
-                log.exception("%s: measuring %s failed", canary.metadata.name, task.key)
-                failure = f"measuring failed unexpectedly: {type(exc).__name__}: {exc}"
-                samples[task.key] = ProviderFailure(failure, transient=False)
-        return samples
-
-    def _apply(
-        self,
-        obj: Obj,
-        canary: Canary,
-        decision: Decision,
-        target: workloads.Target | None,
-        primary: Obj | None,
-    ) -> None:
-        router = None
-        for action in decision.actions:
-            if isinstance(action, EmitEvent):
-                continue  # sent after the status write
-            router = router or router_for(canary, self.kube)
-            if isinstance(action, SetWeight):
-                router.set_weight(canary, action.weight)
-            elif isinstance(action, ScaleDownCanary):
-                dep = naming.canary_deployment(canary.metadata.name)
-                with contextlib.suppress(NotFound):  # never created: nothing to scale down
-                    self.kube.scale_deployment(obj["metadata"]["namespace"], dep, 0)
-            elif isinstance(action, InitializeStable | EnsureCanary | PromoteStable):
-                self._apply_workload(obj, canary, action, target, primary, router)
-
-    def _converge_route(self, canary: Canary, weight: int) -> None:
-        """Make the data plane carry the weight the status records.
-
-        A kill between a router write and the status write, or a hand edit of the route,
-        leaves the two apart; the status is the truth, so the route follows it."""
-        router = router_for(canary, self.kube)
-        if not router.in_sync(canary, weight):
-            log.info(
-                "%s: route out of step with status; setting canary weight %d%%",
-                canary.metadata.name,
-                weight,
-            )
-            router.set_weight(canary, weight)
-
-    def _apply_workload(
-        self,
-        obj: Obj,
-        canary: Canary,
-        action: InitializeStable | EnsureCanary | PromoteStable,
-        target: workloads.Target | None,
-        primary: Obj | None,
-        router: TrafficRouter,
-    ) -> None:
-        if target is None or target.revision != action.revision:
-            raise TransientError(
-                f"target Deployment {canary.spec.target_ref.name} is no longer at revision "
-                f"{action.revision}; deciding again"
-            )
-        total = workloads.desired_total(target, primary)
-        if isinstance(action, EnsureCanary):
-            replicas = router.canary_replicas(total)
-            workloads.apply_deployment(self.kube, obj, "canary", target, replicas, total)
-        else:
-            workloads.ensure_services(self.kube, obj)
-            workloads.apply_deployment(self.kube, obj, "stable", target, total, total)
-
-    def _handoff_target(self, obj: Obj, target: workloads.Target | None) -> None:
-        """Once the primary serves, the user's Deployment stops running its own pods."""
-        if target and target.replicas:
-            ns, name = obj["metadata"]["namespace"], obj["spec"]["targetRef"]["name"]
-            handback.take_over(self.kube, ns, name, target.replicas)
 
     def _hand_back(self, obj: Obj) -> float | None:
         """The Canary is being deleted: give the app back, then let it go."""
@@ -413,52 +291,15 @@ class Controller:
             return None
         if self._reported.get(key) != waiting:
             self._reported[key] = waiting
-            self._event(obj, "Normal", "HandingBack", f"the Canary is being deleted: {waiting}")
+            message = f"the Canary is being deleted: {waiting}"
+            record.event(self.kube, obj, "Normal", "HandingBack", message)
         return HANDBACK_POLL_SECONDS
-
-    def _event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
-        try:
-            self.kube.emit_event(obj, type_, reason, message)
-        except CanaryError as exc:  # an event is never worth failing a reconcile for
-            log.warning("event %s for %s: %s", reason, obj["metadata"]["name"], exc)
-        log.info(
-            "%s/%s %s %s: %s",
-            obj["metadata"]["namespace"],
-            obj["metadata"]["name"],
-            type_,
-            reason,
-            message,
-        )
-
-    def _write_status(self, obj: Obj, status: CanaryStatus) -> None:
-        meta = obj["metadata"]
-        old = obj.get("status") or {}
-        body: Obj = status.wire()
-        if body == old:
-            return
-        # A merge patch keeps keys it does not mention: clear the ones that became unset.
-        body |= {key: None for key in old if key not in body}
-        self.kube.patch_canary_status(
-            meta["namespace"], meta["name"], body, meta["resourceVersion"]
-        )
 
     def _write_invalid(self, obj: Obj, findings: list[str], now: dt.datetime) -> float | None:
         try:
             status = CanaryStatus.model_validate(obj.get("status") or {})
         except ValidationError:
             status = CanaryStatus()
-        self._record(obj, status, machine.reject(status, tuple(findings), now), now)
+        decision = machine.reject(status, tuple(findings), now)
+        record.write(self.kube, self.metrics, obj, status, decision, now)
         return None
-
-    def _record(
-        self, obj: Obj, before: CanaryStatus, decision: Decision, now: dt.datetime
-    ) -> None:
-        """Write the status, then its Events and metrics: a Conflict on the write means
-        deciding again, so Events and metrics only ever show what the status recorded."""
-        self._write_status(obj, decision.status)
-        meta, steps = obj["metadata"], (obj.get("spec") or {}).get("steps")
-        count = len(steps) if isinstance(steps, list) else 0  # an invalid spec holds anything
-        self.metrics.observe(meta["namespace"], meta["name"], count, before, decision.status, now)
-        for action in decision.actions:
-            if isinstance(action, EmitEvent):
-                self._event(obj, action.type, action.reason, action.message)

@@ -41,7 +41,7 @@ from canary.kube.errors import Conflict
 from canary.kube.port import Obj
 from canary.sandbox import procs
 from canary.sandbox.controlplane import ControlPlane
-from canary.sandbox.kubelet import desired_status
+from canary.sandbox.deployment_status import desired_status
 from canary.sandbox.tools import kubectl_path
 
 REPO = Path(__file__).resolve().parents[2]

@@ -38,7 +38,7 @@ import yaml
 
 from canary.errors import CanaryError
 from canary.kube.client import NotFound
-from canary.sandbox import demo, procs
+from canary.sandbox import demo, demo_objects, procs
 from canary.sandbox.demo import NS, DemoEnv
 
 Say = Callable[[str], None]
@@ -199,7 +199,8 @@ def _collect_garbage(env: DemoEnv) -> None:
 
 def _recreate(env: DemoEnv, interval: str, step_pause: str) -> None:
     """After a deletion, the team onboards again."""
-    canary = next(o for o in demo.objects(step_pause, interval, None) if o["kind"] == "Canary")
+    objects = demo_objects.objects(step_pause, interval, None)
+    canary = next(o for o in objects if o["kind"] == "Canary")
     demo.kubectl(env.kubeconfig, "apply", "-f", "-", input=yaml.safe_dump(canary))
     if not _wait("onboarding", lambda: bool((_status(env) or {}).get("stableRevision")), 120):
         raise demo.DemoError("the re-created Canary was never initialized")

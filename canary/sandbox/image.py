@@ -1,68 +1,48 @@
 """`make image`: the controller's container image, built and run here with podman.
 
-There is no Docker engine and no registry to pull from, so:
+There is no registry to pull from, so:
 
-- podman runs as root with its own containers.conf (kept in the cache and passed through
-  CONTAINERS_CONF, so the machine's configuration is left alone): `runtime = "runc"` and
-  `cgroup_manager = "cgroupfs"`, because crun refuses this machine's hybrid cgroups, and
-  `default_ulimits = []`, because the defaults cannot be applied here.
+- podman runs as root with its own configuration (see image_tools.py).
 - The base image `localhost/debian:bookworm-slim` is made from Debian's own packages with
   `debootstrap --variant=minbase` from the mirror apt already uses, kept as a tarball in
   the cache and imported with `podman import` (about a minute on the first build here).
-- pip inside a build container does not trust the host's CA, so the wheels are fetched on
-  the host, for the image's Python (bookworm's 3.11) rather than the host's, pinned to the
-  versions in this virtualenv (the ones the tests ran), and installed with --no-index.
+- The wheels are fetched on the host (see image_context.py).
 - Builds and runs use the host's network (`--network host`): no container network is set
   up here, and the sandbox's API server listens on 127.0.0.1.
-
-Only the controller's runtime dependencies go in: not the simulator's (scipy), not the
-unused httpx and pydantic-settings, not the `plot` or `test` extras.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
-import hashlib
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from canary.sandbox import procs
 from canary.sandbox.build import Progress
-from canary.sandbox.paths import cache_dir
+from canary.sandbox.image_context import REPO, prepare_context
+from canary.sandbox.image_tools import (
+    ensure_tools,
+    image_dir,
+    locked,
+    podman,
+    podman_env,
+    run_logged,
+)
 from canary.sandbox.tools import ToolError
 
-REPO = Path(__file__).resolve().parents[2]
 CONTAINERFILE = REPO / "Containerfile"
 LOCAL_REPOSITORY = "localhost/canary"
 PUBLISHED_REPOSITORY = "ghcr.io/canary-dev/canary"
 BASE_IMAGE = "localhost/debian:bookworm-slim"
 SUITE = "bookworm"
-IMAGE_PYTHON = "3.11"  # bookworm's python3: the wheels must fit it, whatever the host runs
-# Bookworm has glibc 2.36: every manylinux level up to it fits. pip does not infer the
-# older levels from the newest one, so all are named.
-IMAGE_PLATFORMS = tuple(f"manylinux_2_{minor}_{platform.machine()}" for minor in range(36, 4, -1))
-NOT_AT_RUNTIME = frozenset({"scipy", "httpx", "pydantic-settings"})
-TOOLS = ("podman", "runc", "debootstrap")  # each also names its Debian package
-CONTAINERS_CONF = """\
-[containers]
-default_ulimits = []
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-"""
 
 
 def version() -> str:
@@ -75,86 +55,6 @@ def local_tag() -> str:
 
 def published_tag() -> str:
     return f"{PUBLISHED_REPOSITORY}:{version()}"
-
-
-def image_dir() -> Path:
-    return cache_dir() / "image"
-
-
-def podman_env() -> dict[str, str]:
-    conf = image_dir() / "containers.conf"
-    if not conf.exists() or conf.read_text() != CONTAINERS_CONF:
-        conf.parent.mkdir(parents=True, exist_ok=True)
-        conf.write_text(CONTAINERS_CONF)
-    return dict(os.environ, CONTAINERS_CONF=str(conf))
-
-
-def podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["podman", *args], capture_output=True, text=True, env=podman_env(), timeout=timeout
-    )
-
-
-def missing_tools() -> list[str]:
-    return [tool for tool in TOOLS if shutil.which(tool) is None]
-
-
-def ensure_tools(progress: Progress) -> None:
-    missing = missing_tools()
-    if os.geteuid() != 0:
-        raise ToolError(
-            "building the image needs root (podman runs rootful here, debootstrap needs "
-            f"chroot){'; also missing: ' + ', '.join(missing) if missing else ''}. "
-            "Fix: run `make image` as root"
-        )
-    if not missing:
-        return
-    progress(f"image: installing {', '.join(missing)} (apt-get)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if out.returncode != 0:
-            raise ToolError(
-                f"{' '.join(cmd)} failed: {(out.stdout + out.stderr).strip()[-1500:]}\n"
-                f"Fix: apt-get install -y {' '.join(missing)}"
-            )
-
-
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    """One build at a time on the machine: test runs and `make image` share the cache."""
-    image_dir().mkdir(parents=True, exist_ok=True)
-    with (image_dir() / "lock").open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-
-
-def _run(
-    cmd: Sequence[str],
-    log: Path,
-    progress: Progress,
-    label: str,
-    env: dict[str, str] | None = None,
-) -> None:
-    """Run a slow command with its output in `log`, saying every 15 s that it still runs."""
-    started = last = time.monotonic()
-    with log.open("a") as fh:
-        fh.write(f"$ {' '.join(cmd)}\n")
-        fh.flush()
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
-        try:
-            while proc.poll() is None:
-                time.sleep(0.5)
-                if time.monotonic() - last >= 15:
-                    last = time.monotonic()
-                    progress(f"  {label}: {last - started:.0f}s")
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-    if proc.returncode != 0:
-        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-30:])
-        raise ToolError(f"{label} failed (exit {proc.returncode}); the end of {log}:\n{tail}")
 
 
 @dataclass(frozen=True)
@@ -232,7 +132,7 @@ def ensure_base(progress: Progress) -> None:
             rootfs = Path(scratch) / "rootfs"
             log = image_dir() / "debootstrap.log"
             log.unlink(missing_ok=True)
-            _run(
+            run_logged(
                 ["debootstrap", "--variant=minbase", SUITE, str(rootfs), mirrors.main],
                 log,
                 progress,
@@ -255,106 +155,18 @@ def ensure_base(progress: Progress) -> None:
         raise ToolError(f"podman import failed: {out.stderr.strip()[-1500:]}")
 
 
-def runtime_requirements() -> list[str]:
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    return [d for d in deps if _name(d) not in NOT_AT_RUNTIME]
-
-
-def _name(requirement: str) -> str:
-    for stop in "<>=!~;[ ":
-        requirement = requirement.split(stop, 1)[0]
-    return requirement.strip().lower().replace("_", "-")
-
-
-def _pins() -> list[str]:
-    """This virtualenv's versions, as pip constraints: the image runs what the tests ran."""
-    out = subprocess.run(
-        [sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [line for line in out.stdout.splitlines() if "==" in line]
-
-
-def ensure_wheels(progress: Progress) -> Path:
-    """Wheels of the runtime dependencies for the image's Python, cached by what they are."""
-    requirements, pins = runtime_requirements(), _pins()
-    key = hashlib.sha256(
-        "\n".join([IMAGE_PYTHON, *IMAGE_PLATFORMS, *requirements, *pins]).encode()
-    ).hexdigest()[:16]
-    target = image_dir() / "wheels" / key
-    if (target / "requirements.txt").exists():
-        return target
-    progress(f"image: fetching wheels for Python {IMAGE_PYTHON} from PyPI")
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    (target / "constraints.txt").write_text("\n".join(pins) + "\n")
-    log = target / "pip.log"
-    _run(
-        [
-            sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(target),
-            "--only-binary=:all:", "--python-version", IMAGE_PYTHON, "--implementation", "cp",
-            *(arg for tag in IMAGE_PLATFORMS for arg in ("--platform", tag)),
-            "--constraint", str(target / "constraints.txt"),
-            *requirements,
-        ],
-        log,
-        progress,
-        "pip download",
-    )
-    (target / "constraints.txt").unlink()
-    log.unlink()
-    # Written last: its presence marks a complete download.
-    (target / "requirements.txt").write_text("\n".join(requirements) + "\n")
-    for stale in target.parent.iterdir():
-        if stale != target:
-            shutil.rmtree(stale)
-    return target
-
-
-def prepare_context(progress: Progress) -> Path:
-    """The build context the Containerfile expects: deps/ and app/ (see its header)."""
-    wheels = ensure_wheels(progress)
-    context = image_dir() / "context"
-    shutil.rmtree(context, ignore_errors=True)
-    (context / "app").mkdir(parents=True)
-    shutil.copytree(wheels, context / "deps", copy_function=os.link)
-    progress("image: building the canary wheel")
-    with tempfile.TemporaryDirectory(prefix="canary-src-") as scratch:
-        # From a copy: an in-tree build would leave build/ and egg-info in the checkout.
-        source = Path(scratch)
-        for name in ("pyproject.toml", "README.md"):
-            shutil.copy2(REPO / name, source / name)
-        shutil.copytree(
-            REPO / "canary", source / "canary", ignore=shutil.ignore_patterns("__pycache__")
-        )
-        out = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-             "--wheel-dir", str(context / "app"), str(source)],
-            capture_output=True,
-            text=True,
-            # Fixed timestamps: unchanged code gives the same wheel, so podman's layer
-            # cache holds and the build takes seconds.
-            env=dict(os.environ, SOURCE_DATE_EPOCH="315532800"),
-        )
-    if out.returncode != 0:
-        raise ToolError(f"pip wheel of canary failed: {out.stderr.strip()[-1500:]}")
-    return context
-
-
 def build(progress: Progress) -> str:
     """Build the image (layers and base are cached) and return its local tag."""
     ensure_tools(progress)
     started = time.monotonic()
-    with _locked():
+    with locked():
         ensure_base(progress)
         context = prepare_context(progress)
         previous = _image_id(local_tag())
         progress(f"image: podman build -t {local_tag()} -t {published_tag()}")
         log = image_dir() / "build.log"
         log.unlink(missing_ok=True)
-        _run(
+        run_logged(
             [
                 "podman", "build", "--network", "host", "--pull=never",
                 "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "--file", str(CONTAINERFILE),
@@ -443,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.context_only:
-            with _locked():
+            with locked():
                 print(prepare_context(say))
         else:
             build(say)

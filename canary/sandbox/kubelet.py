@@ -4,12 +4,8 @@ Kubernetes service discovery.
 The sandbox has no kubelet, so nothing would ever run a Deployment's pods. For every
 Deployment in one namespace that wants replicas (the controller's `N-primary` and
 `N-canary`, labelled `canary.dev/name`, see canary.api.naming, and the user's own Deployment
-N), this runs ONE real demo_app process (canary.sandbox.demo_app) on a free loopback
-port, configured from the pod template's first container:
-
-    env ERROR_RATE    fraction of requests answered 500        (default 0)
-    env LATENCY_MS    median latency in milliseconds           (default 20)
-    image tag         the version it reports (demo/checkout:v2 -> v2; no tag -> latest)
+N), this runs ONE real demo_app process, configured from the pod template (see
+app_process.py).
 
 One process stands for all of a Deployment's replicas. It counts as ready once it answers
 /healthz and `ready_delay` seconds have passed since it started (a knob to exercise "the
@@ -43,10 +39,7 @@ Deployment runs them). Only ready processes are listed, as with real Endpoints.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
 import threading
 import time
 import urllib.request
@@ -58,82 +51,16 @@ from typing import Any
 from canary.api import naming
 from canary.controller.workloads import template_hash
 from canary.errors import TransientError
-from canary.kube.client import Kube, NotFound, Obj, now_iso
-from canary.sandbox import procs
+from canary.kube.client import Kube, Obj
+from canary.sandbox import app_process
+from canary.sandbox.app_process import AppProcess
+from canary.sandbox.deployment_status import desired_status, patch_status
 from canary.sandbox.prometheus import Prometheus
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LATENCY_MS = "20"
-DEFAULT_ERROR_RATE = "0"
 MAX_BACKOFF = 10.0
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-_REPO_ROOT = str(Path(__file__).resolve().parents[2])
-
-
-@dataclass(frozen=True)
-class AppSettings:
-    version: str
-    error_rate: str
-    latency_ms: str
-
-    @classmethod
-    def from_template(cls, template: dict[str, Any]) -> AppSettings:
-        containers = (template.get("spec") or {}).get("containers") or [{}]
-        first = containers[0]
-        env = {e.get("name"): e.get("value") for e in first.get("env") or [] if e.get("name")}
-        return cls(
-            version=image_version(first.get("image") or ""),
-            error_rate=str(env.get("ERROR_RATE") or DEFAULT_ERROR_RATE),
-            latency_ms=str(env.get("LATENCY_MS") or DEFAULT_LATENCY_MS),
-        )
-
-
-def image_version(image: str) -> str:
-    """demo/checkout:v2 -> v2; registry:5000/checkout -> latest; x@sha256:ab.. -> sha256:ab.."""
-    if "@" in image:
-        return image.split("@", 1)[1][:19]
-    last = image.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else "latest"
-
-
-def _variant(dep: Obj) -> str:
-    labels = dep["metadata"].get("labels") or {}
-    if naming.LABEL_NAME not in labels:
-        return "target"
-    tpl_labels = ((dep["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
-    variant = labels.get(naming.LABEL_VARIANT) or tpl_labels.get(naming.LABEL_VARIANT)
-    if variant in ("stable", "canary"):
-        return variant
-    return "canary" if dep["metadata"]["name"].endswith("-canary") else "stable"
-
-
-def _service(dep: Obj) -> str:
-    """The Canary name N: from the label, or the user's Deployment's own name."""
-    meta = dep["metadata"]
-    return str((meta.get("labels") or {}).get(naming.LABEL_NAME) or meta["name"])
-
-
-@dataclass
-class AppProcess:
-    """One demo_app process standing for a Deployment's pods at one pod template."""
-
-    deployment: str
-    service: str  # the Canary name N
-    variant: str  # stable | canary | target
-    template_hash: str
-    settings: AppSettings
-    port: int
-    proc: procs.Managed
-    started: float
-    healthy: bool = False
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def running(self) -> bool:
-        return self.proc.proc.poll() is None
 
 
 @dataclass
@@ -252,7 +179,7 @@ class StandInKubelet:
                     {dep["metadata"]["name"]: st["availableReplicas"] for dep, st in statuses})
                 self._publish_targets()
                 for dep, status in statuses:
-                    self._patch_status(dep, status)
+                    patch_status(self.kube, self.namespace, dep, status)
             finally:
                 # Stop replaced processes only after readers were pointed elsewhere.
                 for app in doomed:
@@ -304,26 +231,11 @@ class StandInKubelet:
                               available=new_ready + old, wanted=replicas)
 
     def _start_app(self, dep: Obj, digest: str) -> AppProcess:
-        name = dep["metadata"]["name"]
-        settings = AppSettings.from_template(dep["spec"].get("template") or {})
-        port = procs.free_port()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_REPO_ROOT, env.get("PYTHONPATH")) if p)
-        proc = procs.start(
-            f"app-{self.namespace}-{name}-{digest[:6]}",
-            [sys.executable, "-m", "canary.sandbox.demo_app", "--port", str(port),
-             "--version", settings.version, "--error-rate", settings.error_rate,
-             "--latency-ms", settings.latency_ms],
-            self.workdir,
-            tie_to_parent=True,
-            env=env,
-        )
+        app = app_process.start(dep, digest, self.namespace, self.workdir, self._clock)
         log.info("stand-in kubelet: started %s %s on 127.0.0.1:%d (error rate %s, latency %s)",
-                 name, settings.version, port, settings.error_rate, settings.latency_ms)
-        return AppProcess(
-            deployment=name, service=_service(dep), variant=_variant(dep),
-            template_hash=digest, settings=settings, port=port, proc=proc,
-            started=self._clock())
+                 app.deployment, app.settings.version, app.port, app.settings.error_rate,
+                 app.settings.latency_ms)
+        return app
 
     def _is_ready(self, app: AppProcess) -> bool:
         if not app.healthy and app.running():
@@ -333,21 +245,6 @@ class StandInKubelet:
             except OSError:
                 return False
         return app.healthy and self._clock() - app.started >= self.ready_delay
-
-    # ------------------------------------------------------------- status
-
-    def _patch_status(self, dep: Obj, want: dict[str, Any]) -> None:
-        have = dep.get("status") or {}
-        if _status_matches(have, want):
-            return
-        # Keep lastTransitionTime of conditions whose status did not flip.
-        before = {c.get("type"): c for c in have.get("conditions") or []}
-        for cond in want["conditions"]:
-            old = before.get(cond["type"])
-            if old and old.get("status") == cond["status"] and old.get("lastTransitionTime"):
-                cond["lastTransitionTime"] = old["lastTransitionTime"]
-        with contextlib.suppress(NotFound):  # deleted since we listed it
-            self.kube.patch_deployment_status(self.namespace, dep["metadata"]["name"], want)
 
     # ------------------------------------------------------------- discovery
 
@@ -401,44 +298,3 @@ class StandInKubelet:
         """The serving process by Deployment name, for the demo's display."""
         with self._lock:
             return {n: s.current for n, s in self._slots.items() if s.current is not None}
-
-
-def desired_status(dep: Obj, replicas: int, updated: int, available: int,
-                   wanted: int) -> dict[str, Any]:
-    """The status the real Deployment controller would write for these pod counts."""
-    name = dep["metadata"]["name"]
-    now = now_iso()
-    if available >= wanted:
-        avail = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
-    else:
-        avail = ("False", "MinimumReplicasUnavailable",
-                 "Deployment does not have minimum availability.")
-    if updated == replicas == available:
-        progress = ("True", "NewReplicaSetAvailable",
-                    f'ReplicaSet "{name}" has successfully progressed.')
-    else:
-        progress = ("True", "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.')
-    return {
-        "observedGeneration": dep["metadata"].get("generation", 1),
-        "replicas": replicas,
-        "updatedReplicas": updated,
-        "readyReplicas": available,
-        "availableReplicas": available,
-        "unavailableReplicas": replicas - available,
-        "conditions": [
-            {"type": kind, "status": status, "reason": reason, "message": message,
-             "lastUpdateTime": now, "lastTransitionTime": now}
-            for kind, (status, reason, message) in (("Available", avail),
-                                                    ("Progressing", progress))
-        ],
-    }
-
-
-def _status_matches(have: dict[str, Any], want: dict[str, Any]) -> bool:
-    for key, value in want.items():
-        if key != "conditions" and (have.get(key) or 0) != value:
-            return False
-    have_conds = {c.get("type"): (c.get("status"), c.get("reason"))
-                  for c in have.get("conditions") or []}
-    return all(have_conds.get(c["type"]) == (c["status"], c["reason"])
-               for c in want["conditions"])

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from canary.kube.client import Kube
-from canary.sandbox import demo, image, procs
+from canary.sandbox import demo, image, image_tools, procs
 from canary.sandbox.demo import NS, DemoEnv, Install, Say
 from canary.sandbox.tools import helm_path, kubectl_path
 
@@ -36,8 +36,8 @@ SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 pytestmark = [
     pytest.mark.skipif(
-        bool(image.missing_tools()),
-        reason=f"{', '.join(image.missing_tools())} not installed, so the image cannot be "
+        bool(image_tools.missing_tools()),
+        reason=f"{', '.join(image_tools.missing_tools())} not installed, so the image cannot be "
         "built or run here. Fix: as root, apt-get install -y podman runc debootstrap "
         "(or run `make image`)",
     ),
@@ -207,13 +207,13 @@ def test_the_image_runs_in_cluster_installed_with_helm(tag: str, tmp_path: Path)
 
 
 def test_the_image_is_non_root_without_compilers_or_the_simulator(tag: str) -> None:
-    config = image.podman("image", "inspect", "--format", "{{.Config.User}}", tag)
+    config = image_tools.podman("image", "inspect", "--format", "{{.Config.User}}", tag)
     assert config.stdout.strip() == "65532:65532"
     probe_script = (
         "import importlib.util, shutil; "
         "print([m for m in ('scipy', 'matplotlib', 'httpx', 'pip') if importlib.util.find_spec(m)]"
         " + [c for c in ('cc', 'gcc', 'g++', 'clang') if shutil.which(c)])"
     )
-    out = image.podman("run", "--rm", "--network", "none", tag, "python3", "-c", probe_script)
+    out = image_tools.podman("run", "--rm", "--network", "none", tag, "python3", "-c", probe_script)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from canary.controller.reconciler import parse_request
+from canary.controller.observe import parse_request
 from canary.engine.actions import ManualRequest
 from canary.kube.client import Kube
 

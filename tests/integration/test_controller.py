@@ -11,7 +11,7 @@ import pytest
 from canary.controller.reconciler import Controller
 from canary.kube.client import Kube, NotFound
 from canary.kube.port import Obj
-from canary.sandbox.kubelet import desired_status
+from canary.sandbox.deployment_status import desired_status
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,8 @@ import pytest
 
 from canary.api import naming
 from canary.kube.client import Kube
-from canary.sandbox.kubelet import StandInKubelet, image_version
+from canary.sandbox.app_process import image_version
+from canary.sandbox.kubelet import StandInKubelet
 from canary.sandbox.loadgen import LoadGenerator
 from canary.sandbox.procs import alive
 from canary.sandbox.prometheus import Prometheus

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from canary.api.models import CanaryStatus
 from canary.cli import rollout
 from canary.cli.app import app
-from canary.controller.reconciler import parse_request
+from canary.controller.observe import parse_request
 
 pytestmark = pytest.mark.unit
 

@@ -47,7 +47,7 @@ import pytest
 from fake_kube import GATEWAY, CrashMode, FakeKube, SimulatedCrash, canary_weight
 
 from canary.api import naming
-from canary.controller import reconciler as controller_module
+from canary.controller import observe
 from canary.controller.reconciler import Controller
 from canary.controller.workloads import template_hash
 from canary.engine.samples import MetricTask, ProviderFailure, Sample, ScalarSample
@@ -202,7 +202,7 @@ class Harness:
         """The kubelet catches up, one reconcile (or a kill and a restart), 10 s pass."""
         self.kube.kubelet()
         try:
-            with mock.patch.object(controller_module, "provider_for", self._provider_for):
+            with mock.patch.object(observe, "provider_for", self._provider_for):
                 self.ctl.reconcile_key(KEY)
         except SimulatedCrash:
             self.restarts += 1

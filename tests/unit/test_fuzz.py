@@ -52,7 +52,7 @@ from canary.api.models import (
 from canary.cli.app import app
 from canary.cli.exits import LINT_CLEAN, LINT_FINDINGS, LINT_UNCHECKED
 from canary.cli.templates import lint_exit_code
-from canary.controller.reconciler import parse_request
+from canary.controller.observe import parse_request
 from canary.engine.actions import ManualRequest, RejectedRequest
 from canary.templates.lint import lint_paths, markdown_yaml_blocks
 from canary.validation import validate_canary, validate_template

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from canary.sandbox import image
+from canary.sandbox import image, image_context, image_tools
 from canary.sandbox.tools import ToolError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,18 +50,19 @@ def test_the_charts_crds_admission_policy_and_dashboard_are_the_repositorys_file
 
 def test_the_image_gets_the_runtime_dependencies_only() -> None:
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    names = {image._name(d) for d in declared}
+    names = {image_context._name(d) for d in declared}
     # Each exclusion names a real dependency: a renamed or dropped one must not linger here.
-    assert names >= image.NOT_AT_RUNTIME
-    kept = image.runtime_requirements()
-    assert {image._name(d) for d in kept} == names - image.NOT_AT_RUNTIME
+    assert names >= image_context.NOT_AT_RUNTIME
+    kept = image_context.runtime_requirements()
+    assert {image_context._name(d) for d in kept} == names - image_context.NOT_AT_RUNTIME
     assert all(d in declared for d in kept)  # bounds as pyproject.toml gives them
 
 
 def test_the_controller_imports_nothing_the_image_leaves_out() -> None:
     """Every canary module outside the simulator and the sandbox imports without the
     dependencies the image drops (the e2e test runs a rollout from the image as well)."""
-    blocked = sorted({image._name(n).replace("-", "_") for n in image.NOT_AT_RUNTIME})
+    left_out = image_context.NOT_AT_RUNTIME
+    blocked = sorted({image_context._name(n).replace("-", "_") for n in left_out})
     script = textwrap.dedent(
         f"""
         import importlib, pkgutil, sys
@@ -111,7 +112,7 @@ def test_apt_mirrors_without_a_bookworm_source_says_how_to_fix_it(tmp_path: Path
 
 
 def test_make_image_without_root_is_one_line_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(image.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(image_tools.os, "geteuid", lambda: 1000)
     with pytest.raises(ToolError) as error:
-        image.ensure_tools(print)
+        image_tools.ensure_tools(print)
     assert "\n" not in str(error.value) and "as root" in str(error.value)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from canary.api import request_codec
 from canary.api.models import Phase, RequestAnnotation, RequestOutcome
-from canary.controller.reconciler import parse_request
+from canary.controller.observe import parse_request
 from canary.engine.actions import ManualRequest, RejectedRequest
 from canary.errors import PermanentError
 from canary.kube.client import Kube

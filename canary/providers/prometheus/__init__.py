@@ -3,6 +3,8 @@
 - :mod:`canary.providers.prometheus.promql`: pure, escaping PromQL template rendering.
 - :mod:`canary.providers.prometheus.client`: queries through prometheus-api-client,
   imported only when a provider is built (linting templates does not need ``requests``).
+- :mod:`canary.providers.prometheus.answers`: the client's reading of query results and
+  of HTTP and network errors.
 """
 
 from __future__ import annotations

@@ -38,17 +38,12 @@ missing arg / bad placeholder (render)      no         the arg and what to add
 
 from __future__ import annotations
 
-import ast
-import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
-from urllib3.exceptions import MaxRetryError, NewConnectionError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 from canary.api.models import Comparison
@@ -64,20 +59,13 @@ from canary.engine.samples import (
 )
 from canary.errors import PermanentError
 from canary.providers.base import DEFAULT_TIMEOUT, validate_address
+from canary.providers.prometheus import answers
+from canary.providers.prometheus.answers import Failed
 from canary.providers.prometheus.promql import render
 
 __all__ = ["PrometheusMetricProvider"]
 
 VARIANTS = ("canary", "stable")
-_MAX_QUOTE = 300  # characters of a query or response body quoted in a message
-
-
-class _Failed(Exception):
-    """Internal: carries a ProviderFailure out of a helper to measure()."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.failure = ProviderFailure(message, transient=transient)
 
 
 class PrometheusMetricProvider:
@@ -145,7 +133,7 @@ class PrometheusMetricProvider:
             if metric.comparison.type == "errorRate":
                 return self._counts(task, metric.comparison)
             return self._buckets(task, metric.comparison)
-        except _Failed as failed:
+        except Failed as failed:
             return failed.failure
         except PermanentError as error:  # from render(): missing arg, bad placeholder, ...
             return ProviderFailure(str(error), transient=False)
@@ -153,9 +141,7 @@ class PrometheusMetricProvider:
     def _threshold(self, task: MetricTask) -> Sample:
         query = task.metric.provider.backend[1].get("query")
         if not isinstance(query, str) or not query:
-            raise _Failed(
-                "a thresholdRange metric needs provider.prometheus.query", transient=False
-            )
+            raise Failed("a thresholdRange metric needs provider.prometheus.query", transient=False)
         label = "provider.prometheus.query"
         promql = _rendered(label, query, task.args)
         series = self._labelled(label, promql)
@@ -168,7 +154,7 @@ class PrometheusMetricProvider:
 
     def _counts(self, task: MetricTask, comparison: Comparison) -> Sample:
         if not (comparison.requests_query and comparison.errors_query):
-            raise _Failed(
+            raise Failed(
                 "an errorRate comparison needs requestsQuery and errorsQuery", transient=False
             )
         counts: dict[str, Counts] = {}
@@ -191,14 +177,14 @@ class PrometheusMetricProvider:
 
     def _buckets(self, task: MetricTask, comparison: Comparison) -> Sample:
         if not comparison.buckets_query:
-            raise _Failed("a latency comparison needs bucketsQuery", transient=False)
+            raise Failed("a latency comparison needs bucketsQuery", transient=False)
         buckets: dict[str, Buckets] = {}
         for variant in VARIANTS:
             label = f"bucketsQuery ({variant})"
             promql = _rendered(
                 label, comparison.buckets_query, task.args, variant, task.window_seconds
             )
-            buckets[variant] = _to_buckets(label, self._labelled(label, promql))
+            buckets[variant] = answers.to_buckets(label, self._labelled(label, promql))
         baseline = None
         if task.baseline is not None:
             # Stable's traffic before the rollout: the same query, evaluated back then.
@@ -207,22 +193,22 @@ class PrometheusMetricProvider:
                 label, comparison.buckets_query, task.args, "stable", task.baseline.seconds
             )
             at = task.baseline.end.timestamp()
-            baseline = _to_buckets(label, self._labelled(label, promql, at))
+            baseline = answers.to_buckets(label, self._labelled(label, promql, at))
         return BucketsSample(canary=buckets["canary"], stable=buckets["stable"], baseline=baseline)
 
     def _labelled(
         self, label: str, promql: str, at: float | None = None
     ) -> list[tuple[dict[str, str], float]]:
         try:
-            return _series(self._instant(promql, at), self.url)
-        except _Failed as failed:
-            raise _Failed(f"{label}: {failed}", transient=failed.failure.transient) from None
+            return answers.series(self._instant(promql, at), self.url)
+        except Failed as failed:
+            raise Failed(f"{label}: {failed}", transient=failed.failure.transient) from None
 
     # ------------------------------------------------------------------ HTTP
 
     def _instant(self, promql: str, at: float | None = None) -> Any:
         """The raw ``data.result`` of an instant query (at Unix time `at`, by default now);
-        raises _Failed on any problem."""
+        raises Failed on any problem."""
         where = f"Prometheus at {self.url}"
         params = {"timeout": f"{self.timeout:g}s"}
         if at is not None:
@@ -230,27 +216,27 @@ class PrometheusMetricProvider:
         try:
             return self._client.custom_query(promql, params=params)
         except PrometheusApiClientException as error:
-            raise _http_failure(error, where, promql) from None
+            raise answers.http_failure(error, where, promql) from None
         except requests.exceptions.JSONDecodeError:
-            raise _Failed(
+            raise Failed(
                 f"{where} answered with something that is not Prometheus API JSON; "
                 "check the address (include any path prefix)",
                 transient=False,
             ) from None
         except (KeyError, TypeError):  # JSON without data.result
-            raise _Failed(
+            raise Failed(
                 f"{where} answered without data.result; is it a Prometheus API?",
                 transient=False,
             ) from None
         except requests.exceptions.Timeout:
-            raise _Failed(_timeout_message(where, self.timeout), transient=True) from None
+            raise Failed(_timeout_message(where, self.timeout), transient=True) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as error:
-            raise _Failed(f"{where}: invalid address: {error}", transient=False) from None
+            raise Failed(f"{where}: invalid address: {error}", transient=False) from None
         except requests.exceptions.RequestException as error:
-            reason = _network_reason(error)
+            reason = answers.network_reason(error)
             if reason is None:
-                raise _Failed(_timeout_message(where, self.timeout), transient=True) from None
-            raise _Failed(f"cannot reach {where}: {reason}", transient=True) from None
+                raise Failed(_timeout_message(where, self.timeout), transient=True) from None
+            raise Failed(f"cannot reach {where}: {reason}", transient=True) from None
 
 
 # ---------------------------------------------------------------------- helpers
@@ -266,11 +252,11 @@ def _rendered(
     try:
         return render(template, args, variant=variant, window_seconds=window_seconds)
     except PermanentError as error:
-        raise _Failed(f"{label}: {error}", transient=False) from None
+        raise Failed(f"{label}: {error}", transient=False) from None
 
 
-def _too_many(label: str, count: int) -> _Failed:
-    return _Failed(
+def _too_many(label: str, count: int) -> Failed:
+    return Failed(
         f"{label}: query returned {count} series; aggregate it with sum() or similar",
         transient=False,
     )
@@ -278,187 +264,3 @@ def _too_many(label: str, count: int) -> _Failed:
 
 def _timeout_message(where: str, timeout: float) -> str:
     return f"{where} did not answer within {timeout:g}s"
-
-
-def _network_reason(error: requests.exceptions.RequestException) -> str | None:
-    """A short reason for a network error, or None when it was a (read) timeout."""
-    for arg in error.args:
-        if isinstance(arg, MaxRetryError):
-            reason = arg.reason
-            if isinstance(reason, NewConnectionError):  # before Timeout: it subclasses it
-                text = str(reason)
-                marker = "Failed to establish a new connection: "
-                return text.split(marker, 1)[1] if marker in text else text
-            if isinstance(reason, Urllib3Timeout):
-                return None
-            if reason is not None:
-                return str(reason)
-            return str(arg)
-        if isinstance(arg, Urllib3Timeout) and not isinstance(arg, NewConnectionError):
-            return None
-    return str(error) or type(error).__name__
-
-
-_API_ERROR = re.compile(r"^HTTP Status Code (\d+) \((.*)\)$", re.DOTALL)
-
-
-def _http_failure(error: PrometheusApiClientException, where: str, promql: str) -> _Failed:
-    """Map a non-200 answer (as prometheus-api-client reports it) to a failure."""
-    status, body = _parse_api_error(str(error))
-    detail, error_type = _prometheus_error(body)
-    query = _quote(promql)
-    if status is None:
-        return _Failed(f"{where} failed: {_quote(str(error))}", transient=True)
-    if status == 400:
-        return _Failed(
-            f"{where} rejected the query ({error_type or 'bad_data'}): {detail}; query: {query}",
-            transient=False,
-        )
-    if status == 422:
-        return _Failed(
-            f"{where} could not evaluate the query ({error_type or 'execution'}): {detail}; "
-            f"query: {query}",
-            transient=False,
-        )
-    if status == 404:
-        return _Failed(
-            f"{where} has no query API (HTTP 404 for /api/v1/query); check the address "
-            "(provider.prometheus.address or --prometheus-url, including any path prefix)",
-            transient=False,
-        )
-    if status in (401, 403, 407):
-        return _Failed(f"{where} refused access (HTTP {status}): {detail}", transient=False)
-    transient = status >= 500 or status in (408, 429)
-    kind = f", {error_type}" if error_type else ""
-    return _Failed(f"{where} failed (HTTP {status}{kind}): {detail}", transient=transient)
-
-
-def _parse_api_error(text: str) -> tuple[int | None, str]:
-    """(status, body) from 'HTTP Status Code 400 (b'...')'; (None, text) if unrecognised."""
-    match = _API_ERROR.match(text)
-    if match is None:
-        return None, text
-    raw = match.group(2)
-    try:
-        content = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        content = raw
-    if isinstance(content, bytes):
-        content = content.decode("utf-8", errors="replace")
-    return int(match.group(1)), str(content)
-
-
-def _prometheus_error(body: str) -> tuple[str, str | None]:
-    """(error text, errorType) from a Prometheus error body, or the body itself."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return _quote(body.strip() or "(empty body)"), None
-    if isinstance(payload, dict) and payload.get("error"):
-        error_type = payload.get("errorType")
-        return str(payload["error"]), str(error_type) if error_type else None
-    return _quote(body.strip()), None
-
-
-def _quote(text: str) -> str:
-    return text if len(text) <= _MAX_QUOTE else text[: _MAX_QUOTE - 3] + "..."
-
-
-def _to_float(raw: Any) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise ValueError(f"not a number: {raw!r}")
-    return float(raw)  # Prometheus writes "NaN", "+Inf", "-Inf", which float() reads
-
-
-def _series(result: Any, url: str) -> list[tuple[dict[str, str], float]]:
-    """Normalise ``data.result`` of an instant query into [(labels, value)]."""
-    where = f"Prometheus at {url}"
-    if not isinstance(result, list):
-        raise _Failed(
-            f"{where} returned an unexpected result: {_quote(repr(result))}", transient=False
-        )
-    if not result:
-        return []
-    if not isinstance(result[0], dict):  # scalar or string: [timestamp, "value"]
-        if len(result) != 2:
-            raise _Failed(
-                f"{where} returned an unexpected result: {_quote(repr(result))}",
-                transient=False,
-            )
-        try:
-            return [({}, _to_float(result[1]))]
-        except ValueError:
-            raise _Failed(
-                f"query returned a string ({_quote(repr(result[1]))}), not a number",
-                transient=False,
-            ) from None
-    out: list[tuple[dict[str, str], float]] = []
-    for item in result:
-        if not isinstance(item, dict):
-            raise _Failed(f"{where} returned an unexpected result item: {item!r}", transient=False)
-        labels = item.get("metric") or {}
-        if "values" in item:
-            raise _Failed(
-                "query returned a range vector; make it an instant vector, "
-                "e.g. wrap it in rate(), increase() or sum_over_time()",
-                transient=False,
-            )
-        if "value" not in item:
-            if "histogram" in item:
-                raise _Failed(
-                    "query returned a native histogram; use classic buckets "
-                    "(a *_bucket series with an le label) or histogram_count()",
-                    transient=False,
-                )
-            raise _Failed(f"{where} returned a sample without a value: {item!r}", transient=False)
-        try:
-            value = _to_float(item["value"][1])
-        except (ValueError, TypeError, IndexError, KeyError):
-            raise _Failed(
-                f"{where} returned a sample with an unreadable value: {_quote(repr(item))}",
-                transient=False,
-            ) from None
-        out.append(({str(k): str(v) for k, v in labels.items()}, value))
-    return out
-
-
-def _to_buckets(label: str, series: list[tuple[dict[str, str], float]]) -> Buckets:
-    """Cumulative buckets sorted by ``le`` with +Inf last; () when there is no data."""
-    if not series:
-        return ()
-    by_le: dict[float, float] = {}
-    for labels, value in series:
-        raw_le = labels.get("le")
-        if raw_le is None:
-            shown = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) or "no labels"
-            raise _Failed(
-                f"{label}: returned a series without an le label ({shown}); bucketsQuery "
-                "must give one series per bucket, e.g. "
-                "sum by (le) (increase(x_bucket{...}[{{window}}]))",
-                transient=False,
-            )
-        try:
-            le = float(raw_le)
-        except ValueError:
-            le = math.nan
-        if math.isnan(le):
-            raise _Failed(f"{label}: le label {raw_le!r} is not a number", transient=False)
-        if le in by_le:
-            raise _Failed(
-                f'{label}: returned more than one series with le="{raw_le}"; '
-                "aggregate them, e.g. sum by (le) (...)",
-                transient=False,
-            )
-        by_le[le] = 0.0 if math.isnan(value) else value
-    if math.inf not in by_le:
-        raise _Failed(
-            f'{label}: no le="+Inf" bucket among the results; '
-            "do not filter out the +Inf bucket (it carries the total count)",
-            transient=False,
-        )
-    buckets: list[tuple[float, float]] = []
-    running = 0.0
-    for le in sorted(by_le):
-        running = max(running, by_le[le])
-        buckets.append((le, running))
-    return tuple(buckets)
