@@ -1,8 +1,8 @@
 """What the controller needs from the Kubernetes API: plain dicts in and out, and the
 typed errors of canary.kube.errors.
 
-The controller side (reconciler (with observe, apply, record), workloads, handback, leader, routers) is written against
-KubePort, never the client: canary.kube.client.Kube implements it over the API server,
+The controller side (canary.controller and the routers) is written against KubePort,
+never the client: canary.kube.client.Kube implements it over the API server,
 and the unit tests' FakeKube in memory, so mypy checks that both keep to it. Importing
 this module does not load the Kubernetes client library.
 """
