@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from canary.api import naming, request_codec
-from canary.api.models import AnalysisTemplateSpec, Canary, CanaryStatus, Phase, template_key
+from canary.api.analysis_template import AnalysisTemplateSpec
+from canary.api.canary import Canary, template_key
+from canary.api.status import CanaryStatus, Phase
 from canary.controller import handback, workloads
 from canary.controller.health import Health
 from canary.controller.leader import LeaderElector

@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel
 
 from canary.api import crd
-from canary.api.models import GROUP, VERSION
+from canary.api.base import GROUP, VERSION
 
 pytestmark = pytest.mark.unit
 
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
 CRD_DIR = MANIFESTS / "crds"
 REGENERATE = (
-    "run `python -m canary.api.crd` to regenerate manifests/crds/ from canary/api/models.py"
+    "run `python -m canary.api.crd` to regenerate manifests/crds/ from the models in canary/api/"
 )
 
 

@@ -51,7 +51,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
-from canary.api.models import Comparison
+from canary.api.analysis_template import Comparison
 from canary.engine.samples import (
     Buckets,
     BucketsSample,
