@@ -1,42 +1,22 @@
-"""Generate the CustomResourceDefinitions in manifests/crds/ from the pydantic models.
+"""``python -m canary.api.crd``: the CustomResourceDefinitions, generated from the models in
+canary/api/ (canary.api.canary, canary.api.status, canary.api.analysis_template).
 
-Run ``python -m canary.api.crd`` after changing the models in canary/api/; ``--check`` only
-compares (exit 1 when the committed YAML is stale). A unit test does the same comparison.
+Run it after changing the models; ``--check`` only compares (exit 1 when the committed YAML
+is stale). A unit test does the same comparison. Only the command, :func:`main`, touches the
+disk: it writes (or compares) the YAML in ``--output-dir``, which defaults to manifests/crds/
+of the source checkout this file is in, outside the package; everything else here returns
+dicts and text.
 
-The models' JSON Schema (pydantic, draft 2020-12) becomes a *structural* OpenAPI v3 schema,
-the form the kube-apiserver requires for apiextensions.k8s.io/v1:
-
-- ``$ref``/``$defs`` are inlined; keywords next to a ``$ref`` (a field's description or
-  default) win over the referenced model's.
-- ``anyOf [X, null]`` becomes X. Every such field is optional and the product writes
-  ``exclude_none`` objects, so nothing needs ``nullable``.
-- ``int | str`` becomes ``x-kubernetes-int-or-string: true``.
-- ``const`` becomes a one-value ``enum``; numeric ``exclusiveMinimum``/``exclusiveMaximum``
-  become ``minimum``/``maximum`` with the OpenAPI v3.0 boolean flags.
-- ``title`` is dropped (noise in ``kubectl explain``); ``examples`` becomes ``example``;
-  ``uniqueItems`` (forbidden in CRDs) becomes ``x-kubernetes-list-type: set``.
-- ``additionalProperties: false`` is dropped because apiextensions v1 forbids it; the API
-  server prunes unknown fields instead, and ``kubectl`` rejects or warns about them.
-- Non-null defaults are kept, so the API server fills them in and ``kubectl explain`` shows
-  them; null defaults are dropped.
-- Value-only ``oneOf``/``allOf``/``not``/``minProperties``/``maxProperties`` set on models
-  through ``json_schema_extra`` pass through (an ``anyOf`` there would be read as a union),
-  so the API server rejects what the models' cross-field validators reject (one kind per
-  step, at most one router, one check per metric, ...). ``canary lint`` and the
-  controller's Invalid condition (canary.validation) still give the friendlier message.
-
-Generation fails (exit 1) if the result breaks a structural rule (:func:`structural_problems`).
-Output is deterministic: properties keep the models' field order, schema keywords come in a
-fixed order (description, type, the rest sorted, then required, properties, items), and
-YAML is written without anchors.
+Each resource's schema is converted by canary.api.crd_schema; generation fails (exit 1) if
+the result breaks a structural rule (canary.api.crd_checks). The YAML has no anchors and the
+schema keywords a fixed order, so the output is deterministic.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +27,8 @@ from pydantic import BaseModel
 from canary.api.analysis_template import AnalysisTemplateSpec
 from canary.api.base import GROUP, VERSION
 from canary.api.canary import CanarySpec
+from canary.api.crd_checks import structural_problems
+from canary.api.crd_schema import structural_schema
 from canary.api.status import CanaryStatus
 
 HEADER = (
@@ -54,242 +36,8 @@ HEADER = (
     "# by hand: change the models, then run `python -m canary.api.crd` again.\n"
 )
 
+# The generator runs from a source checkout, never from an installed package.
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parents[2] / "manifests" / "crds"
-
-_JUNCTORS = ("allOf", "anyOf", "oneOf", "not")
-# Keywords a structural schema forbids inside allOf/anyOf/oneOf/not.
-_FORBIDDEN_IN_JUNCTORS = (
-    "type",
-    "description",
-    "default",
-    "additionalProperties",
-    "nullable",
-    "x-kubernetes-preserve-unknown-fields",
-    "x-kubernetes-embedded-resource",
-    "x-kubernetes-list-type",
-    "x-kubernetes-list-map-keys",
-    "x-kubernetes-map-type",
-)
-# JSON Schema keywords with no place in apiextensions v1 JSONSchemaProps, or that break
-# structural rules; the converter must have removed every one of them.
-_NOT_ALLOWED = ("$ref", "$defs", "definitions", "title", "const", "$schema", "examples")
-
-
-class SchemaConversionError(ValueError):
-    """The models use a JSON Schema shape that has no structural equivalent."""
-
-
-# ---------------------------------------------------------------- JSON Schema -> structural
-
-
-def structural_schema(model: type[BaseModel], description: str | None = None) -> dict[str, Any]:
-    """The model's JSON Schema (camelCase aliases) as a structural OpenAPI v3 schema."""
-    raw = model.model_json_schema(by_alias=True)
-    defs = raw.pop("$defs", {})
-    out = _convert(raw, defs, path=model.__name__, stack=())
-    if description and "description" not in out:
-        out["description"] = description
-    return _sorted(out)
-
-
-def _convert(
-    node: Mapping[str, Any], defs: Mapping[str, Any], path: str, stack: tuple[str, ...]
-) -> dict[str, Any]:
-    node = dict(node)
-
-    ref = node.pop("$ref", None)
-    if ref is not None:
-        name = ref.rsplit("/", 1)[-1]
-        if name in stack:
-            raise SchemaConversionError(f"{path}: recursive model {name} cannot be inlined")
-        target = _convert(defs[name], defs, path, (*stack, name))
-        siblings = _convert(node, defs, path, stack) if node else {}
-        return {**target, **siblings}
-
-    if "anyOf" in node:
-        node = _collapse_any_of(node, path)
-        if "$ref" in node:
-            return _convert(node, defs, path, stack)
-
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key == "title" or (key == "additionalProperties" and value is False):
-            continue
-        if key == "default":
-            if value is not None:
-                out["default"] = copy.deepcopy(value)
-            continue
-        if key == "const":
-            out["enum"] = [value]
-            continue
-        if key == "examples":
-            out["example"] = copy.deepcopy(value[0] if isinstance(value, list) else value)
-            continue
-        if key == "uniqueItems":
-            if value is True:  # forbidden in CRDs (quadratic); a set-type list says the same
-                out["x-kubernetes-list-type"] = "set"
-            continue
-        if key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
-            bound = "minimum" if key == "exclusiveMinimum" else "maximum"
-            out[bound] = value
-            out[key] = True
-            continue
-        if key == "properties":
-            out["properties"] = {
-                name: _convert(sub, defs, f"{path}.{name}", stack) for name, sub in value.items()
-            }
-            continue
-        if key == "items":
-            out["items"] = _convert(value, defs, f"{path}[]", stack)
-            continue
-        if key == "additionalProperties" and isinstance(value, Mapping):
-            out[key] = _convert(value, defs, f"{path}.*", stack)
-            continue
-        if key == "additionalProperties" and value is True:
-            # An open model (a provider block, whose plug-in checks the fields): keep
-            # what the user wrote rather than pruning it.
-            out["x-kubernetes-preserve-unknown-fields"] = True
-            continue
-        # Everything else passes through, including value-only allOf/oneOf/not from
-        # json_schema_extra (an anyOf there would be taken for a union and collapsed).
-        out[key] = copy.deepcopy(value)
-
-    if "enum" in out and "type" not in out:
-        out["type"] = _enum_type(out["enum"], path)
-    if out.get("properties") == {} and out.get("x-kubernetes-preserve-unknown-fields"):
-        del out["properties"]
-    if "properties" in out and "type" not in out:
-        out["type"] = "object"
-    return out
-
-
-def _collapse_any_of(node: dict[str, Any], path: str) -> dict[str, Any]:
-    options = [o for o in node.pop("anyOf") if o != {"type": "null"}]
-    if len(options) == 1:
-        # Keywords on the field (description, default) win over the option's.
-        return {**options[0], **node}
-    types = {o.get("type") for o in options}
-    if types == {"integer", "string"} and all(set(o) == {"type"} for o in options):
-        return {**node, "x-kubernetes-int-or-string": True}
-    raise SchemaConversionError(
-        f"{path}: union {options} has no structural form; use X | None or int | str"
-    )
-
-
-def _enum_type(values: Sequence[Any], path: str) -> str:
-    kinds = {type(v) for v in values}
-    for py, name in ((str, "string"), (bool, "boolean"), (int, "integer"), (float, "number")):
-        if kinds == {py}:
-            return name
-    raise SchemaConversionError(f"{path}: enum {values!r} mixes types")
-
-
-_FIRST = ("description", "type")
-_LAST = ("required", "properties", "items", "additionalProperties")
-
-
-def _keyword_rank(key: str) -> tuple[int, int, str]:
-    if key in _FIRST:
-        return (0, _FIRST.index(key), "")
-    if key in _LAST:
-        return (2, _LAST.index(key), "")
-    return (1, 0, key)
-
-
-def _sorted(node: Any, *, keep_order: bool = False) -> Any:
-    """Order schema keywords canonically for stable, readable output.
-
-    description and type first, the rest alphabetically, then required, properties and
-    items; the names inside `properties` keep the models' field order.
-    """
-    if isinstance(node, Mapping):
-        keys = list(node) if keep_order else sorted(node, key=_keyword_rank)
-        return {
-            k: _sorted(node[k], keep_order=(k == "properties" and not keep_order)) for k in keys
-        }
-    if isinstance(node, list):
-        return [_sorted(v) for v in node]
-    return node
-
-
-# ---------------------------------------------------------------- structural checks
-
-
-def structural_problems(schema: Mapping[str, Any], path: str = "") -> list[str]:
-    """Why `schema` is not a structural schema the API server accepts; empty if it is.
-
-    Checks the rules that the conversion could get wrong; the API server checks more.
-    """
-    problems: list[str] = []
-    here = path or "<root>"
-    for key in _NOT_ALLOWED:
-        if key in schema:
-            problems.append(f"{here}: `{key}` is not allowed")
-    for key in ("exclusiveMinimum", "exclusiveMaximum"):
-        if key in schema and not isinstance(schema[key], bool):
-            problems.append(f"{here}: `{key}` must be a boolean in OpenAPI v3")
-    if schema.get("additionalProperties") is False:
-        problems.append(f"{here}: additionalProperties: false is forbidden in apiextensions v1")
-    if "properties" in schema and "additionalProperties" in schema:
-        problems.append(f"{here}: properties and additionalProperties are mutually exclusive")
-    typed = (
-        "type" in schema
-        or schema.get("x-kubernetes-int-or-string") is True
-        or schema.get("x-kubernetes-preserve-unknown-fields") is True
-    )
-    if not typed:
-        problems.append(f"{here}: has no `type`")
-    if schema.get("x-kubernetes-int-or-string") and "type" in schema:
-        problems.append(f"{here}: int-or-string must not also set `type`")
-    if "properties" in schema and schema.get("type") != "object":
-        problems.append(f"{here}: has properties but `type` is not object")
-    if schema.get("type") == "array" and "items" not in schema:
-        problems.append(f"{here}: array without `items`")
-    if schema.get("nullable") is True and "default" in schema and schema["default"] is None:
-        problems.append(f"{here}: null default")
-    required = schema.get("required", [])
-    missing = [r for r in required if r not in schema.get("properties", {})]
-    if missing:
-        problems.append(f"{here}: required {missing} are not in properties")
-    for junctor in _JUNCTORS:
-        if junctor in schema:
-            parts = schema[junctor] if isinstance(schema[junctor], list) else [schema[junctor]]
-            for i, part in enumerate(parts):
-                problems += _junctor_problems(part, f"{here}.{junctor}[{i}]", schema)
-    for name, sub in schema.get("properties", {}).items():
-        problems += structural_problems(sub, f"{path}.{name}" if path else name)
-    if isinstance(schema.get("items"), Mapping):
-        problems += structural_problems(schema["items"], f"{path}[]")
-    if isinstance(schema.get("additionalProperties"), Mapping):
-        problems += structural_problems(schema["additionalProperties"], f"{path}.*")
-    return problems
-
-
-def _junctor_problems(part: Mapping[str, Any], here: str, outer: Mapping[str, Any]) -> list[str]:
-    problems = [
-        f"{here}: `{k}` is not allowed in a junctor" for k in _FORBIDDEN_IN_JUNCTORS if k in part
-    ]
-    for name in part.get("required", []):
-        if name not in outer.get("properties", {}):
-            problems.append(f"{here}: requires {name!r}, which the schema does not declare")
-    for name in part.get("properties", {}):
-        if name not in outer.get("properties", {}):
-            problems.append(f"{here}: names {name!r}, which the schema does not declare")
-    return problems
-
-
-def walk(schema: Mapping[str, Any], path: str = "") -> Iterable[tuple[str, Mapping[str, Any]]]:
-    """Every schema node with its path (properties, items, additionalProperties)."""
-    yield path or "<root>", schema
-    for name, sub in schema.get("properties", {}).items():
-        yield from walk(sub, f"{path}.{name}" if path else name)
-    if isinstance(schema.get("items"), Mapping):
-        yield from walk(schema["items"], f"{path}[]")
-    if isinstance(schema.get("additionalProperties"), Mapping):
-        yield from walk(schema["additionalProperties"], f"{path}.*")
-
-
-# ---------------------------------------------------------------- the CRDs
 
 
 @dataclass(frozen=True)
@@ -464,31 +212,36 @@ def render() -> dict[str, str]:
     return {r.filename: to_yaml(crd(r)) for r in RESOURCES}
 
 
-def stale_files(directory: Path = DEFAULT_OUTPUT_DIR) -> list[str]:
-    """Files in `directory` that differ from what the models generate (missing counts)."""
-    expected = render()
-    stale = [
-        name
-        for name, text in expected.items()
+def _unexpected(files: Mapping[str, str], directory: Path) -> list[Path]:
+    """YAML in `directory` that the models do not generate (a removed resource's, say)."""
+    return sorted(p for p in directory.glob("*.yaml") if p.name not in files)
+
+
+def _check(files: Mapping[str, str], directory: Path) -> int:
+    differ = [
+        directory / name
+        for name, text in files.items()
         if not (directory / name).is_file() or (directory / name).read_text() != text
     ]
-    extra = (
-        sorted(p.name for p in directory.glob("*.yaml") if p.name not in expected)
-        if directory.is_dir()
-        else []
-    )
-    return stale + extra
+    stale = differ + _unexpected(files, directory)
+    for path in stale:
+        print(f"stale: {path}", file=sys.stderr)
+    if stale:
+        print("Run `python -m canary.api.crd` to regenerate.", file=sys.stderr)
+        return 1
+    return 0
 
 
-def write(directory: Path = DEFAULT_OUTPUT_DIR) -> list[Path]:
-    """Write every CRD into `directory`; returns the paths written."""
+def _write(files: Mapping[str, str], directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in render().items():
-        path = directory / name
-        path.write_text(text)
-        written.append(path)
-    return written
+    for name, text in files.items():
+        (directory / name).write_text(text)
+        print(f"wrote {directory / name}")
+    for path in _unexpected(files, directory):
+        print(
+            f"note: {path} is not generated by canary.api.crd; remove it if it is stale",
+            file=sys.stderr,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -515,22 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
+    files = render()
     if args.check:
-        stale = stale_files(args.output_dir)
-        for name in stale:
-            print(f"stale: {args.output_dir / name}", file=sys.stderr)
-        if stale:
-            print("Run `python -m canary.api.crd` to regenerate.", file=sys.stderr)
-            return 1
-        return 0
-    for path in write(args.output_dir):
-        print(f"wrote {path}")
-    extra = [p for p in args.output_dir.glob("*.yaml") if p.name not in render()]
-    for path in extra:
-        print(
-            f"note: {path} is not generated by canary.api.crd; remove it if it is stale",
-            file=sys.stderr,
-        )
+        return _check(files, args.output_dir)
+    _write(files, args.output_dir)
     return 0
 
 

@@ -12,6 +12,8 @@ from pydantic import BaseModel
 
 from canary.api import crd
 from canary.api.base import GROUP, VERSION
+from canary.api.crd_checks import structural_problems, walk
+from canary.api.crd_schema import SchemaConversionError, structural_schema
 
 pytestmark = pytest.mark.unit
 
@@ -69,8 +71,8 @@ def test_output_is_deterministic() -> None:
 @pytest.mark.parametrize("kind", ["Canary", "AnalysisTemplate", "ClusterAnalysisTemplate"])
 def test_schema_is_structural(kind: str) -> None:
     schema = _schema(kind)
-    assert crd.structural_problems(schema) == []
-    for path, node in crd.walk(schema):
+    assert structural_problems(schema) == []
+    for path, node in walk(schema):
         assert "type" in node or node.get("x-kubernetes-int-or-string") is True, path
         if "properties" in node:
             assert node["type"] == "object", path
@@ -139,8 +141,8 @@ def test_unsupported_union_is_an_error() -> None:
     class Bad(BaseModel):
         x: int | list[int]
 
-    with pytest.raises(crd.SchemaConversionError, match="x"):
-        crd.structural_schema(Bad)
+    with pytest.raises(SchemaConversionError, match="x"):
+        structural_schema(Bad)
 
 
 def test_structural_problems_catches_mistakes() -> None:
@@ -153,7 +155,7 @@ def test_structural_problems_catches_mistakes() -> None:
         },
         "oneOf": [{"required": ["c"], "type": "object"}],
     }
-    problems = "\n".join(crd.structural_problems(bad))
+    problems = "\n".join(structural_problems(bad))
     for text in ("additionalProperties: false", "a: has no `type`", "a: `title`",
                  "b: `exclusiveMinimum`", "requires 'c'", "`type` is not allowed in a junctor"):
         assert text in problems
