@@ -16,7 +16,7 @@ There is no Docker engine and no registry to pull from, so:
   up here, and the sandbox's API server listens on 127.0.0.1.
 
 Only the controller's runtime dependencies go in: not the simulator's (scipy), not the
-unused httpx and pydantic-settings, not the `plot` or `test` extras.
+unused httpx, not the `plot` or `test` extras.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ IMAGE_PYTHON = "3.11"  # bookworm's python3: the wheels must fit it, whatever th
 # Bookworm has glibc 2.36: every manylinux level up to it fits. pip does not infer the
 # older levels from the newest one, so all are named.
 IMAGE_PLATFORMS = tuple(f"manylinux_2_{minor}_{platform.machine()}" for minor in range(36, 4, -1))
-NOT_AT_RUNTIME = frozenset({"scipy", "httpx", "pydantic-settings"})
+NOT_AT_RUNTIME = frozenset({"scipy", "httpx"})
 TOOLS = ("podman", "runc", "debootstrap")  # each also names its Debian package
 CONTAINERS_CONF = """\
 [containers]
