@@ -1,9 +1,12 @@
 """The canary.dev/request annotation: written by the CLI, read by the controller, through
-this one codec so that neither drifts from the other or from the admission policy.
+this one model and codec so that neither drifts from the other or from the admission policy.
 
 The wire form is ``RequestAnnotation.model_dump_json()``: compact, keys in field order, the
-only form the admission policy (manifests/admission.yaml) accepts. The policy vouches for
-who sent a request but cannot check when (CEL has no clock), so :func:`decode` does.
+only form the admission policy (manifests/admission.yaml) accepts. CEL cannot parse JSON, so
+the policy matches that form with a pattern and compares the "user" part with the user the
+API server authenticated; the field patterns of :class:`RequestAnnotation` keep the CLI
+inside that pattern. The policy vouches for who sent a request but cannot check when (CEL
+has no clock), so :func:`decode` does.
 """
 
 from __future__ import annotations
@@ -11,10 +14,47 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from typing import Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from canary.api.models import RequestAction, RequestAnnotation
+RequestAction = Literal["promote", "abort", "pause", "resume", "retry"]
+
+
+class RequestAnnotation(BaseModel):
+    """The JSON in the canary.dev/request annotation, as the CLI writes it.
+
+    Strict: a request is an instruction to move production traffic, so "full": "no" is an
+    error rather than a truthy string, and an unknown action is an error rather than a
+    guess.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    action: RequestAction
+    full: bool = False
+    user: str = Field(
+        # Quotes, backslashes and control characters would be escaped in JSON, which the
+        # policy's pattern refuses (an escape could hide a second "user").
+        pattern=r'^[^"\\\x00-\x1f]{1,256}$',
+        description="Who asked: the username the API server authenticated.",
+    )
+    at: str = Field(description="ISO 8601 time the request was made, with its time zone.")
+
+    @property
+    def sent_at(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.at)
+
+    @model_validator(mode="after")
+    def _time(self) -> RequestAnnotation:
+        try:
+            at = self.sent_at
+        except ValueError:
+            raise ValueError(f"at: {self.at!r} is not an ISO 8601 time") from None
+        if at.tzinfo is None:
+            raise ValueError(f"at: {self.at!r} has no time zone (the CLI writes UTC: +00:00)")
+        return self
 
 
 class UnsendableRequest(ValueError):

@@ -19,7 +19,7 @@ from canary.cli.render import log_line
 from canary.errors import CanaryError
 
 if TYPE_CHECKING:  # the Kubernetes client and pydantic models load when a command runs
-    from canary.api.models import RequestAction
+    from canary.api.request_codec import RequestAction
     from canary.kube.client import Kube
 
 TERMINAL_BAD = {"RolledBack", "Failed"}

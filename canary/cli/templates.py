@@ -247,7 +247,7 @@ def analyze(
 
 
 def analyze_exit_code(results: list[analysis.MetricResult]) -> int:
-    from canary.api.models import Verdict
+    from canary.api.status import Verdict
 
     verdicts = {r.verdict for r in results}
     if Verdict.FAIL in verdicts:

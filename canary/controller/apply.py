@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 
 from canary.api import naming
-from canary.api.models import Canary
+from canary.api.canary import Canary
 from canary.controller import handback, workloads
 from canary.controller.logs import reconcile_log as log
 from canary.engine.actions import (

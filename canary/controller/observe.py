@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 from pydantic import ValidationError
 
 from canary.api import naming, request_codec
-from canary.api.models import AnalysisTemplateSpec, Canary, template_key
+from canary.api.analysis_template import AnalysisTemplateSpec
+from canary.api.canary import Canary, template_key
 from canary.controller.logs import reconcile_log as log
 from canary.engine.actions import ManualRequest, RejectedRequest
 from canary.engine.analysis import due_tasks

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from canary.api import naming
-from canary.api.models import Canary, CanaryStatus, Phase
+from canary.api.canary import Canary
+from canary.api.status import CanaryStatus, Phase
 from canary.controller import apply, handback, observe, record, workloads
 from canary.controller.health import Health
 from canary.controller.leader import LeaderElector

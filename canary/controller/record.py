@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from canary.api.models import CanaryStatus
+from canary.api.status import CanaryStatus
 from canary.controller.logs import reconcile_log as log
 from canary.controller.telemetry import Metrics
 from canary.engine.actions import Decision, EmitEvent

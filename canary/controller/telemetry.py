@@ -35,7 +35,7 @@ import threading
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
-from canary.api.models import CanaryStatus, Phase, Verdict
+from canary.api.status import CanaryStatus, Phase, Verdict
 from canary.controller.workqueue import WorkQueue
 from canary.engine.clock import seconds_since
 

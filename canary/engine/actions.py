@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from canary.api.models import CanaryStatus, RequestAction
+from canary.api.request_codec import RequestAction
+from canary.api.status import CanaryStatus
 from canary.engine.samples import Sample
 
 

@@ -45,21 +45,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from canary.api.analysis_template import AnalysisTemplateSpec, Metric, ThresholdRange
+from canary.api.canary import Arg, Canary, Step, TemplateRef, template_key
 from canary.api.durations import parse_duration
-from canary.api.models import (
-    AnalysisTemplateSpec,
-    Arg,
-    Canary,
-    Metric,
-    MetricStatus,
-    Phase,
-    Step,
-    StepEvidence,
-    TemplateRef,
-    ThresholdRange,
-    Verdict,
-    template_key,
-)
+from canary.api.status import MetricStatus, Phase, StepEvidence, Verdict
 from canary.engine.clock import from_iso, seconds_since, to_iso
 from canary.engine.samples import (
     Baseline,

@@ -24,7 +24,7 @@ pause has no progress deadline: the canary serves nothing and the human holds it
 
 from __future__ import annotations
 
-from canary.api.models import CanaryStatus, MetricStatus, Phase, Verdict
+from canary.api.status import CanaryStatus, MetricStatus, Phase, Verdict
 from canary.engine.actions import SetWeight
 from canary.engine.analysis import (
     active_tasks,

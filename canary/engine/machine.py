@@ -23,7 +23,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
-from canary.api.models import AnalysisTemplateSpec, Canary, CanaryStatus, Condition, Phase
+from canary.api.analysis_template import AnalysisTemplateSpec
+from canary.api.canary import Canary
+from canary.api.status import CanaryStatus, Condition, Phase
 from canary.engine.actions import Decision, Observations
 from canary.engine.clock import to_iso, utc
 from canary.engine.live import live, record

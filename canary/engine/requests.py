@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from canary.api.models import Phase, RequestOutcome
 from canary.api.naming import ANNOTATION_REQUEST
+from canary.api.status import Phase, RequestOutcome
 from canary.engine.actions import ManualRequest, RejectedRequest
 from canary.engine.analysis import weight_before
 from canary.engine.clock import to_iso

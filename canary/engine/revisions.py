@@ -25,7 +25,7 @@ would strand traffic split between two Deployments with nobody finishing the job
 from __future__ import annotations
 
 from canary.api import naming
-from canary.api.models import Phase
+from canary.api.status import Phase
 from canary.engine.actions import InitializeStable, PromoteStable, ScaleDownCanary, SetWeight
 from canary.engine.clock import to_iso
 from canary.engine.transitions import (

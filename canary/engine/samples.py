@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from canary.api.models import Metric
+from canary.api.analysis_template import Metric
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ be called again at once, to apply it.
 from __future__ import annotations
 
 from canary.api.durations import parse_duration
-from canary.api.models import CanaryStatus, Phase
+from canary.api.status import CanaryStatus, Phase
 from canary.engine.analysis import next_due_seconds
 from canary.engine.clock import seconds_since
 from canary.engine.transitions import (

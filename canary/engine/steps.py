@@ -4,8 +4,9 @@ analyse, and past the last step the gate to promotion.
 
 from __future__ import annotations
 
+from canary.api.canary import Pause
 from canary.api.durations import parse_duration
-from canary.api.models import MetricStatus, Pause, Verdict
+from canary.api.status import MetricStatus, Verdict
 from canary.engine.actions import SetWeight
 from canary.engine.analysis import (
     active_tasks,

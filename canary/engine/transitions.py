@@ -12,18 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, TypedDict, Unpack
 
+from canary.api.analysis_template import AnalysisTemplateSpec
+from canary.api.canary import Canary, Step
 from canary.api.durations import format_duration
-from canary.api.models import (
-    AnalysisTemplateSpec,
-    Canary,
-    CanaryStatus,
-    Condition,
-    MetricStatus,
-    Phase,
-    RequestOutcome,
-    Step,
-    Verdict,
-)
+from canary.api.status import CanaryStatus, Condition, MetricStatus, Phase, RequestOutcome, Verdict
 from canary.engine.actions import (
     Action,
     EmitEvent,

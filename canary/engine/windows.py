@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from canary.api.models import DeployWindow, minutes_of_day
+from canary.api.canary import DeployWindow, minutes_of_day
 from canary.engine.clock import utc
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -15,7 +15,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from canary.api.models import GROUP, VERSION
+from canary.api.base import GROUP, VERSION
 from canary.errors import PermanentError, TransientError
 from canary.kube.cache import Store
 from canary.kube.calls import REQUEST_TIMEOUT, call, list_json, read_json, translate, watch_json

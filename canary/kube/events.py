@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from canary.api.models import GROUP
+from canary.api.base import GROUP
 
 SERIES_WINDOW = dt.timedelta(minutes=6)  # client-go's window; Events live 1 h by default
 _PRUNE_AT = 4096  # remembered series before the expired ones are dropped

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
-from canary.api.models import Metric
+from canary.api.analysis_template import Metric
 from canary.errors import PermanentError
 from canary.providers.base import DEFAULT_TIMEOUT, MetricProvider, ProviderPlugin, Settings
 

@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from canary.api.models import Model
+from canary.api.base import Model
 from canary.engine.samples import MetricTask, ProviderFailure, Sample, ScalarSample
 from canary.errors import PermanentError
 from canary.providers.base import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from canary.api.models import Canary
+from canary.api.canary import Canary
 
 
 class TrafficRouter(Protocol):

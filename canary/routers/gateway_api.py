@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from canary.api import naming
-from canary.api.models import Canary
+from canary.api.canary import Canary
 from canary.errors import PermanentError, TransientError
 from canary.kube.errors import NotFound
 from canary.kube.port import KubePort

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from canary.errors import PermanentError
 
 if TYPE_CHECKING:
-    from canary.api.models import Canary
+    from canary.api.canary import Canary
     from canary.kube.port import KubePort
     from canary.routers.base import TrafficRouter
 

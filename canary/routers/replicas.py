@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from canary.api import naming
-from canary.api.models import Canary
+from canary.api.canary import Canary
 from canary.errors import TransientError
 from canary.kube.port import KubePort, Obj
 

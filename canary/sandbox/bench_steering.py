@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from canary.api import naming, request_codec
-from canary.api.models import RequestAction
+from canary.api.request_codec import RequestAction
 from canary.sandbox import demo
 from canary.sandbox.demo import NS, DemoEnv
 

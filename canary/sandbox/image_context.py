@@ -5,7 +5,7 @@ the host, for the image's Python (bookworm's 3.11) rather than the host's, pinne
 versions in this virtualenv (the ones the tests ran), and installed with --no-index.
 
 Only the controller's runtime dependencies go in: not the simulator's (scipy), not the
-unused httpx and pydantic-settings, not the `plot` or `test` extras.
+`plot` or `test` extras.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ IMAGE_PYTHON = "3.11"  # bookworm's python3: the wheels must fit it, whatever th
 # Bookworm has glibc 2.36: every manylinux level up to it fits. pip does not infer the
 # older levels from the newest one, so all are named.
 IMAGE_PLATFORMS = tuple(f"manylinux_2_{minor}_{platform.machine()}" for minor in range(36, 4, -1))
-NOT_AT_RUNTIME = frozenset({"scipy", "httpx", "pydantic-settings"})
+NOT_AT_RUNTIME = frozenset({"scipy"})
 
 
 def runtime_requirements() -> list[str]:

@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import math
 
-from canary.api.models import Metric, Provider, ThresholdRange
+from canary.api.analysis_template import Metric, Provider, ThresholdRange
 from canary.engine.samples import MetricTask, ProviderFailure, ScalarSample
 from canary.simulate.oracle import ORACLE
 from canary.simulate.runner import (

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import re
 
+from canary.api.analysis_template import Metric
 from canary.api.durations import parse_duration
-from canary.api.models import Metric
 from canary.engine.samples import (
     BucketsSample,
     Counts,

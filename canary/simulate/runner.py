@@ -34,14 +34,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from canary.api.models import (
-    AnalysisTemplate,
-    AnalysisTemplateSpec,
-    Canary,
-    CanaryStatus,
-    Phase,
-    template_key,
-)
+from canary.api.analysis_template import AnalysisTemplate, AnalysisTemplateSpec
+from canary.api.canary import Canary, template_key
+from canary.api.status import CanaryStatus, Phase
 from canary.engine import machine
 from canary.engine.actions import Observations, PromoteStable, SetWeight
 from canary.engine.analysis import due_tasks

@@ -44,8 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from canary.api.analysis_template import AnalysisTemplateSpec, Metric
 from canary.api.durations import parse_duration
-from canary.api.models import AnalysisTemplateSpec, Metric, MetricStatus, Verdict
+from canary.api.status import MetricStatus, Verdict
 from canary.engine.analysis import baseline_for, evaluate
 from canary.engine.clock import to_iso
 from canary.engine.samples import (

@@ -43,7 +43,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from canary.api.models import GROUP, AnalysisTemplateSpec, TemplateArg, template_key
+from canary.api.analysis_template import AnalysisTemplateSpec, TemplateArg
+from canary.api.base import GROUP
+from canary.api.canary import template_key
 from canary.validation import (
     TEMPLATE_KINDS,
     Finding,

@@ -2,7 +2,7 @@
 template gets every arg it needs.
 
 References resolve through the ``templates`` mapping, keyed by
-canary.api.models.template_key: ``templateName`` for an AnalysisTemplate in the
+canary.api.canary.template_key: ``templateName`` for an AnalysisTemplate in the
 Canary's namespace, ``cluster/<templateName>`` for a ClusterAnalysisTemplate
 (``clusterScope: true``). Every template arg without a default must get a value. A
 step's analysis sees ``spec.analysis.args`` (the background analysis' args) overridden
@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from canary.api.models import AnalysisTemplateSpec, template_key
+from canary.api.analysis_template import AnalysisTemplateSpec
+from canary.api.canary import template_key
 from canary.api.wording import closest
 from canary.validation.findings import Finding
 from canary.validation.providers import arg_value_findings

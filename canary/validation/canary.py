@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from canary.api.models import AnalysisTemplateSpec, CanarySpec
+from canary.api.analysis_template import AnalysisTemplateSpec
+from canary.api.canary import CanarySpec
 from canary.validation.analyses import check_analyses
 from canary.validation.deploy_window import check_deploy_window
 from canary.validation.findings import Finding, is_int, unique

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from canary.api.models import minutes_of_day
+from canary.api.canary import minutes_of_day
 from canary.api.wording import closest
 from canary.validation.findings import Finding
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from canary.api.models import AnalysisTemplateSpec
+from canary.api.analysis_template import AnalysisTemplateSpec
 from canary.api.wording import split_fix
 from canary.errors import PermanentError
 from canary.providers.registry import plugin, supported

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from canary.api.models import API_VERSION
+from canary.api.base import API_VERSION
 from canary.api.wording import closest, split_fix
 from canary.validation.findings import Finding, format_path, is_int, short_repr
 from canary.validation.routing import VALIDATOR_FIXES

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from canary.api.models import AnalysisTemplateSpec
+from canary.api.analysis_template import AnalysisTemplateSpec
 from canary.validation.findings import Finding, unique
 from canary.validation.providers import provider_findings
 from canary.validation.schema import header_findings, schema_findings

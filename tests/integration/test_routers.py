@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from canary.api import naming
-from canary.api.models import Canary
+from canary.api.canary import Canary
 from canary.errors import PermanentError
 from canary.kube.client import Kube
 from canary.routers import TrafficRouter, router_for

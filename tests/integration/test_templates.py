@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from canary.api.models import Verdict
+from canary.api.status import Verdict
 from canary.engine.analysis import baseline_for, evaluate
 from canary.engine.clock import to_iso
 from canary.engine.samples import MetricTask

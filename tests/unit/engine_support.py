@@ -6,29 +6,29 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from canary.api.models import (
+from canary.api.analysis_template import (
     AnalysisTemplateSpec,
+    Comparison,
+    Metric,
+    Provider,
+    TemplateArg,
+    ThresholdRange,
+)
+from canary.api.base import ObjectMeta
+from canary.api.canary import (
     Arg,
     BackgroundAnalysis,
     Canary,
     CanarySpec,
-    CanaryStatus,
-    Comparison,
     DeployWindow,
-    Metric,
-    MetricStatus,
-    ObjectMeta,
     Pause,
-    Phase,
-    Provider,
     ServiceSpec,
     Step,
     StepAnalysis,
     TargetRef,
-    TemplateArg,
     TemplateRef,
-    ThresholdRange,
 )
+from canary.api.status import CanaryStatus, MetricStatus, Phase
 from canary.engine.actions import (
     Decision,
     EmitEvent,

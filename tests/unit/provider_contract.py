@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from canary.api.models import Metric
+from canary.api.analysis_template import Metric
 from canary.engine.samples import (
     Buckets,
     BucketsSample,

@@ -19,17 +19,9 @@ from engine_support import (
     ts,
 )
 
-from canary.api.models import (
-    Arg,
-    Canary,
-    MetricStatus,
-    Phase,
-    Step,
-    StepAnalysis,
-    TemplateRef,
-    ThresholdRange,
-    Verdict,
-)
+from canary.api.analysis_template import ThresholdRange
+from canary.api.canary import Arg, Canary, Step, StepAnalysis, TemplateRef
+from canary.api.status import MetricStatus, Phase, Verdict
 from canary.engine.analysis import due_tasks, evaluate, passed, usable
 from canary.engine.judge import core as judge
 from canary.engine.judge.core import Judgement

@@ -15,7 +15,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from canary.api.models import TemplateArg, Verdict
+from canary.api.analysis_template import TemplateArg
+from canary.api.status import Verdict
 from canary.cli.templates import analyze_exit_code, register
 from canary.engine.samples import (
     BucketsSample,

@@ -10,7 +10,7 @@ import pytest
 from engine_support import canary, decide, observe, rolling
 from typer.testing import CliRunner
 
-from canary.api.models import CanaryStatus
+from canary.api.status import CanaryStatus
 from canary.cli import rollout
 from canary.cli.app import app
 from canary.controller.observe import parse_request

@@ -11,7 +11,9 @@ import yaml
 from pydantic import BaseModel
 
 from canary.api import crd
-from canary.api.models import GROUP, VERSION
+from canary.api.base import GROUP, VERSION
+from canary.api.crd_checks import structural_problems, walk
+from canary.api.crd_schema import SchemaConversionError, structural_schema
 
 pytestmark = pytest.mark.unit
 
@@ -19,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
 CRD_DIR = MANIFESTS / "crds"
 REGENERATE = (
-    "run `python -m canary.api.crd` to regenerate manifests/crds/ from canary/api/models.py"
+    "run `python -m canary.api.crd` to regenerate manifests/crds/ from the models in canary/api/"
 )
 
 
@@ -69,8 +71,8 @@ def test_output_is_deterministic() -> None:
 @pytest.mark.parametrize("kind", ["Canary", "AnalysisTemplate", "ClusterAnalysisTemplate"])
 def test_schema_is_structural(kind: str) -> None:
     schema = _schema(kind)
-    assert crd.structural_problems(schema) == []
-    for path, node in crd.walk(schema):
+    assert structural_problems(schema) == []
+    for path, node in walk(schema):
         assert "type" in node or node.get("x-kubernetes-int-or-string") is True, path
         if "properties" in node:
             assert node["type"] == "object", path
@@ -139,8 +141,8 @@ def test_unsupported_union_is_an_error() -> None:
     class Bad(BaseModel):
         x: int | list[int]
 
-    with pytest.raises(crd.SchemaConversionError, match="x"):
-        crd.structural_schema(Bad)
+    with pytest.raises(SchemaConversionError, match="x"):
+        structural_schema(Bad)
 
 
 def test_structural_problems_catches_mistakes() -> None:
@@ -153,7 +155,7 @@ def test_structural_problems_catches_mistakes() -> None:
         },
         "oneOf": [{"required": ["c"], "type": "object"}],
     }
-    problems = "\n".join(crd.structural_problems(bad))
+    problems = "\n".join(structural_problems(bad))
     for text in ("additionalProperties: false", "a: has no `type`", "a: `title`",
                  "b: `exclusiveMinimum`", "requires 'c'", "`type` is not allowed in a junctor"):
         assert text in problems
@@ -268,7 +270,7 @@ CONTROLLER_CALLS = {
     ("apps", "deployments"): {"get", "list", "watch", "create", "update", "patch"},
     ("apps", "deployments/status"): {"get"},
     ("", "services"): {"get", "create", "patch"},
-    ("events.k8s.io", "events"): {"create"},
+    ("events.k8s.io", "events"): {"create", "patch"},
     ("gateway.networking.k8s.io", "httproutes"): {"get", "update"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get"},  # Kube.require_crds
 }

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from canary.api.models import CanaryStatus, MetricStatus, Phase
+from canary.api.status import CanaryStatus, MetricStatus, Phase
 from canary.controller.telemetry import Metrics
 from canary.controller.workqueue import WorkQueue
 

@@ -8,7 +8,7 @@ import typing
 import pytest
 from pydantic import ValidationError
 
-from canary.api.models import CanaryStatus, Phase
+from canary.api.status import CanaryStatus, Phase
 from canary.engine.transitions import Draft, StatusChange
 
 BEFORE = CanaryStatus(phase=Phase.PROGRESSING, canary_weight=10)

@@ -18,17 +18,9 @@ from engine_support import (
     ts,
 )
 
-from canary.api.models import (
-    AnalysisTemplateSpec,
-    BackgroundAnalysis,
-    Canary,
-    CanaryStatus,
-    MetricStatus,
-    Phase,
-    StepEvidence,
-    TemplateRef,
-    Verdict,
-)
+from canary.api.analysis_template import AnalysisTemplateSpec
+from canary.api.canary import BackgroundAnalysis, Canary, TemplateRef
+from canary.api.status import CanaryStatus, MetricStatus, Phase, StepEvidence, Verdict
 from canary.engine.actions import Decision, Observations, SetWeight
 from canary.engine.machine import step
 

@@ -26,16 +26,9 @@ from engine_support import (
     workload,
 )
 
-from canary.api.models import (
-    AnalysisTemplateSpec,
-    BackgroundAnalysis,
-    MetricStatus,
-    Phase,
-    Step,
-    StepAnalysis,
-    TemplateRef,
-    Verdict,
-)
+from canary.api.analysis_template import AnalysisTemplateSpec
+from canary.api.canary import BackgroundAnalysis, Step, StepAnalysis, TemplateRef
+from canary.api.status import MetricStatus, Phase, Verdict
 from canary.engine.machine import step
 from canary.engine.samples import Counts, CountsSample, Sample, ScalarSample
 

@@ -20,15 +20,9 @@ from engine_support import (
     workload,
 )
 
-from canary.api.models import (
-    AnalysisTemplateSpec,
-    BackgroundAnalysis,
-    Canary,
-    MetricStatus,
-    Phase,
-    TemplateRef,
-    Verdict,
-)
+from canary.api.analysis_template import AnalysisTemplateSpec
+from canary.api.canary import BackgroundAnalysis, Canary, TemplateRef
+from canary.api.status import MetricStatus, Phase, Verdict
 from canary.engine.actions import Decision, Observations, SetWeight
 from canary.engine.machine import step
 from canary.engine.samples import ProviderFailure, ScalarSample

@@ -21,7 +21,8 @@ from engine_support import (
     workload,
 )
 
-from canary.api.models import Canary, CanaryStatus, Condition, Phase, RequestOutcome, Verdict
+from canary.api.canary import Canary
+from canary.api.status import CanaryStatus, Condition, Phase, RequestOutcome, Verdict
 from canary.engine.actions import (
     EnsureCanary,
     ManualRequest,

@@ -15,7 +15,8 @@ from engine_support import (
     ts,
 )
 
-from canary.api.models import Canary, CanaryStatus, Phase
+from canary.api.canary import Canary
+from canary.api.status import CanaryStatus, Phase
 from canary.engine.actions import Observations
 
 pytestmark = pytest.mark.unit

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 from engine_support import BACKGROUND, NOW, TEMPLATES, canary, settled
 
-from canary.api.models import Canary, Phase, Step, StepAnalysis, TemplateRef
+from canary.api.canary import Canary, Step, StepAnalysis, TemplateRef
+from canary.api.status import Phase
 from canary.engine.actions import (
     Action,
     EmitEvent,

@@ -42,13 +42,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from canary.api.models import (
-    AnalysisTemplate,
-    AnalysisTemplateSpec,
-    Canary,
-    RequestAnnotation,
-    template_key,
-)
+from canary.api.analysis_template import AnalysisTemplate, AnalysisTemplateSpec
+from canary.api.canary import Canary, template_key
+from canary.api.request_codec import RequestAnnotation
 from canary.cli.app import app
 from canary.cli.exits import LINT_CLEAN, LINT_FINDINGS, LINT_UNCHECKED
 from canary.cli.templates import lint_exit_code

@@ -30,7 +30,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from canary.api.models import Verdict
+from canary.api.status import Verdict
 from canary.engine.judge import core as judge
 from canary.engine.judge.core import RATE_PRIOR, Accepted, Judgement, judge_rates
 from canary.engine.judge.histogram import HistogramError, parse

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from canary.api.models import Comparison, StepEvidence, Verdict
+from canary.api.analysis_template import Comparison
+from canary.api.status import StepEvidence, Verdict
 from canary.engine.judge import comparisons
 from canary.engine.judge.comparisons import Counted, count, segment_of
 from canary.engine.judge.core import Accepted, judge_rates

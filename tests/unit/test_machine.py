@@ -23,7 +23,8 @@ from engine_support import (
     workload,
 )
 
-from canary.api.models import Canary, CanaryStatus, Phase, Step, Verdict
+from canary.api.canary import Canary, Step
+from canary.api.status import CanaryStatus, Phase, Verdict
 from canary.engine.actions import (
     EnsureCanary,
     InitializeStable,

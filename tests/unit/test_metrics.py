@@ -18,7 +18,7 @@ import yaml
 from fake_kube import FakeKube
 from prometheus_client.parser import text_string_to_metric_families
 
-from canary.api.models import CanaryStatus, MetricStatus, Phase, Verdict
+from canary.api.status import CanaryStatus, MetricStatus, Phase, Verdict
 from canary.controller.health import Health, serve
 from canary.controller.reconciler import Controller
 from canary.controller.telemetry import Metrics

@@ -78,6 +78,19 @@ def test_the_controller_imports_nothing_the_image_leaves_out() -> None:
         for module in pkgutil.walk_packages(canary.__path__, "canary."):
             if not module.name.startswith(skip):
                 importlib.import_module(module.name)
+        # Provider plug-ins import their client libraries only when a provider is built.
+        from canary.api.analysis_template import Metric
+        from canary.providers.registry import PLUGINS, ProviderRegistry
+        blocks = {{
+            "prometheus": {{"address": "http://p:9090", "query": "up"}},
+            "web": {{"url": "http://w/x", "jsonPath": "$.a"}},
+        }}
+        assert set(blocks) == set(PLUGINS), "add the new provider's block here"
+        for name, block in blocks.items():
+            metric = Metric.model_validate(
+                {{"name": name, "provider": {{name: block}}, "thresholdRange": {{"max": 1}}}}
+            )
+            ProviderRegistry().provider_for(metric)
         """
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -23,7 +23,7 @@ import pytest
 from provider_contract import BUCKETS, COUNTS, SCALAR, MetricProviderContract
 from pydantic import ValidationError
 
-from canary.api.models import Metric, Provider
+from canary.api.analysis_template import Metric, Provider
 from canary.engine.samples import (
     Buckets,
     BucketsSample,

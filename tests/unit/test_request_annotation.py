@@ -16,7 +16,8 @@ from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
 from canary.api import request_codec
-from canary.api.models import Phase, RequestAnnotation, RequestOutcome
+from canary.api.request_codec import RequestAnnotation
+from canary.api.status import Phase, RequestOutcome
 from canary.controller.observe import parse_request
 from canary.engine.actions import ManualRequest, RejectedRequest
 from canary.errors import PermanentError

@@ -11,7 +11,7 @@ import sys
 import pytest
 from fake_kube import FakeKube
 
-from canary.api.models import Canary, TrafficRouting
+from canary.api.canary import Canary, TrafficRouting
 from canary.errors import PermanentError
 from canary.routers import TrafficRouter, router_for
 from canary.routers.registry import IMPLEMENTED_ROUTERS, ROUTERS, load, name_for
@@ -51,7 +51,7 @@ def test_one_router_serves_canaries_without_traffic_routing() -> None:
 
 @pytest.mark.parametrize("name", [n for n, r in ROUTERS.items() if r.spec_field is not None])
 def test_every_routers_field_is_in_the_schema(name: str) -> None:
-    """The schema (canary.api.models.TrafficRouting) is what the CRD and validation check."""
+    """The schema (canary.api.canary.TrafficRouting) is what the CRD and validation check."""
     assert ROUTERS[name].spec_field in SCHEMA_FIELDS
     assert ROUTERS[name].spec_field in IMPLEMENTED_ROUTERS
 

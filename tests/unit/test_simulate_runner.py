@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from canary.api.models import Comparison, Metric, Provider, ThresholdRange
+from canary.api.analysis_template import Comparison, Metric, Provider, ThresholdRange
 from canary.engine.samples import (
     BucketsSample,
     CountsSample,

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from canary.api.models import AnalysisTemplateSpec, template_key
+from canary.api.analysis_template import AnalysisTemplateSpec
+from canary.api.canary import template_key
 from canary.validation import (
     Finding,
     short_repr,

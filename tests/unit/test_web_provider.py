@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from provider_contract import COVERED, SCALAR, MetricProviderContract
 
-from canary.api.models import Metric
+from canary.api.analysis_template import Metric
 from canary.engine.samples import MetricTask, ProviderFailure, ScalarSample
 from canary.errors import PermanentError
 from canary.providers.base import MetricProvider

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from canary.api.models import DeployWindow
+from canary.api.canary import DeployWindow
 from canary.engine.windows import in_window, next_open
 
 pytestmark = pytest.mark.unit

@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from canary.api.analysis_template import Comparison
 from canary.api.durations import parse_duration
-from canary.api.models import Comparison, StepEvidence
+from canary.api.status import StepEvidence
 from canary.engine.judge import histogram as judge_histogram
 from canary.engine.judge.histogram import Histogram, HistogramError
 from canary.engine.judge.ratio import Segment

@@ -36,7 +36,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from canary.api.models import Verdict
+from canary.api.status import Verdict
 from canary.engine.judge.mixture import BetaPrior, log_marginal, prior_around
 from canary.engine.judge.ratio import (
     Segment,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from canary.api.models import Model
+from canary.api.base import Model
 from canary.errors import PermanentError
 from canary.providers.base import MetricProvider, ProviderPlugin, Settings, validate_address
 from canary.providers.prometheus import checks

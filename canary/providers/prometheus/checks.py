@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Mapping, Set
 from typing import Any
 
-from canary.api.models import Metric
+from canary.api.analysis_template import Metric
 from canary.api.wording import closest, shown, split_fix
 from canary.errors import PermanentError
 from canary.providers.base import ConfigProblem, validate_address

@@ -46,7 +46,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
-from canary.api.models import Comparison
+from canary.api.analysis_template import Comparison
 from canary.engine.samples import (
     Buckets,
     BucketsSample,

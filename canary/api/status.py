@@ -1,0 +1,126 @@
+"""The Canary's status, which only the controller writes: where the rollout is, each metric's
+verdict and evidence, and what became of the last manual request."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from canary.api.base import Model
+
+
+class Phase(StrEnum):
+    IDLE = "Idle"
+    WAITING = "Waiting"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    PROMOTING = "Promoting"
+    SUCCEEDED = "Succeeded"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+
+
+class Verdict(StrEnum):
+    PASS = "Pass"
+    FAIL = "Fail"
+    INCONCLUSIVE = "Inconclusive"
+    ERROR = "Error"
+
+
+class RequestOutcome(StrEnum):
+    APPLIED = "Applied"
+    IGNORED = "Ignored"  # it does not apply in the current phase
+    REJECTED = "Rejected"  # unreadable, or sent at an untimely time
+
+
+class Condition(Model):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str = ""
+    message: str = ""
+    last_transition_time: str | None = None
+
+
+class StepEvidence(Model):
+    """One step's counts for a comparison metric: the test's sufficient statistics.
+
+    Bad requests are errors (errorRate) or requests slower than the bound (latency).
+    Kept in the status so that a restarted controller continues the same test.
+    """
+
+    step: int = Field(ge=0)
+    canary_requests: float = 0.0
+    canary_bad: float = 0.0
+    stable_requests: float = 0.0
+    stable_bad: float = 0.0
+
+
+class MetricStatus(Model):
+    name: str
+    verdict: Verdict | None = None
+    value: str | None = None
+    reason: str = ""
+    measured_at: str | None = None
+    measurements: int = 0
+    failures: int = 0
+    inconclusives: int = 0
+    consecutive_errors: int = 0
+    evidence: list[StepEvidence] = Field(
+        default_factory=list, description="Comparison metrics: counts per step, pooled."
+    )
+    passed_at: str | None = Field(
+        default=None,
+        description="Comparisons: when the metric earned its Pass; it stands until a Fail.",
+    )
+    rollback_evidence: float | None = Field(
+        default=None,
+        description="Comparisons: the e-value against the canary; it rolls back at "
+        "1/maxFalseRollback, and the rollout raises no weight while it is past the square "
+        "root of that.",
+    )
+    slower_than: float | None = Field(
+        default=None,
+        description="Latency comparisons: the bucket edge (in the histogram's unit) above "
+        "which a request counts as slow, fixed for the whole rollout.",
+    )
+
+
+class CanaryStatus(Model):
+    phase: Phase = Phase.IDLE
+    observed_generation: int | None = None
+    stable_revision: str | None = None
+    canary_revision: str | None = None
+    current_step_index: int | None = None
+    canary_weight: int = 0
+    message: str = ""
+    reason: str = ""
+    step_started_at: str | None = None
+    rollout_started_at: str | None = None
+    initializing_since: str | None = Field(
+        default=None,
+        description="When N-primary was asked to run stableRevision at onboarding. A newer "
+        "revision waits for it (and is then rolled out with analysis), unless it has not "
+        "served within progressDeadlineSeconds.",
+    )
+    paused_at: str | None = None
+    resumed_at: str | None = Field(
+        default=None,
+        description="When a human last resumed a rollout paused for NotEnoughEvidence.",
+    )
+    metrics_unavailable_intervals: int = 0
+    last_request_id: str | None = None
+    last_request_outcome: RequestOutcome | None = Field(
+        default=None,
+        description="What became of request lastRequestId: Applied, Ignored (it does not "
+        "apply in this phase) or Rejected (unreadable or untimely). The CLI reports it.",
+    )
+    last_request_message: str | None = Field(
+        default=None, description="Why request lastRequestId was ignored or rejected."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    analysis: list[MetricStatus] = Field(default_factory=list)
