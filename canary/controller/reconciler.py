@@ -41,8 +41,8 @@ from canary.engine.actions import (
     ScaleDownCanary,
     SetWeight,
 )
-from canary.engine.analysis import due_tasks
 from canary.engine.samples import ProviderFailure, Sample
+from canary.engine.tasks import due_tasks
 from canary.engine.transitions import initializing
 from canary.errors import CanaryError, PermanentError, TransientError
 from canary.kube.cache import Store

@@ -1,7 +1,7 @@
 """``canary analyze``: try an AnalysisTemplate against a real Prometheus before trusting it.
 
 Every metric of the template is measured by the same provider and judged by the same
-engine (:func:`canary.engine.analysis.evaluate`) as in a rollout, once now or, with a
+engine (:func:`canary.engine.verdicts.evaluate`) as in a rollout, once now or, with a
 duration, at each metric's interval until the duration is over.
 
 Decisions (the CLI's ``--help`` says the same):
@@ -46,7 +46,6 @@ from typing import Any
 
 from canary.api.durations import parse_duration
 from canary.api.models import AnalysisTemplateSpec, Metric, MetricStatus, Verdict
-from canary.engine.analysis import baseline_for, evaluate
 from canary.engine.clock import to_iso
 from canary.engine.samples import (
     BucketsSample,
@@ -55,6 +54,8 @@ from canary.engine.samples import (
     ProviderFailure,
     Sample,
 )
+from canary.engine.tasks import baseline_for
+from canary.engine.verdicts import evaluate
 from canary.errors import PermanentError
 from canary.providers.base import DEFAULT_TIMEOUT, MetricProvider
 from canary.providers.prometheus.promql import render
