@@ -60,7 +60,8 @@ from canary.errors import PermanentError
 from canary.providers.base import DEFAULT_TIMEOUT, MetricProvider
 from canary.providers.prometheus.promql import render
 from canary.providers.registry import provider_for
-from canary.templates.lint import Document, Located, read_documents
+from canary.templates.documents import Document, read_documents
+from canary.templates.located import Located
 from canary.validation import TEMPLATE_KINDS, validate_template
 
 __all__ = [
