@@ -34,7 +34,8 @@ from canary.engine.tasks import baseline_for
 from canary.engine.verdicts import evaluate
 from canary.providers.prometheus.client import PrometheusMetricProvider
 from canary.sandbox.prometheus import Prometheus
-from canary.templates.analyze import load_template, resolve_args
+from canary.templates.analyze import resolve_args
+from canary.templates.library import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARY = REPO / "analysis_templates"
