@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # loaded by the command that runs: lint needs neither rich no
     from rich.console import Console
 
     from canary.templates import analyze as analysis
+    from canary.templates import library
     from canary.templates.lint import LintReport
 
 
@@ -181,6 +182,7 @@ def analyze(
     from rich.console import Console
 
     from canary.templates import analyze as analysis
+    from canary.templates import library
 
     try:
         seconds = {
@@ -197,10 +199,10 @@ def analyze(
     if interval and not duration:
         raise fail("--interval needs --duration (without it every metric runs once)")
     try:
-        chosen = analysis.load_template(template)
+        chosen = library.load_template(template)
         args = analysis.resolve_args(chosen, analysis.parse_args(arg or []))
         providers = analysis.providers_for(chosen, prometheus, timeout=seconds["--timeout"] or 10)
-    except analysis.AnalyzeError as exc:
+    except library.AnalyzeError as exc:
         raise fail(str(exc)) from None
 
     out = Console(highlight=False)
@@ -225,7 +227,7 @@ def analyze(
             interval_seconds=seconds["--interval"],
             on_measurement=progress,
         )
-    except analysis.AnalyzeError as exc:
+    except library.AnalyzeError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -269,7 +271,7 @@ def _queries(result: analysis.MetricResult) -> list[str]:
     ]
 
 
-def _plain(template: analysis.Template, results: list[analysis.MetricResult]) -> None:
+def _plain(template: library.Template, results: list[analysis.MetricResult]) -> None:
     print(f"template {template.name} ({template.source})")
     for result in results:
         value = "-" if result.status.value is None else result.status.value
@@ -278,7 +280,7 @@ def _plain(template: analysis.Template, results: list[analysis.MetricResult]) ->
             print(f"  {line}")
 
 
-def _table(out: Console, template: analysis.Template, results: list[analysis.MetricResult]) -> None:
+def _table(out: Console, template: library.Template, results: list[analysis.MetricResult]) -> None:
     from rich.table import Table
     from rich.text import Text
 

@@ -13,8 +13,8 @@ from canary.api.analysis_template import AnalysisTemplateSpec
 from canary.api.canary import Canary, template_key
 from canary.controller.logs import reconcile_log as log
 from canary.engine.actions import ManualRequest, RejectedRequest
-from canary.engine.analysis import due_tasks
 from canary.engine.samples import ProviderFailure, Sample
+from canary.engine.tasks import due_tasks
 from canary.errors import PermanentError
 from canary.kube.port import KubePort
 from canary.providers.registry import provider_for

@@ -7,7 +7,7 @@ one unavailable interval; any usable sample resets the count. When the count exc
 spec.maxMetricsUnavailableIntervals, or one metric's error streak exceeds its
 consecutiveErrorLimit, traffic returns to stable and a Progressing rollout pauses (reason
 MetricsUnavailable) without recording any Fail. Measurements taken while so paused are
-probes only (analysis.probe). When the provider answers again the rollout returns to the
+probes only (verdicts.probe). When the provider answers again the rollout returns to the
 weight of its current step and carries on with that step, its clock frozen while paused
 (see transitions.leave_pause). If that pause outlasts progressDeadlineSeconds the rollout
 rolls back. Provider errors alone therefore never roll back by analysis and never promote.
@@ -26,18 +26,10 @@ from __future__ import annotations
 
 from canary.api.status import CanaryStatus, MetricStatus, Phase, Verdict
 from canary.engine.actions import SetWeight
-from canary.engine.analysis import (
-    active_tasks,
-    erroring,
-    evaluate,
-    failed,
-    inconclusive,
-    probe,
-    statuses_by_key,
-    weight_before,
-)
+from canary.engine.limits import erroring, failed, inconclusive
 from canary.engine.samples import MetricTask, ProviderFailure
 from canary.engine.steps import progress
+from canary.engine.tasks import active_tasks, statuses_by_key, weight_before
 from canary.engine.transitions import (
     ANALYSIS_FAILED,
     DEADLINE_EXCEEDED,
@@ -57,6 +49,7 @@ from canary.engine.transitions import (
     roll_back,
     step_label,
 )
+from canary.engine.verdicts import evaluate, probe
 
 
 def live(ctx: Context, draft: Draft, *, answered: bool) -> None:

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from canary.api.naming import ANNOTATION_REQUEST
 from canary.api.status import Phase, RequestOutcome
 from canary.engine.actions import ManualRequest, RejectedRequest
-from canary.engine.analysis import weight_before
 from canary.engine.clock import to_iso
+from canary.engine.tasks import weight_before
 from canary.engine.transitions import (
     ABORTED,
     LIVE,

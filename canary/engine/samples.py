@@ -1,6 +1,6 @@
 """What a metric provider hands the engine: raw numbers, never verdicts.
 
-Providers turn a query into one of these values; the engine (analysis.py, judge.py)
+Providers turn a query into one of these values; the engine (verdicts.py, judge.py)
 turns them into Pass / Fail / Inconclusive / Error. Keeping verdicts out of the
 providers means every provider is judged by the same rules.
 """

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from canary.api.durations import parse_duration
 from canary.api.status import CanaryStatus, Phase
-from canary.engine.analysis import next_due_seconds
 from canary.engine.clock import seconds_since
+from canary.engine.tasks import next_due_seconds
 from canary.engine.transitions import (
     METRICS_UNAVAILABLE,
     Context,

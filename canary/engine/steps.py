@@ -8,17 +8,10 @@ from canary.api.canary import Pause
 from canary.api.durations import parse_duration
 from canary.api.status import MetricStatus, Verdict
 from canary.engine.actions import SetWeight
-from canary.engine.analysis import (
-    active_tasks,
-    background_tasks,
-    complete,
-    passed,
-    statuses_by_key,
-    step_tasks,
-    usable,
-)
 from canary.engine.clock import seconds_since
+from canary.engine.limits import complete, passed, usable
 from canary.engine.samples import MetricTask
+from canary.engine.tasks import active_tasks, background_tasks, statuses_by_key, step_tasks
 from canary.engine.transitions import (
     DEADLINE_EXCEEDED,
     NOT_ENOUGH_EVIDENCE,
@@ -151,7 +144,7 @@ def _analysis_step(ctx: Context, draft: Draft) -> None:
 
 
 def _try_promote(ctx: Context, draft: Draft) -> None:
-    """Promote once every background metric's last result is a Pass (analysis.usable):
+    """Promote once every background metric's last result is a Pass (limits.usable):
     for comparisons, a regression beyond the accepted one is ruled out. Nothing yet, too
     little traffic, an Inconclusive, a tolerated Fail or a provider error all wait for the
     next measurement, at the current weight, until the progress deadline; then a human

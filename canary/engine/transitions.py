@@ -25,8 +25,9 @@ from canary.engine.actions import (
     ScaleDownCanary,
     SetWeight,
 )
-from canary.engine.analysis import active_tasks, inconclusive, statuses_by_key, weight_before
 from canary.engine.clock import from_iso, seconds_since, shift, to_iso
+from canary.engine.limits import inconclusive
+from canary.engine.tasks import active_tasks, statuses_by_key, weight_before
 from canary.engine.windows import in_window, next_open
 
 # status.reason values; events for phase changes use the same words.

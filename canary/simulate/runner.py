@@ -6,7 +6,7 @@ One run:
    with N-primary ready at once.
 2. At t = 0 the target's revision changes to the canary's: the rollout starts.
 3. On every call the runner generates the traffic up to ``now``, measures each metric
-   that :func:`canary.engine.analysis.due_tasks` says is due with the simulated provider,
+   that :func:`canary.engine.tasks.due_tasks` says is due with the simulated provider,
    and calls ``step()`` with those samples; the canary is ready once
    ``canary_ready_after`` has passed, stable is always ready. ``SetWeight`` changes the
    traffic split from that moment on.
@@ -39,8 +39,8 @@ from canary.api.canary import Canary, template_key
 from canary.api.status import CanaryStatus, Phase
 from canary.engine import machine
 from canary.engine.actions import Observations, PromoteStable, SetWeight
-from canary.engine.analysis import due_tasks
 from canary.engine.samples import ProviderFailure, Sample
+from canary.engine.tasks import due_tasks
 from canary.engine.transitions import ANALYSIS_FAILED, INITIALIZING
 from canary.simulate.provider import SimulatedProvider
 from canary.simulate.scenario import Scenario, ScenarioError

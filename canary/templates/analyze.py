@@ -1,7 +1,7 @@
 """``canary analyze``: try an AnalysisTemplate against a real Prometheus before trusting it.
 
 Every metric of the template is measured by the same provider and judged by the same
-engine (:func:`canary.engine.analysis.evaluate`) as in a rollout, once now or, with a
+engine (:func:`canary.engine.verdicts.evaluate`) as in a rollout, once now or, with a
 duration, at each metric's interval until the duration is over.
 
 Decisions (the CLI's ``--help`` says the same):
@@ -32,149 +32,33 @@ Decisions (the CLI's ``--help`` says the same):
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import difflib
 import math
-import os
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from canary.api.analysis_template import AnalysisTemplateSpec, Metric
 from canary.api.durations import parse_duration
 from canary.api.status import MetricStatus, Verdict
-from canary.engine.analysis import baseline_for, evaluate
 from canary.engine.clock import to_iso
-from canary.engine.samples import (
-    BucketsSample,
-    CountsSample,
-    MetricTask,
-    ProviderFailure,
-    Sample,
-)
+from canary.engine.samples import MetricTask
+from canary.engine.tasks import baseline_for
+from canary.engine.verdicts import evaluate
 from canary.errors import PermanentError
 from canary.providers.base import DEFAULT_TIMEOUT, MetricProvider
-from canary.providers.prometheus.promql import render
 from canary.providers.registry import provider_for
-from canary.templates.lint import Document, Located, read_documents
-from canary.validation import TEMPLATE_KINDS, validate_template
+from canary.templates.library import AnalyzeError, Template
+from canary.templates.variants import PINNED_ARG, measure, rendered_queries
 
 __all__ = [
-    "AnalyzeError",
     "MetricResult",
-    "Template",
-    "library_dir",
-    "load_template",
     "parse_args",
     "providers_for",
-    "rendered_queries",
     "resolve_args",
     "run",
 ]
-
-LIBRARY_ENV = "CANARY_TEMPLATES_DIR"
-_VARIANT = re.compile(r"\{\{\s*variant\s*\}\}")
-_PINNED_ARG = "canary_analyze_variant"  # stands in for {{variant}} when selectors are set
-_QUERY_ROLES = ("requestsQuery", "errorsQuery", "bucketsQuery")
-
-
-class AnalyzeError(Exception):
-    """A usage or configuration problem (exit 2); the message says what to change."""
-
-
-# ---------------------------------------------------------------- the template
-
-
-@dataclass(frozen=True)
-class Template:
-    name: str
-    kind: str
-    source: str  # the file it came from
-    spec: AnalysisTemplateSpec
-
-
-def library_dir() -> Path:
-    """Where template names are looked up: $CANARY_TEMPLATES_DIR, else analysis_templates/
-    next to the package (a source checkout), else ./analysis_templates."""
-    env = os.environ.get(LIBRARY_ENV)
-    if env:
-        return Path(env)
-    beside = Path(__file__).resolve().parents[2] / "analysis_templates"
-    return beside if beside.is_dir() else Path("analysis_templates")
-
-
-def load_template(ref: str, library: Path | None = None) -> Template:
-    """The template named by ``ref``: FILE, FILE#NAME, or a name in the library."""
-    path_text, _, wanted = ref.partition("#")
-    path = Path(path_text)
-    if path.is_file():
-        docs = _template_docs(str(path))
-        return _pick(docs, wanted or None, str(path))
-    if wanted or path.suffix.lower() in (".yaml", ".yml") or os.sep in path_text:
-        raise AnalyzeError(f"--template {ref}: no such file {path_text!r}")
-    library = library or library_dir()
-    files = (
-        sorted(p for p in library.rglob("*") if p.suffix.lower() in (".yaml", ".yml"))
-        if library.is_dir()
-        else []
-    )
-    names: list[str] = []
-    for file in files:
-        try:
-            docs = _template_docs(str(file))
-        except AnalyzeError:
-            continue  # a broken file elsewhere in the library does not hide the others
-        names += [d.name for d in docs if d.name]
-        matches = [d for d in docs if d.name == ref]
-        if matches:
-            return _pick(matches, ref, str(file))
-    if not files:
-        raise AnalyzeError(
-            f"--template {ref}: no such file, and no template library at {library} "
-            f"(pass a file, or set {LIBRARY_ENV})"
-        )
-    close = difflib.get_close_matches(ref, names, n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(sorted(names))
-    raise AnalyzeError(
-        f"--template {ref}: no such file, and no template of that name in {library} ({hint})"
-    )
-
-
-def _template_docs(file: str) -> list[Document]:
-    docs, problems = read_documents(file)
-    if problems:
-        raise AnalyzeError("\n".join(str(p) for p in problems))
-    return [d for d in docs if d.kind in TEMPLATE_KINDS]
-
-
-def _pick(docs: Sequence[Document], name: str | None, file: str) -> Template:
-    if name is not None:
-        docs = [d for d in docs if d.name == name]
-        if not docs:
-            raise AnalyzeError(f"--template {file}#{name}: {file} has no template {name!r}")
-    if not docs:
-        raise AnalyzeError(
-            f"--template {file}: it holds no AnalysisTemplate or ClusterAnalysisTemplate"
-        )
-    if len(docs) > 1:
-        names = ", ".join(d.name or "?" for d in docs)
-        raise AnalyzeError(
-            f"--template {file}: it holds {len(docs)} templates ({names}); "
-            f"pick one with --template {file}#NAME or --template NAME"
-        )
-    doc = docs[0]
-    findings = validate_template(doc.data)
-    if findings:
-        lines = [str(Located(doc.file, doc.line(f.field), f)) for f in findings]
-        raise AnalyzeError(
-            "the template is not valid (canary lint shows the same):\n" + "\n".join(lines)
-        )
-    spec = AnalysisTemplateSpec.model_validate(doc.data["spec"])
-    return Template(doc.name or "?", str(doc.kind), doc.file, spec)
 
 
 # ---------------------------------------------------------------- args
@@ -202,8 +86,8 @@ def resolve_args(template: Template, given: Mapping[str, str]) -> dict[str, str]
             raise AnalyzeError(
                 f"--arg {name}: template {template.name!r} has no arg {name!r} ({fix})"
             )
-    if _PINNED_ARG in declared:
-        raise AnalyzeError(f"template {template.name!r} declares the reserved arg {_PINNED_ARG!r}")
+    if PINNED_ARG in declared:
+        raise AnalyzeError(f"template {template.name!r} declares the reserved arg {PINNED_ARG!r}")
     missing = [n for n, default in declared.items() if default is None and n not in given]
     if missing:
         adds = " ".join(f"--arg {n}=VALUE" for n in missing)
@@ -215,38 +99,6 @@ def resolve_args(template: Template, given: Mapping[str, str]) -> dict[str, str]
     values = {n: v for n, v in declared.items() if v is not None}
     values.update(given)
     return values
-
-
-# ---------------------------------------------------------------- queries
-
-
-def rendered_queries(
-    metric: Metric,
-    args: Mapping[str, str],
-    window_seconds: float,
-    canary: str = "canary",
-    stable: str = "stable",
-) -> str | dict[str, dict[str, str]]:
-    """What the provider sends: the threshold query, or each comparison query per variant
-    (``{"requestsQuery": {"canary": ..., "stable": ...}, ...}``). Raises PermanentError
-    when a value cannot be placed safely."""
-    comparison = metric.comparison
-    if comparison is None:
-        query = metric.provider.backend[1].get("query")
-        return render(query if isinstance(query, str) else "", args)
-    out: dict[str, dict[str, str]] = {}
-    for role in _QUERY_ROLES:
-        template = getattr(comparison, _snake(role))
-        if template:
-            out[role] = {
-                side: render(template, args, variant=value, window_seconds=window_seconds)
-                for side, value in (("canary", canary), ("stable", stable))
-            }
-    return out
-
-
-def _snake(camel: str) -> str:
-    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
 
 
 # ---------------------------------------------------------------- providers
@@ -374,7 +226,7 @@ def run(
             before = to_iso(now() - dt.timedelta(seconds=window))
             baseline = baseline_for(metric, result.status if result.history else None, before)
             task = MetricTask(metric.name, metric, dict(args), window, baseline=baseline)
-            sample = _measure(providers[metric.name], task, canary, stable)
+            sample = measure(providers[metric.name], task, canary, stable)
             previous = result.status if result.history else None
             result.status = evaluate(task, sample, previous, now())
             result.history.append(result.status)
@@ -390,40 +242,3 @@ def run(
             break
         sleep(max(0.0, upcoming - (clock() - start)))
     return list(results.values())
-
-
-def _measure(provider: MetricProvider, task: MetricTask, canary: str, stable: str) -> Sample:
-    """provider.measure(task), with {{variant}} standing for the selectors' values."""
-    try:
-        comparison = task.metric.comparison
-        if comparison is None or (canary, stable) == ("canary", "stable"):
-            return provider.measure(task)
-        pinned = _pin_variant(task.metric)
-        sides: dict[str, Sample] = {}
-        for side, value in (("canary", canary), ("stable", stable)):
-            one = dataclasses.replace(task, metric=pinned, args={**task.args, _PINNED_ARG: value})
-            sides[side] = provider.measure(one)
-            if isinstance(sides[side], ProviderFailure):
-                return sides[side]
-        c, s = sides["canary"], sides["stable"]
-        if isinstance(c, CountsSample) and isinstance(s, CountsSample):
-            return CountsSample(canary=c.canary, stable=s.stable)
-        if isinstance(c, BucketsSample) and isinstance(s, BucketsSample):
-            return BucketsSample(canary=c.canary, stable=s.stable, baseline=s.baseline)
-        return c  # the wrong kind of sample: evaluate() reports it as an Error
-    except PermanentError as err:  # e.g. the registry rejecting the provider block
-        return ProviderFailure(str(err), transient=False)
-
-
-def _pin_variant(metric: Metric) -> Metric:
-    """The metric with {{variant}} replaced by an arg, so one render reads one variant."""
-    comparison = metric.comparison
-    assert comparison is not None
-    placeholder = "{{args." + _PINNED_ARG + "}}"
-    update = {
-        _snake(role): _VARIANT.sub(placeholder, q)
-        for role in _QUERY_ROLES
-        if (q := getattr(comparison, _snake(role)))
-    }
-    return metric.model_copy(update={"comparison": comparison.model_copy(update=update)})
-

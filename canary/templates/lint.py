@@ -1,8 +1,8 @@
 """``canary lint``: offline checks of Canary, AnalysisTemplate and ClusterAnalysisTemplate YAML.
 
 The rules are canary.validation's (schema, increasing weights, durations, placeholders,
-required args, ...); this module finds the objects in files and points each Finding at
-the line it is about.
+required args, ...); this module finds the objects in files (documents.py reads them) and
+points each Finding at the line it is about (located.py).
 
 What gets linted:
 
@@ -34,18 +34,18 @@ the error's position.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from canary.api.analysis_template import AnalysisTemplateSpec, TemplateArg
 from canary.api.base import GROUP
 from canary.api.canary import template_key
+from canary.templates.documents import KINDS, YAML_SUFFIXES, Document, read_documents
+from canary.templates.located import Located
 from canary.validation import (
     TEMPLATE_KINDS,
     Finding,
@@ -54,93 +54,7 @@ from canary.validation import (
     validate_template,
 )
 
-__all__ = [
-    "Document",
-    "LintReport",
-    "Located",
-    "line_of",
-    "lint_paths",
-    "read_documents",
-]
-
-KINDS = ("Canary", *TEMPLATE_KINDS)
-YAML_SUFFIXES = (".yaml", ".yml")
-MARKDOWN_SUFFIXES = (".md", ".markdown")
-MAX_FILE_BYTES = 4 * 2**20  # far beyond any hand-written manifest; bounds lint's time
-
-_FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]{0,3})(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-_MENTIONS_GROUP = re.compile(r"apiVersion:\s*[\"']?" + re.escape(GROUP) + "/")
-# id(mapping node) -> key -> (key node, value node); valid while the document's nodes live
-_KeyIndex = dict[int, dict[str, tuple[yaml.Node, yaml.Node]]]
-
-
-@dataclass(frozen=True)
-class Located:
-    """A finding (or a problem that stopped checking) with the file and line it is about."""
-
-    file: str
-    line: int
-    finding: Finding
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line > 0 else self.file
-        return _UNPRINTABLE.sub(_escape, f"{where}: {self.finding}")
-
-
-# Keys and values from the file can hold line breaks (a finding is one line), terminal
-# escapes, and lone surrogates from YAML "\ud800" escapes (which no terminal can print).
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    return match.group().encode("unicode_escape").decode("ascii")
-
-
-@dataclass
-class Document:
-    """One YAML document that may be a canary.dev object."""
-
-    file: str
-    data: Any
-    node: yaml.Node | None
-    line_offset: int  # added to the node's 0-based line to get the 1-based line in `file`
-    keys: _KeyIndex = field(default_factory=dict, repr=False, compare=False)  # for line_of
-
-    @property
-    def first_line(self) -> int:
-        return self.line_offset + (self.node.start_mark.line if self.node is not None else 0) + 1
-
-    def line(self, path: str) -> int:
-        if self.node is None:
-            return self.first_line
-        return line_of(self.node, path, self.line_offset, self.keys)
-
-    @property
-    def kind(self) -> Any:
-        return self.data.get("kind") if isinstance(self.data, Mapping) else None
-
-    @property
-    def ours(self) -> bool:
-        """Whether the document is a canary.dev object (or clearly meant to be one)."""
-        if not isinstance(self.data, Mapping):
-            return False
-        api = self.data.get("apiVersion")
-        if isinstance(api, str):
-            return api.split("/", 1)[0] == GROUP
-        return api is None and self.kind in KINDS
-
-    @property
-    def name(self) -> str | None:
-        meta = self.data.get("metadata") if isinstance(self.data, Mapping) else None
-        name = meta.get("name") if isinstance(meta, Mapping) else None
-        return name if isinstance(name, str) and name else None
-
-    @property
-    def namespace(self) -> str | None:
-        meta = self.data.get("metadata") if isinstance(self.data, Mapping) else None
-        ns = meta.get("namespace") if isinstance(meta, Mapping) else None
-        return ns if isinstance(ns, str) and ns else None
+__all__ = ["LintReport", "lint_paths"]
 
 
 @dataclass
@@ -181,7 +95,9 @@ def lint_paths(paths: Sequence[str | Path]) -> LintReport:
     documents: list[Document] = []
     for file in _expand(paths, report):
         report.files += 1
-        documents += _read(file, report)
+        docs, problems = read_documents(file)
+        documents += docs
+        report.unchecked += problems
     ours = [d for d in documents if d.ours]
     report.objects = len(ours)
     templates, duplicates = _templates(ours)
@@ -222,142 +138,6 @@ def _expand(paths: Sequence[str | Path], report: LintReport) -> Iterator[str]:
                     ),
                 )
             )
-
-
-def read_documents(file: str) -> tuple[list[Document], list[Located]]:
-    """Every YAML document in `file` (fenced YAML blocks of a Markdown file), and the
-    problems that kept any of it from being read (unreadable file, YAML syntax error)."""
-    report = LintReport()
-    docs = _read(file, report)
-    return docs, report.unchecked
-
-
-def _read(file: str, report: LintReport) -> list[Document]:
-    try:
-        size = Path(file).stat().st_size
-        if size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES // 2**20
-            finding = Finding(
-                "(file)",
-                f"is {size / 2**20:.1f} MiB; canary lint reads files of at most {limit} MiB",
-                "split it, or lint the manifests it is generated from",
-            )
-            report.unchecked.append(Located(file, 0, finding))
-            return []
-        data = Path(file).read_bytes()
-    except OSError as err:
-        report.unchecked.append(
-            Located(
-                file,
-                0,
-                Finding("(file)", f"cannot be read: {err.strerror or err}", "check the file"),
-            )
-        )
-        return []
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        # The line of the first bad byte, so an editor can jump to it.
-        line = data.count(b"\n", 0, err.start) + 1
-        finding = Finding("(file)", f"cannot be read: {err}", "save the file as UTF-8")
-        report.unchecked.append(Located(file, line, finding))
-        return []
-    if Path(file).suffix.lower() in MARKDOWN_SUFFIXES:
-        docs: list[Document] = []
-        for offset, block in markdown_yaml_blocks(text):
-            if _MENTIONS_GROUP.search(block):
-                docs += _parse(file, block, offset, report)
-        return docs
-    return _parse(file, text, 0, report)
-
-
-def markdown_yaml_blocks(text: str) -> Iterator[tuple[int, str]]:
-    """(0-based line of the block's first content line, content) for each fenced YAML block."""
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        match = _FENCE_OPEN.match(lines[i])
-        if match is None:
-            i += 1
-            continue
-        fence = match.group("fence")
-        info = match.group("info").strip().split()
-        language = info[0].lower() if info else ""
-        close = re.compile(
-            r"^[ \t]{0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*$"
-        )
-        end = i + 1
-        while end < len(lines) and close.match(lines[end]) is None:
-            end += 1
-        if language in ("yaml", "yml"):
-            yield i + 1, "\n".join(lines[i + 1 : end]) + "\n"
-        i = end + 1
-
-
-def _parse(file: str, text: str, offset: int, report: LintReport) -> list[Document]:
-    docs: list[Document] = []
-    loader: _Loader | None = None
-    try:
-        loader = _Loader(text)  # rejects control characters at once
-        while loader.check_node():
-            node = loader.get_node()
-            data = loader.construct_document(node)
-            docs.append(Document(file, data, node, offset))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-        if mark is None and isinstance(err, yaml.reader.ReaderError):
-            line = offset + text.count("\n", 0, err.position) + 1
-        else:
-            line = offset + (mark.line + 1 if mark is not None else 1)
-        problem = getattr(err, "problem", None) or getattr(err, "reason", None)
-        problem = problem or str(err).splitlines()[0]
-        context = getattr(err, "context", None)
-        message = f"is not valid YAML: {problem}" + (f" ({context})" if context else "")
-        report.unchecked.append(
-            Located(file, line, Finding("(yaml)", message, "fix the YAML syntax at this line"))
-        )
-    except _UnreadableValue as err:
-        node = err.node
-        what = node.tag.replace("tag:yaml.org,2002:", "!!")
-        if isinstance(node, yaml.ScalarNode):
-            what += f": {short_repr(node.value)}"
-        finding = Finding(
-            "(yaml)",
-            f"has a value that cannot be read as {what}",
-            "correct the value, or quote it to make it a string",
-        )
-        report.unchecked.append(Located(file, offset + node.start_mark.line + 1, finding))
-    except RecursionError:  # no position: reported at the document's first line
-        finding = Finding("(yaml)", "nests too deeply to read", "flatten the document")
-        report.unchecked.append(Located(file, offset + 1, finding))
-    finally:
-        if loader is not None:
-            loader.dispose()
-    return docs
-
-
-class _UnreadableValue(Exception):
-    """A value _Loader could not construct, with its node (which knows the line)."""
-
-    def __init__(self, node: yaml.Node) -> None:
-        super().__init__(node.tag)
-        self.node = node
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that says which value it could not construct.
-
-    PyYAML's constructors fail on some scalars with bare Python errors and no position:
-    ValueError (``!!int abc``, an int of over 4,300 digits, ``!!timestamp 2024-13-45``),
-    IndexError (``!!int ""``), KeyError (``!!bool maybe``), AttributeError
-    (``!!timestamp abc``).
-    """
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep)
-        except (ValueError, LookupError, AttributeError) as err:
-            raise _UnreadableValue(node) from err
 
 
 # ---------------------------------------------------------------- templates
@@ -454,51 +234,6 @@ def _lint_document(doc: Document, templates: Sequence[_Template]) -> list[Locate
             )
         ]
     return [Located(doc.file, doc.line(f.field), f) for f in findings]
-
-
-# ---------------------------------------------------------------- lines
-
-
-def line_of(root: yaml.Node, path: str, offset: int = 0, keys: _KeyIndex | None = None) -> int:
-    """1-based line of the field at `path` ("spec.steps[2].setWeight") under `root`.
-
-    Walks as far down the path as the document goes: a field that exists gives the line
-    of its key; a missing one gives the line of the deepest enclosing field that exists.
-    Paths that are not field paths ("(document)") give the document's first line.
-
-    `keys` keeps each mapping's keys between calls on the same document: searching the
-    mapping instead makes a document with N unknown fields (N findings) take N^2 steps.
-    """
-    node: yaml.Node = root
-    line = root.start_mark.line
-    for match in _PATH_PART.finditer(path):
-        key, index = match.group(1), match.group(2)
-        if index is not None and isinstance(node, yaml.SequenceNode):
-            i = int(index)
-            if not 0 <= i < len(node.value):
-                break
-            node = node.value[i]
-            line = node.start_mark.line
-            continue
-        if key is not None and isinstance(node, yaml.MappingNode):
-            pair = _keys_of(node, {} if keys is None else keys).get(key)
-            if pair is None:
-                break
-            line = pair[0].start_mark.line
-            node = pair[1]
-            continue
-        break
-    return offset + line + 1
-
-
-def _keys_of(node: yaml.MappingNode, keys: _KeyIndex) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-    found = keys.get(id(node))
-    if found is None:
-        found = keys[id(node)] = {}
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode):
-                found.setdefault(k.value, (k, v))  # a repeated key: its first line
-    return found
 
 
 def _plural(n: int, noun: str) -> str:

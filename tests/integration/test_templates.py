@@ -28,12 +28,14 @@ import pytest
 import yaml
 
 from canary.api.status import Verdict
-from canary.engine.analysis import baseline_for, evaluate
 from canary.engine.clock import to_iso
 from canary.engine.samples import MetricTask
+from canary.engine.tasks import baseline_for
+from canary.engine.verdicts import evaluate
 from canary.providers.prometheus.client import PrometheusMetricProvider
 from canary.sandbox.prometheus import Prometheus
-from canary.templates.analyze import load_template, resolve_args
+from canary.templates.analyze import resolve_args
+from canary.templates.library import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARY = REPO / "analysis_templates"

@@ -1,4 +1,4 @@
-"""analysis.py: which metrics are due, and evaluate() turning samples into verdicts."""
+"""tasks.py and verdicts.py: which metrics are due, and evaluate() turning samples into verdicts."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from engine_support import (
 from canary.api.analysis_template import ThresholdRange
 from canary.api.canary import Arg, Canary, Step, StepAnalysis, TemplateRef
 from canary.api.status import MetricStatus, Phase, Verdict
-from canary.engine.analysis import due_tasks, evaluate, passed, usable
 from canary.engine.judge import core as judge
 from canary.engine.judge.core import Judgement
+from canary.engine.limits import passed, usable
 from canary.engine.samples import (
     BucketsSample,
     Counts,
@@ -34,6 +34,8 @@ from canary.engine.samples import (
     Sample,
     ScalarSample,
 )
+from canary.engine.tasks import due_tasks
+from canary.engine.verdicts import evaluate
 
 pytestmark = pytest.mark.unit
 

@@ -28,6 +28,7 @@ from canary.engine.samples import (
     ScalarSample,
 )
 from canary.templates import analyze as analysis
+from canary.templates import library
 
 pytestmark = pytest.mark.unit
 
@@ -248,10 +249,10 @@ def test_canary_selector_points_the_canary_side_at_other_series(tmp_path: Path, 
 
 
 def test_a_reserved_arg_name_is_refused() -> None:
-    base = analysis.load_template("http-error-rate", LIBRARY)
+    base = library.load_template("http-error-rate", LIBRARY)
     reserved = TemplateArg(name="canary_analyze_variant", value="x")
     spec = base.spec.model_copy(update={"args": [*base.spec.args, reserved]})
-    with pytest.raises(analysis.AnalyzeError, match="reserved arg"):
+    with pytest.raises(library.AnalyzeError, match="reserved arg"):
         analysis.resolve_args(dataclasses.replace(base, spec=spec), {"service": "x"})
 
 
@@ -272,7 +273,7 @@ class FakeClock:
 def test_duration_measures_at_each_interval_with_a_growing_window(tmp_path: Path) -> None:
     template_file = tmp_path / "two.yaml"
     template_file.write_text(TWO_METRICS)
-    template = analysis.load_template(str(template_file))
+    template = library.load_template(str(template_file))
     answers = iter([ScalarSample(0.5), ScalarSample(0.001), ScalarSample(0.001)])
     provider = FakeProvider(
         lambda task: next(answers) if task.metric.comparison is None else OK_COUNTS)
@@ -295,7 +296,7 @@ def test_duration_measures_at_each_interval_with_a_growing_window(tmp_path: Path
 
 
 def test_a_tolerated_failure_does_not_fail_the_run() -> None:
-    template = analysis.load_template("http-error-rate", LIBRARY)  # failureLimit: 1
+    template = library.load_template("http-error-rate", LIBRARY)  # failureLimit: 1
     answers = iter([ScalarSample(0.5), ScalarSample(0.001)])
     provider = FakeProvider(lambda task: next(answers))
     clock = FakeClock()
@@ -309,14 +310,14 @@ def test_a_tolerated_failure_does_not_fail_the_run() -> None:
 
 
 def test_library_lookup_finds_templates_by_name() -> None:
-    template = analysis.load_template("linkerd-latency-comparison", LIBRARY)
+    template = library.load_template("linkerd-latency-comparison", LIBRARY)
     assert (template.name, Path(template.source).name) == ("linkerd-latency-comparison",
                                                            "linkerd.yaml")
     assert template.spec.metrics[0].comparison is not None
 
 
 def test_buckets_selectors_combine_both_sides() -> None:
-    template = analysis.load_template("http-latency-comparison", LIBRARY)
+    template = library.load_template("http-latency-comparison", LIBRARY)
     buckets = {"blue": ((0.1, 90.0), (float("inf"), 100.0)),
                "stable": ((0.1, 50.0), (float("inf"), 100.0))}
     provider = FakeProvider(lambda task: BucketsSample(

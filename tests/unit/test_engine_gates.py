@@ -1,6 +1,6 @@
 """The analysis gate in machine.step(): what lets a rollout promote or leave an analysis step.
 
-One rule for both (analysis.usable): a metric's last result must be a Pass, or for a
+One rule for both (limits.usable): a metric's last result must be a Pass, or for a
 comparison an Inconclusive taken after minRequests. Too little traffic, a provider error
 or a Fail within failureLimit never promote and never pass a step.
 """

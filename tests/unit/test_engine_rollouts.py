@@ -22,7 +22,6 @@ from canary.engine.actions import (
     ScaleDownCanary,
     SetWeight,
 )
-from canary.engine.analysis import due_tasks
 from canary.engine.machine import step
 from canary.engine.samples import (
     Counts,
@@ -32,6 +31,7 @@ from canary.engine.samples import (
     Sample,
     ScalarSample,
 )
+from canary.engine.tasks import due_tasks
 
 pytestmark = pytest.mark.unit
 

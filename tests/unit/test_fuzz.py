@@ -50,7 +50,8 @@ from canary.cli.exits import LINT_CLEAN, LINT_FINDINGS, LINT_UNCHECKED
 from canary.cli.templates import lint_exit_code
 from canary.controller.observe import parse_request
 from canary.engine.actions import ManualRequest, RejectedRequest
-from canary.templates.lint import lint_paths, markdown_yaml_blocks
+from canary.templates.documents import markdown_yaml_blocks
+from canary.templates.lint import lint_paths
 from canary.validation import validate_canary, validate_template
 
 pytestmark = pytest.mark.unit

@@ -3,7 +3,7 @@
 Simulations follow the controller through a whole rollout: a step plan of changing
 canary share (10% for 3 looks, 25% for 3, then 50%), 20 requests/s, a look every 10 s,
 60 looks (10 minutes). Each step keeps its own Segment (counts since the step started),
-and after every look judge_rates sees all the segments so far, exactly as analysis.py
+and after every look judge_rates sees all the segments so far, exactly as verdicts.py
 hands them over. Traffic is drawn with numpy: Poisson arrivals per interval, each request
 routed to the canary with the step's share and bad with its variant's rate. Seeds make
 every figure reproducible; nothing is timed.

@@ -13,12 +13,9 @@ import yaml
 from typer.testing import CliRunner
 
 from canary.cli.templates import lint_exit_code, register
-from canary.templates.lint import (
-    line_of,
-    lint_paths,
-    markdown_yaml_blocks,
-    read_documents,
-)
+from canary.templates.documents import markdown_yaml_blocks, read_documents
+from canary.templates.lint import lint_paths
+from canary.templates.located import line_of
 
 pytestmark = pytest.mark.unit
 

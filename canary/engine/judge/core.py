@@ -1,7 +1,7 @@
 """The statistical canary-vs-stable judge: anytime-valid, pooled over the whole rollout.
 
 Every comparison is a comparison of two rates of bad requests: errors, or requests
-slower than a latency bound (a histogram bucket edge; see analysis.py for where the
+slower than a latency bound (a histogram bucket edge; see comparisons.py for where the
 bound comes from). Each step of the rollout adds a Segment (both variants' requests and
 bad requests at that step's traffic share), and one test runs over all of them, so the
 evidence from 10% is not thrown away at 25% and the error budget is spent once per
