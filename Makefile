@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test unit lint demo image chaos bench-scale bench-steering bench-decisions clean-sandbox
+.PHONY: setup test unit lint demo image chaos bench-scale bench-steering bench-cli bench-decisions clean-sandbox
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found. Fix: apt-get install -y python3 python3-venv"; exit 2; }
@@ -48,6 +48,11 @@ bench-scale: setup
 # How fast abort/promote reach the HTTPRoute (prints a table).
 bench-steering: setup
 	$(PY) -m canary.sandbox.bench_steering --samples 20
+
+# Wall time of canary --help, lint, list -A (1,000 Canaries), status, abort and retry
+# against the sandbox API server, next to kubectl get (prints a table).
+bench-cli: setup
+	$(PY) -m canary.sandbox.bench_cli --canaries 1000 --runs 7
 
 # canary vs flagger-like vs argo-like over the scenario suite (prints a table, writes JSON).
 bench-decisions: $(STAMP)

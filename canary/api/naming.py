@@ -26,6 +26,12 @@ def remembered_total(primary: Mapping[str, Any]) -> int:
     return int(annotations.get(ANNOTATION_TOTAL, primary["spec"].get("replicas") or 1))
 
 
+def cli_command(verb: str, name: str, namespace: str) -> str:
+    """The command that does `verb` to Canary namespace/name, for messages that tell users
+    what to run: with -n, since their current namespace may be another one."""
+    return f"canary {verb} {name} -n {namespace}"
+
+
 def primary(name: str) -> str:
     return f"{name}-primary"
 

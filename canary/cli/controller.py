@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from canary.cli.cluster import Kubeconfig, connect
+from canary.cli.cluster import Context, Kubeconfig, connect
 from canary.cli.exits import EXIT_FAILED, fail
 from canary.errors import CanaryError, PermanentError
 
@@ -19,31 +19,48 @@ def register(app: typer.Typer) -> None:
 
 def controller(
     kubeconfig: Kubeconfig = None,
+    context: Context = None,
     namespace: Annotated[
         list[str] | None,
         typer.Option(
-            "--namespace", "-n", help="Watch only these namespaces (repeatable; default: all)."
+            "--namespace",
+            "-n",
+            metavar="NAMESPACE",
+            help="Watch only these namespaces (repeatable; default: all).",
         ),
     ] = None,
     prometheus_url: Annotated[
         str | None,
         typer.Option(
             "--prometheus-url",
+            metavar="URL",
             envvar="CANARY_PROMETHEUS_URL",
             help="Prometheus for metrics whose template sets no address.",
         ),
     ] = None,
-    log_format: Annotated[str, typer.Option(help="text or json")] = "text",
-    workers: Annotated[int, typer.Option(min=1, help="Canaries reconciled in parallel.")] = 4,
+    log_format: Annotated[
+        Literal["text", "json"],
+        typer.Option(help="text: lines for people; json: a JSON object per line, for log "
+                     "collectors."),
+    ] = "text",
+    workers: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Canaries reconciled in parallel.")
+    ] = 4,
     leader_elect: Annotated[
         bool, typer.Option(help="Run only while holding a Lease, so several replicas can stand by.")
     ] = False,
     leader_namespace: Annotated[
-        str, typer.Option(envvar="POD_NAMESPACE", help="Namespace of the leader-election Lease.")
+        str,
+        typer.Option(
+            envvar="POD_NAMESPACE",
+            metavar="NAMESPACE",
+            help="Namespace of the leader-election Lease.",
+        ),
     ] = "canary-system",
     leader_election_id: Annotated[
         str,
         typer.Option(
+            metavar="NAME",
             help="Name of the Lease. Shards (controllers given different --namespace sets) "
             "each need their own, so that each shard has one active replica."
         ),
@@ -53,6 +70,7 @@ def controller(
         typer.Option(
             min=0,
             max=65535,
+            metavar="PORT",
             envvar="CANARY_HEALTH_PORT",
             help="Serve /healthz (liveness), /readyz (readiness) and /metrics (Prometheus) on "
             "this port; 0: off.",
@@ -67,10 +85,8 @@ def controller(
     from canary.controller.reconciler import Controller
     from canary.controller.telemetry import Metrics
 
-    if log_format not in ("text", "json"):
-        raise fail(f"--log-format must be text or json, not {log_format!r}")
     configure_logging(log_format)
-    kube = connect(kubeconfig)
+    kube = connect(kubeconfig, context)
     # The default registry also holds the client library's process_* and python_* metrics.
     metrics = Metrics(REGISTRY)
     kube.on_request(metrics.kube_request)

@@ -16,7 +16,9 @@ from canary.cli.exits import EXIT_FAILED, EXIT_OK, fail
 from canary.cli.render import log_line
 from canary.errors import CanaryError
 
-StateDir = typer.Option(None, "--dir", help="State directory (default: ~/.cache/canary/sandbox).")
+StateDir = typer.Option(
+    None, "--dir", metavar="DIR", help="State directory (default: ~/.cache/canary/sandbox)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -127,9 +129,11 @@ def down(state: Path | None = StateDir) -> None:
 
 def demo(
     bad_error_rate: Annotated[
-        float, typer.Option(help="Fraction of requests the bad canary fails.")
+        float, typer.Option(metavar="FRACTION", help="Fraction of requests the bad canary fails.")
     ] = 0.2,
-    rps: Annotated[float, typer.Option(help="Requests per second from the load generator.")] = 20,
+    rps: Annotated[
+        float, typer.Option(metavar="RPS", help="Requests per second from the load generator.")
+    ] = 20,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run the demo on a local control plane: a bad rollout (must roll back), then a good

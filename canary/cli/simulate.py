@@ -54,6 +54,7 @@ def simulate(
         str,
         typer.Option(
             "--scenario",
+            metavar="NAME|FILE",
             help=f"{SCENARIO_HELP}.",
         ),
     ],
@@ -61,30 +62,37 @@ def simulate(
         Path | None,
         typer.Option(
             "--canary",
+            metavar="FILE",
             help="Canary YAML, with its AnalysisTemplates as further documents "
             "(default: canary's default policy).",
         ),
     ] = None,
-    runs: Annotated[int, typer.Option("--runs", min=1, help="Runs over seeds seed..seed+N-1.")] = 1,
+    runs: Annotated[
+        int, typer.Option("--runs", min=1, metavar="N", help="Runs over seeds seed..seed+N-1.")
+    ] = 1,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print JSON instead of text.")
     ] = False,
     plot: Annotated[
         Path | None,
         typer.Option(
-            "--plot", help="Draw weight and error rates over time of the first run (PNG)."
+            "--plot",
+            metavar="FILE",
+            help="Draw weight and error rates over time of the first run (PNG).",
         ),
     ] = None,
     policy: Annotated[
         str,
         typer.Option(
             "--policy",
+            metavar="POLICY",
             help="canary (the Canary file), flagger-like, argo-like or oracle (an SPRT "
             "that knows the true rates: the information limit).",
         ),
     ] = "canary",
     seed: Annotated[
-        int | None, typer.Option("--seed", help="First seed (default: the scenario's).")
+        int | None,
+        typer.Option("--seed", metavar="N", help="First seed (default: the scenario's)."),
     ] = None,
 ) -> None:
     """Simulate a rollout: the real engine against Poisson traffic, with the outcome,

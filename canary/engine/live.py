@@ -40,6 +40,7 @@ from canary.engine.transitions import (
     RESUMED,
     Context,
     Draft,
+    command,
     deadline_left,
     deadline_text,
     held_back,
@@ -71,8 +72,8 @@ def live(ctx: Context, draft: Draft, *, answered: bool) -> None:
     elif unsure := next((t for t in tasks if inconclusive(t, statuses.get(t.key))), None):
         message = (
             f"{statuses[unsure.key].reason}: more inconclusive results than its limit of "
-            f"{unsure.metric.inconclusive_limit}; `canary resume` measures again, "
-            "`canary promote` continues, `canary abort` rolls back"
+            f"{unsure.metric.inconclusive_limit}; {command(ctx, 'resume')} measures again, "
+            f"{command(ctx, 'promote')} continues, {command(ctx, 'abort')} rolls back"
         )
         pause(ctx, draft, INCONCLUSIVE, message, warning=True)
     elif status.metrics_unavailable_intervals > 0:
@@ -150,22 +151,21 @@ def _while_paused(ctx: Context, draft: Draft, cause: str | None, *, answered: bo
     """
     status = draft.status
     label = step_label(ctx, status.current_step_index)
-    name = ctx.canary.metadata.name
-    verb = "promote" if status.reason == PAUSED_AT_STEP else "resume"
+    restore = command(ctx, "promote" if status.reason == PAUSED_AT_STEP else "resume")
     weight = weight_before(ctx.steps, status.current_step_index or 0)
     if cause is not None and status.canary_weight > 0:
         draft.act(SetWeight(0))
         draft.update(canary_weight=0)
         message = (
             f"{label}: paused ({status.reason}); metrics unavailable: {cause}; traffic "
-            f"returned to stable, `canary {verb} {name}` restores canary weight {weight}%"
+            f"returned to stable, {restore} restores canary weight {weight}%"
         )
         draft.event("Warning", METRICS_UNAVAILABLE, message)
         draft.say(message)
     elif held_back(ctx.steps, status) and answered and cause is None:
         message = (
             f"{label}: paused ({status.reason}); metrics answer again; traffic stays with "
-            f"stable until `canary {verb} {name}` restores canary weight {weight}%"
+            f"stable until {restore} restores canary weight {weight}%"
         )
         if message != status.message:
             draft.event("Normal", "MetricsAvailable", message)

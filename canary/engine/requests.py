@@ -27,6 +27,7 @@ from canary.engine.transitions import (
     Context,
     Draft,
     begin_promotion,
+    command,
     leave_pause,
     metrics_paused,
     pause,
@@ -153,7 +154,7 @@ def _pause(ctx: Context, draft: Draft, request: ManualRequest) -> str | None:
         label = step_label(ctx, status.current_step_index)
         message = (
             f"{label}: paused by request while metrics are unavailable; traffic stays with "
-            "stable until `canary resume`"
+            f"stable until {command(ctx, 'resume')}"
         )
         draft.enter(Phase.PAUSED, PAUSED_BY_USER, message, audit=requested_by(request, ctx.now))
         return None
@@ -162,7 +163,7 @@ def _pause(ctx: Context, draft: Draft, request: ManualRequest) -> str | None:
     if status.phase is not Phase.PROGRESSING:
         return _not_running(draft)
     label = step_label(ctx, status.current_step_index)
-    message = f"{label}: paused by request; `canary resume` continues"
+    message = f"{label}: paused by request; {command(ctx, 'resume')} continues"
     pause(ctx, draft, PAUSED_BY_USER, message, request=request)
     return None
 
@@ -173,7 +174,7 @@ def _resume(ctx: Context, draft: Draft, request: ManualRequest) -> str | None:
         return f"not paused (phase {status.phase})"
     label = step_label(ctx, status.current_step_index)
     if status.reason == PAUSED_AT_STEP:
-        return f"{label} is a pause that waits for `canary promote`"
+        return f"{label} is a pause that waits for {command(ctx, 'promote')}"
     leave_pause(ctx, draft)
     message = f"{label} resumes at canary weight {draft.status.canary_weight}%"
     if status.reason == METRICS_UNAVAILABLE:

@@ -20,6 +20,7 @@ from canary.engine.transitions import (
     Draft,
     advance,
     begin_promotion,
+    command,
     deadline_left,
     deadline_text,
     evidence_clock,
@@ -103,8 +104,7 @@ def _doubts(ctx: Context, draft: Draft) -> tuple[str, float]:
 def _pause_step(ctx: Context, draft: Draft, step_pause: Pause) -> None:
     label = step_label(ctx, draft.status.current_step_index)
     if step_pause.duration is None:
-        name = ctx.canary.metadata.name
-        message = f"{label}: paused until `canary promote {name}`"
+        message = f"{label}: paused until {command(ctx, 'promote')}"
         pause(ctx, draft, PAUSED_AT_STEP, message)
         return
     elapsed = seconds_since(draft.status.step_started_at, ctx.now) or 0.0
@@ -172,11 +172,10 @@ def _not_enough_evidence(ctx: Context, draft: Draft, unproven: list[MetricTask],
         statuses[t.key].reason if t.key in statuses else f"{t.key}: not measured yet"
         for t in unproven
     )
-    name = ctx.canary.metadata.name
     message = (
-        f"{why} without the evidence to go on ({reasons}); `canary resume {name}` "
-        f"keeps measuring for another {deadline_text(ctx)}, `canary promote {name}` "
-        f"goes on without it, `canary abort {name}` rolls back"
+        f"{why} without the evidence to go on ({reasons}); {command(ctx, 'resume')} "
+        f"keeps measuring for another {deadline_text(ctx)}, {command(ctx, 'promote')} "
+        f"goes on without it, {command(ctx, 'abort')} rolls back"
     )
     pause(ctx, draft, NOT_ENOUGH_EVIDENCE, message, warning=True)
 

@@ -15,6 +15,7 @@ from typing import Literal, TypedDict, Unpack
 from canary.api.analysis_template import AnalysisTemplateSpec
 from canary.api.canary import Canary, Step
 from canary.api.durations import format_duration
+from canary.api.naming import cli_command
 from canary.api.status import CanaryStatus, Condition, MetricStatus, Phase, RequestOutcome, Verdict
 from canary.engine.actions import (
     Action,
@@ -162,6 +163,12 @@ def requested_by(request: ManualRequest | None, now: datetime) -> str:
     if when.tzinfo is None:  # an annotation written without a zone; the CLI writes UTC
         when = when.replace(tzinfo=UTC)
     return f"{request.action} requested by {who} at {to_iso(when)}"
+
+
+def command(ctx: Context, verb: str) -> str:
+    """The command to `verb` this Canary, quoted for a status message."""
+    meta = ctx.canary.metadata
+    return f"`{cli_command(verb, meta.name, meta.namespace or 'default')}`"
 
 
 def step_label(ctx: Context, index: int | None) -> str:

@@ -18,11 +18,16 @@ from canary.errors import PermanentError
 
 RequestObserver = Callable[[str, str, str], None]
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+_POD_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
-def api_client(kubeconfig: str | Path | None, context: str | None) -> client.ApiClient:
+def api_client(
+    kubeconfig: str | Path | None, context: str | None
+) -> tuple[client.ApiClient, str]:
     """In a pod without an explicit kubeconfig, its service account; else the kubeconfig
-    (--kubeconfig, $KUBECONFIG or ~/.kube/config). Unusable: one line naming the fix."""
+    (--kubeconfig, $KUBECONFIG or ~/.kube/config), with `context` or its current-context.
+    Also the namespace to work in when none is given: the pod's, or the context's, as
+    kubectl picks it. Unusable: one line naming the fix."""
     try:
         if (
             kubeconfig is None
@@ -30,7 +35,8 @@ def api_client(kubeconfig: str | Path | None, context: str | None) -> client.Api
             and os.environ.get("KUBERNETES_SERVICE_HOST")
         ):
             config.load_incluster_config()
-            return client.ApiClient()
+            ns = _POD_NAMESPACE.read_text().strip() if _POD_NAMESPACE.exists() else ""
+            return client.ApiClient(), ns or "default"
         path = str(kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config"))
         path = os.path.expanduser(path.split(os.pathsep)[0])
         if not os.path.exists(path):
@@ -43,7 +49,8 @@ def api_client(kubeconfig: str | Path | None, context: str | None) -> client.Api
                 f"kubeconfig {path} is not a file. Fix: pass the kubeconfig file itself "
                 "with --kubeconfig FILE."
             )
-        return config.new_client_from_config(config_file=path, context=context)
+        namespace = _context_namespace(path, context)
+        return config.new_client_from_config(config_file=path, context=context), namespace
     except ConfigException as exc:
         raise PermanentError(f"cannot load the Kubernetes config: {exc}") from None
     except yaml.YAMLError as exc:
@@ -57,13 +64,26 @@ def api_client(kubeconfig: str | Path | None, context: str | None) -> client.Api
         raise PermanentError(f"cannot read kubeconfig {path}: {exc.strerror}") from None
 
 
+def _context_namespace(path: str, context: str | None) -> str:
+    contexts, current = config.list_kube_config_contexts(path)
+    if context is not None:
+        current = next((c for c in contexts if c["name"] == context), None)
+        if current is None:
+            names = ", ".join(c["name"] for c in contexts) or "none"
+            raise PermanentError(
+                f"kubeconfig {path} has no context {context!r} (it has: {names}). Fix: pass "
+                "one of those to --context (kubectl config get-contexts lists them)."
+            )
+    return (current.get("context") or {}).get("namespace") or "default"
+
+
 class Connection:
     """One API server connection and its API group clients, each built on first use: the
     client library imports a group's module (and its models) then, which takes up to a
     second for core and apps, and a CLI command needs one or two groups."""
 
     def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None):
-        self.api = api_client(kubeconfig, context)
+        self.api, self.namespace = api_client(kubeconfig, context)
 
     @cached_property
     def custom(self) -> client.CustomObjectsApi:

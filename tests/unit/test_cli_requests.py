@@ -22,6 +22,8 @@ class Cluster:
     """The API server, with a controller that consumes each request as it is written:
     the real parse_request and engine, its clock `skew` off the CLI's."""
 
+    namespace = "shop"  # the kubeconfig context's
+
     def __init__(self, status: CanaryStatus, user: str = "alice", skew: float = 0) -> None:
         self.status, self.user, self.skew = status, user, dt.timedelta(seconds=skew)
 
@@ -39,8 +41,8 @@ class Cluster:
 
 
 def steer(monkeypatch: pytest.MonkeyPatch, cluster: Cluster, *args: str) -> Any:
-    monkeypatch.setattr(rollout, "connect", lambda kubeconfig: cluster)
-    return CliRunner().invoke(app, [*args, "checkout", "-n", "shop"])
+    monkeypatch.setattr(rollout, "connect", lambda kubeconfig, context: cluster)
+    return CliRunner().invoke(app, [*args, "checkout"])
 
 
 def test_an_applied_request_is_done(monkeypatch: pytest.MonkeyPatch) -> None:

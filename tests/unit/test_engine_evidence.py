@@ -78,7 +78,7 @@ def test_past_the_deadline_it_pauses_for_a_human_and_says_what_would_settle_it()
     assert status.canary_weight == 50  # nothing promoted, nothing rolled back
     assert "about 2,400 more canary requests" in status.message
     for verb in ("resume", "promote", "abort"):
-        assert f"`canary {verb} checkout`" in status.message
+        assert f"`canary {verb} checkout -n shop`" in status.message
     assert [(e.type, e.reason) for e in events(decision)] == [("Warning", "NotEnoughEvidence")]
 
 

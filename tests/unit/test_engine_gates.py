@@ -182,7 +182,7 @@ def test_an_inline_comparison_that_spends_its_count_unproven_waits_for_a_human()
     assert status.current_step_index == 1 and status.canary_weight == 10  # nothing promoted
     assert "its measurement count" in status.message
     assert "more canary requests" in status.message
-    assert "`canary resume checkout`" in status.message
+    assert "`canary resume checkout -n shop`" in status.message
 
 
 def test_an_inline_comparison_without_a_count_waits_for_evidence_until_the_deadline() -> None:

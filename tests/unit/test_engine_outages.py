@@ -104,7 +104,7 @@ def test_a_user_pause_outlives_an_outage_and_resume_restores_the_weight() -> Non
     assert [workload(d) for d in down] == [[], [], [], [SetWeight(0)], []]
     [warning] = [e for d in down for e in events(d)]
     assert (warning.type, warning.reason) == ("Warning", "MetricsUnavailable")
-    assert "`canary resume checkout` restores canary weight 50%" in warning.message
+    assert "`canary resume checkout -n shop` restores canary weight 50%" in warning.message
 
     c = c.model_copy(update={"status": down[-1].status})
     back = chain(c, [*outage(60, 2, OK), (80, observe(request=ask("resume")))])

@@ -371,7 +371,7 @@ def test_ignored_request_says_why() -> None:
     assert event.type == "Normal"
     assert event.message == (
         "resume requested by alice at 2024-05-06T09:59:55Z ignored: "
-        "step 5/5 is a pause that waits for `canary promote`"
+        "step 5/5 is a pause that waits for `canary promote checkout -n shop`"
     )
 
 

@@ -639,7 +639,7 @@ CASES = [
         [SetWeight(0)],
         reason="PausedAtStep",
         weight=0,
-        message="`canary promote checkout` restores canary weight 50%",
+        message="`canary promote checkout -n shop` restores canary weight 50%",
     ),
     Case(
         "an Inconclusive pause survives an outage",
@@ -658,7 +658,8 @@ CASES = [
         [],
         reason="PausedByUser",
         weight=0,
-        message="metrics answer again; traffic stays with stable until `canary resume checkout`",
+        message="metrics answer again; traffic stays with stable until "
+        "`canary resume checkout -n shop`",
         status={"metrics_unavailable_intervals": 0},
     ),
     Case(
