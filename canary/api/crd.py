@@ -67,8 +67,8 @@ CANARY_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     {
         "name": "Phase",
         "type": "string",
-        "jsonPath": ".status.phase",
-        "description": "Where the rollout is.",
+        "jsonPath": ".status.phaseDisplay",
+        "description": "Where the rollout is; Invalid while the spec is invalid.",
     },
     {
         "name": "Weight",
@@ -78,9 +78,9 @@ CANARY_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     },
     {
         "name": "Step",
-        "type": "integer",
-        "jsonPath": ".status.currentStepIndex",
-        "description": "Index of the current step in spec.steps.",
+        "type": "string",
+        "jsonPath": ".status.stepDisplay",
+        "description": "The current step of spec.steps, 1-based, e.g. 4/6.",
     },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     {

@@ -124,3 +124,13 @@ class CanaryStatus(Model):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     analysis: list[MetricStatus] = Field(default_factory=list)
+    phase_display: str | None = Field(
+        default=None,
+        description="The phase, or Invalid while the spec is invalid: for kubectl's columns, "
+        "which cannot read conditions.",
+    )
+    step_display: str | None = Field(
+        default=None,
+        description="currentStepIndex 1-based with the step count, e.g. 4/6: for kubectl's "
+        "columns, which cannot add.",
+    )

@@ -25,6 +25,7 @@ from typing import Literal
 
 from canary.api.analysis_template import AnalysisTemplateSpec
 from canary.api.canary import Canary
+from canary.api.display import phase_display, step_display
 from canary.api.status import CanaryStatus, Condition, Phase
 from canary.engine.actions import Decision, Observations
 from canary.engine.clock import to_iso, utc
@@ -54,6 +55,7 @@ def step(
         answered = record(ctx, draft)
         if not handle_request(ctx, draft):
             _reconcile(ctx, draft, answered=answered)
+    _display(draft, problems, len(ctx.steps))
     requeue = requeue_after(ctx, draft.status, invalid=bool(problems))
     return Decision(draft.status, tuple(draft.actions), requeue)
 
@@ -65,6 +67,7 @@ def reject(status: CanaryStatus, problems: tuple[str, ...], now: datetime) -> De
     """A spec too malformed to parse: only the Invalid condition (and its event) change."""
     draft = Draft(status)
     _mark_validity(utc(now), draft, list(problems))
+    _display(draft, list(problems), None)
     return Decision(draft.status, tuple(draft.actions), None)
 
 
@@ -90,6 +93,14 @@ def _mark_validity(now: datetime, draft: Draft, problems: list[str]) -> None:
         draft.event("Warning", "InvalidSpec", message)
     elif old is not None:
         draft.event("Normal", "SpecValid", "spec is valid again")
+
+
+def _display(draft: Draft, problems: list[str], steps: int | None) -> None:
+    """The phase and step as kubectl's columns show them. `steps` is None for a spec too
+    malformed to count them in: the step shown stays as it was."""
+    draft.update(phase_display=phase_display(draft.status.phase, bool(problems)))
+    if steps is not None:
+        draft.update(step_display=step_display(draft.status.current_step_index, steps))
 
 
 # ---------------------------------------------------------------- what comes next

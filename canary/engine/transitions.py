@@ -118,6 +118,8 @@ class StatusChange(TypedDict, total=False):
     last_request_message: str | None
     conditions: list[Condition]
     analysis: list[MetricStatus]
+    phase_display: str | None
+    step_display: str | None
 
 
 @dataclass

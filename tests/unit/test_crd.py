@@ -203,10 +203,11 @@ def test_printer_columns() -> None:
     columns = _crds()["Canary"]["spec"]["versions"][0]["additionalPrinterColumns"]
     by_name = {c["name"]: c for c in columns}
     assert [c["name"] for c in columns] == ["Phase", "Weight", "Step", "Age", "Message"]
-    assert by_name["Phase"]["jsonPath"] == ".status.phase"
+    assert by_name["Phase"]["jsonPath"] == ".status.phaseDisplay"
     assert by_name["Weight"] == {**by_name["Weight"], "jsonPath": ".status.canaryWeight",
                                  "type": "integer"}
-    assert by_name["Step"]["jsonPath"] == ".status.currentStepIndex"
+    assert by_name["Step"] == {**by_name["Step"], "jsonPath": ".status.stepDisplay",
+                               "type": "string"}
     assert by_name["Age"] == {"name": "Age", "type": "date",
                               "jsonPath": ".metadata.creationTimestamp"}
     assert by_name["Message"]["jsonPath"] == ".status.message"

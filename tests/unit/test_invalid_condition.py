@@ -92,6 +92,8 @@ def test_each_problem_is_named_once_in_validations_words() -> None:
         assert message.count(field) == 1, field
     assert message.count("'missing'") == 1
     assert (NS, naming.primary(NAME)) not in kube.deployments  # nothing changes while invalid
+    # kubectl get canaries shows the Phase column from here
+    assert kube.canaries[(NS, NAME)]["status"]["phaseDisplay"] == "Invalid"
 
 
 def test_a_step_analysis_may_take_its_args_from_the_background_analysis() -> None:

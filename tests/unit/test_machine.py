@@ -860,3 +860,24 @@ def test_a_rollback_is_one_router_call_and_a_scale_down(c: Canary, o: Observatio
     assert decision.status.phase is Phase.ROLLED_BACK
     assert workload(decision) == [SetWeight(0), ScaleDownCanary()]
     assert len(events(decision)) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        (rolling(2, 50), ("Progressing", "4/5")),  # a setWeight step moves on at once
+        (rolling(3, 50, phase=Phase.PAUSED), ("Paused", "4/5")),
+        (settled(), ("Succeeded", None)),
+    ],
+)
+def test_kubectl_columns_show_the_phase_and_the_step_one_based(
+    status: CanaryStatus, shown: tuple[str, str | None]
+) -> None:
+    decision = decide(canary(status), observe("rev2" if status.canary_revision else "rev1"))
+    assert decision.status.current_step_index == (None if shown[1] is None else 3)
+    assert (decision.status.phase_display, decision.status.step_display) == shown
+
+
+def test_kubectl_columns_show_an_invalid_spec_as_the_phase() -> None:
+    decision = decide(canary(rolling(2, 50)), observe(errors=("spec.steps: broken",)))
+    assert (decision.status.phase_display, decision.status.step_display) == ("Invalid", "3/5")
