@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import time
@@ -9,9 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from canary.api import naming
+from canary.api.display import INVALID
 from canary.cli import render
 from canary.cli.cluster import Context, Kubeconfig, Name, Namespace, connect, get_canary
-from canary.cli.exits import fail
+from canary.cli.exits import EXIT_USAGE, fail
+from canary.cli.screen import Workloads, status_view
 from canary.errors import CanaryError
 
 if TYPE_CHECKING:  # the Kubernetes client loads when a command runs
@@ -60,7 +64,8 @@ def status(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
-    """Show a Canary's phase, step, weight, and each metric's last verdict with its reason."""
+    """Show a Canary's phase, step, weight, images and replicas, each metric's evidence and
+    verdicts, a pending request, and recent events. Exits 2 when the spec is invalid."""
     kube = connect(kubeconfig, context)
     ns = namespace or kube.namespace
     terminal = sys.stdout.isatty()
@@ -75,9 +80,9 @@ def status(
         elif terminal:
             if watch:
                 print("\033[H\033[2J", end="")  # clear the screen, as `watch` does
-            print("\n".join(render.status_view(canary, _events(kube, ns, name), True)))
+            print("\n".join(_screen(kube, canary, colour=True)))
         elif not watch:
-            print("\n".join(render.status_view(canary, _events(kube, ns, name), False)))
+            print("\n".join(_screen(kube, canary, colour=False)))
         else:
             if current != last:
                 render.log_line(render.summary_line(canary))
@@ -86,9 +91,32 @@ def status(
                     seen_metrics.add(line)
                     render.log_line(f"  {line}")
         last = current
-        if not watch or (not terminal and current.get("phase") in render.FINAL_PHASES):
+        if not watch:
+            if render.phase_text(canary) == INVALID:
+                raise typer.Exit(EXIT_USAGE)  # a config error, as for a bad option
+            return
+        if not terminal and current.get("phase") in render.FINAL_PHASES:
             return
         time.sleep(1)
+
+
+def _screen(kube: Kube, canary: Obj, colour: bool) -> list[str]:
+    ns, name = canary["metadata"]["namespace"], canary["metadata"]["name"]
+    target = ((canary.get("spec") or {}).get("targetRef") or {}).get("name")
+    workloads = Workloads(
+        primary=_deployment(kube, ns, naming.primary(name)),
+        canary=_deployment(kube, ns, naming.canary_deployment(name)),
+        target=_deployment(kube, ns, target) if target else None,
+    )
+    now = dt.datetime.now(dt.UTC)
+    return status_view(canary, _events(kube, ns, name), workloads, now, colour)
+
+
+def _deployment(kube: Kube, ns: str, name: str) -> Obj | None:
+    try:
+        return kube.get_deployment(ns, name)
+    except CanaryError:  # as for events: the status is worth showing without them
+        return None
 
 
 def _events(kube: Kube, ns: str, name: str) -> list[Obj]:

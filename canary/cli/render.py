@@ -11,6 +11,10 @@ from typing import Any, TextIO
 
 import typer
 
+from canary.api.display import INVALID, phase_display, step_display
+from canary.api.durations import format_duration, parse_duration
+from canary.api.naming import cli_command
+
 Obj = dict[str, Any]
 # A table cell: its text, or its text and the colour to paint it on a terminal.
 Cell = str | tuple[str, str]
@@ -54,31 +58,53 @@ def table(rows: list[list[Cell]], colour: bool) -> list[str]:
     return lines
 
 
-def step_text(canary: Obj) -> str:
+def seconds_since(when: str, now: dt.datetime) -> float:
+    return (now - dt.datetime.fromisoformat(when)).total_seconds()
+
+
+def phase_text(canary: Obj) -> str:
+    status = canary.get("status") or {}
+    invalid = any(
+        c.get("type") == INVALID and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    return phase_display(status.get("phase", "Idle"), invalid)
+
+
+def step_text(canary: Obj, now: dt.datetime | None = None) -> str:
+    """The step 1-based and what it does; given `now`, also the time a timed pause has left."""
     status = canary.get("status") or {}
     steps = (canary.get("spec") or {}).get("steps") or []
     index = status.get("currentStepIndex")
     if index is None:
         return "-"
+    shown = step_display(index, len(steps))
     if index >= len(steps):
-        return f"{len(steps)}/{len(steps)}"
-    step = steps[index]
-    kind = next(iter(step), "?")
-    detail = step[kind]
+        return f"{shown} (promoting)"
+    kind = next(iter(steps[index]), "?")
+    detail = steps[index][kind]
     if kind == "setWeight":
         what = f"setWeight {detail}"
+    elif kind == "pause" and detail.get("duration"):
+        what = f"pause {detail['duration']}"
+        started = status.get("stepStartedAt")
+        if now is not None and started:
+            left = parse_duration(detail["duration"]) - seconds_since(started, now)
+            what += f", {format_duration(max(0.0, left))} left"
     elif kind == "pause":
-        what = f"pause {detail.get('duration', 'until promoted')}"
+        meta = canary["metadata"]
+        what = f"pause until `{cli_command('promote', meta['name'], meta['namespace'])}`"
     else:
-        what = "analysis " + ",".join(t["templateName"] for t in detail.get("templates", []))
-    return f"{index + 1}/{len(steps)} ({what})"
+        names = ",".join(t["templateName"] for t in detail.get("templates", []))
+        what = f"analysis {names}, until its metrics pass"
+    return f"{shown} ({what})"
 
 
 def summary_line(canary: Obj) -> str:
     """One line per observed change, for CI logs and --watch without a TTY."""
     status = canary.get("status") or {}
     parts = [
-        f"phase={status.get('phase', 'Idle')}",
+        f"phase={phase_text(canary)}",
         f"weight={status.get('canaryWeight', 0)}%",
         f"step={step_text(canary)}",
     ]
@@ -97,40 +123,6 @@ def metric_lines(canary: Obj) -> list[str]:
     return out
 
 
-def status_view(canary: Obj, events: list[Obj], colour: bool) -> list[str]:
-    meta, status = canary["metadata"], canary.get("status") or {}
-    phase = status.get("phase", "Idle")
-    lines = [
-        f"{paint(meta['namespace'] + '/' + meta['name'], colour, bold=True)}  "
-        f"phase {paint(phase, colour, bold=True)}  "
-        f"weight {status.get('canaryWeight', 0)}%  step {step_text(canary)}",
-        f"stable {status.get('stableRevision') or '-'}  "
-        f"canary {status.get('canaryRevision') or '-'}",
-    ]
-    if status.get("message"):
-        lines.append(f"message: {status['message']}")
-    for cond in status.get("conditions") or []:
-        if cond.get("status") == "True" and cond.get("type") == "Invalid":
-            lines.append(f"{paint('Invalid:', colour, fg='red')} {cond.get('message')}")
-    analysis = status.get("analysis") or []
-    if analysis:
-        rows: list[list[Cell]] = [["metric", "verdict", "value", "reason"]]
-        for m in analysis:
-            verdict = m.get("verdict") or "-"
-            rows.append(
-                [m["name"], (verdict, verdict_colour(verdict)), m.get("value") or "-",
-                 m.get("reason") or ""]
-            )
-        lines += table(rows, colour)
-    if events:
-        lines.append("events:")
-        lines += [
-            f"  {e.get('eventTime') or ''}  {e.get('type')}  {e.get('reason')}: {e.get('note')}"
-            for e in events[-8:]
-        ]
-    return lines
-
-
 def list_rows(canaries: list[Obj], all_namespaces: bool, wide: bool) -> list[list[Cell]]:
     """`canary list` as kubectl prints resources: NAMESPACE only across namespaces, and
     with -o wide the revisions and target too."""
@@ -141,7 +133,7 @@ def list_rows(canaries: list[Obj], all_namespaces: bool, wide: bool) -> list[lis
         meta, status = c["metadata"], c.get("status") or {}
         row: list[Cell] = [
             meta["name"],
-            status.get("phase", "Idle"),
+            phase_text(c),
             f"{status.get('canaryWeight', 0)}%",
             step_text(c),
         ]

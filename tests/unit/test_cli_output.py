@@ -120,8 +120,8 @@ def test_wait_times_out_with_3(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_status_piped_prints_whole_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run(monkeypatch, Cluster(rollout_to("r2", "Succeeded")[1]), "status", "checkout")
     assert result.exit_code == 0, result.output
-    assert f"message: {LONG}\n" in result.stdout
-    assert "errors  Pass     0.1    ok\n" in result.stdout
+    assert f"  message  {LONG}\n" in result.stdout
+    assert "  errors  Pass  -  value 0.1: ok\n" in result.stdout
     assert "\x1b[" not in result.stdout
     assert all(line == line.rstrip() for line in result.stdout.splitlines())
 

@@ -1,0 +1,203 @@
+"""The `canary status` screen: what a rollout runs, where it is, what each metric has seen
+so far and what it still needs, and what happened lately (Argo's tree view, as text)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from canary.api.display import INVALID
+from canary.api.naming import ANNOTATION_REQUEST
+from canary.cli.render import (
+    Cell,
+    paint,
+    phase_text,
+    seconds_since,
+    step_text,
+    table,
+    verdict_colour,
+)
+
+Obj = dict[str, Any]
+
+LABEL = len("message")
+_VERDICT_SUFFIX = re.compile(r" \((Pass|Fail|Inconclusive|Error)\)$")
+
+
+@dataclass(frozen=True)
+class Workloads:
+    """The Deployments behind the rollout, each None when it does not exist (yet)."""
+
+    primary: Obj | None  # N-primary: stable
+    canary: Obj | None  # N-canary
+    target: Obj | None  # the user's, which holds the newest template
+
+
+def ago(when: str | None, now: dt.datetime) -> str:
+    """"2m ago", as kubectl's AGE column rounds, from an ISO time."""
+    if not when:
+        return "-"
+    seconds = max(0, int(seconds_since(when, now)))
+    if seconds < 120:
+        return f"{seconds}s ago"
+    if seconds < 3 * 3600:
+        return f"{seconds // 60}m ago"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600}h ago"
+    return f"{seconds // 86400}d ago"
+
+
+def _images(deployment: Obj) -> str:
+    containers = deployment["spec"]["template"]["spec"].get("containers") or []
+    return ",".join(c.get("image", "?") for c in containers) or "-"
+
+
+def _ready(deployment: Obj) -> str:
+    ready = (deployment.get("status") or {}).get("readyReplicas") or 0
+    return f"{deployment['metadata']['name']} {ready}/{deployment['spec'].get('replicas', 1)} ready"
+
+
+def _variant(
+    label: str, revision: str | None, running: Obj | None, template: Obj | None
+) -> list[Cell]:
+    """A variant's row: its image (from the Deployment that runs it, else from the one
+    that will), replicas ready of desired, and revision."""
+    source = running or template
+    image = _images(source) if source else "-"
+    replicas = _ready(running) if running else "not running"
+    return [label, image, replicas, f"revision {revision or '-'}"]
+
+
+def _labelled(rows: list[list[Cell]]) -> list[list[Cell]]:
+    """Rows whose first cell is padded to the longest label ("message"), so that the
+    tables under the heading line up with each other."""
+    return [[_pad(row[0]), *row[1:]] for row in rows]
+
+
+def _pad(cell: Cell) -> Cell:
+    return cell.ljust(LABEL) if isinstance(cell, str) else (cell[0].ljust(LABEL), cell[1])
+
+
+def _count(x: float) -> str:
+    return f"{x:.0f}" if abs(x - round(x)) < 1e-9 else f"{x:.1f}"
+
+
+def evidence_text(metric: Obj) -> str:
+    """What a metric has seen, in words: for a comparison its pooled counts and what the
+    judge still needs; otherwise its value and the judge's reason."""
+    reason = (metric.get("reason") or "").removeprefix(f"{metric['name']}: ")
+    reason = _VERDICT_SUFFIX.sub("", reason)
+    evidence = metric.get("evidence") or []
+    if not evidence:
+        if metric.get("verdict") is None:
+            return "not measured yet"
+        value = metric.get("value")
+        return f"value {value}: {reason}" if value else reason
+    total = {k: sum(e.get(k, 0.0) for e in evidence) for k in
+             ("canaryRequests", "canaryBad", "stableRequests", "stableBad")}
+    bad = "slow requests" if metric.get("slowerThan") is not None else "errors"
+    words = f"{_count(total['canaryRequests'])} canary requests, {_count(total['canaryBad'])}"
+    if total["stableRequests"]:
+        expected = total["canaryRequests"] * total["stableBad"] / total["stableRequests"]
+        words += f" vs {expected:.2g} expected {bad} (at stable's rate)"
+    else:
+        words += f" {bad}"
+    if len(evidence) > 1:
+        words += f" over {len(evidence)} steps"
+    # The judge's reason restates the counts first; its last clause is the verdict's why.
+    return f"{words}; {reason.rsplit('; ', 1)[-1]}"
+
+
+def history_text(metric: Obj) -> str:
+    """The verdicts so far, from the status' counters (a judge Error counts as ✔ there)."""
+    measured = metric.get("measurements") or 0
+    if not measured:
+        return "-"
+    failures, inconclusive = metric.get("failures") or 0, metric.get("inconclusives") or 0
+    return f"✔{measured - failures - inconclusive} ✖{failures} ?{inconclusive}"
+
+
+def request_text(canary: Obj, now: dt.datetime) -> str | None:
+    """The last manual request: pending while the controller has not answered it (it is
+    down, or busy), else what became of it."""
+    status = canary.get("status") or {}
+    raw = (canary["metadata"].get("annotations") or {}).get(ANNOTATION_REQUEST)
+    if raw is None:
+        return None
+    try:
+        request = json.loads(raw)
+        what = f"{request['action']} by {request.get('user', '?')} {ago(request.get('at'), now)}"
+        pending = request["id"] != status.get("lastRequestId")
+    except (ValueError, KeyError, TypeError):
+        return "unreadable; the controller rejects it when it reads it"
+    if pending:
+        return f"{what}: pending, the controller has not answered it yet"
+    outcome = status.get("lastRequestOutcome") or "-"
+    why = status.get("lastRequestMessage")
+    return f"{what}: {outcome}" + (f" ({why})" if why else "")
+
+
+def _event_time(event: Obj) -> str | None:
+    return (
+        (event.get("series") or {}).get("lastObservedTime")
+        or event.get("eventTime")
+        or event.get("deprecatedLastTimestamp")
+        or event["metadata"].get("creationTimestamp")
+    )
+
+
+def status_view(
+    canary: Obj, events: list[Obj], workloads: Workloads, now: dt.datetime, colour: bool
+) -> list[str]:
+    meta, status = canary["metadata"], canary.get("status") or {}
+    phase = phase_text(canary)
+    phase_colour = "red" if phase == INVALID else None
+    lines = [
+        f"{paint(meta['namespace'] + '/' + meta['name'], colour, bold=True)}  "
+        f"{paint(phase, colour, bold=True, fg=phase_colour)}"
+    ]
+    variants = [
+        _variant("stable", status.get("stableRevision"), workloads.primary, workloads.target)
+    ]
+    if status.get("canaryRevision"):
+        variants.append(
+            _variant("canary", status["canaryRevision"], workloads.canary, workloads.target)
+        )
+    rows: list[list[Cell]] = [
+        ["step", step_text(canary, now)],
+        # The weight the controller last set; the route's own is known only to the router.
+        ["weight", f"{status.get('canaryWeight', 0)}%"],
+    ]
+    if status.get("message"):
+        rows.append(["message", status["message"]])
+    for cond in status.get("conditions") or []:
+        if cond.get("status") == "True" and cond.get("type") == INVALID:
+            rows.append([("invalid", "red"), cond.get("message") or ""])
+    request = request_text(canary, now)
+    if request:
+        rows.append(["request", request])
+    for block in (variants, rows):
+        lines += ["  " + line for line in table(_labelled(block), colour)]
+    metrics = status.get("analysis") or []
+    if status.get("phase") == "Succeeded":  # a leftover Inconclusive no longer holds anything
+        metrics = [m for m in metrics if m.get("verdict") not in (None, "Inconclusive")]
+    if metrics:
+        lines.append("metrics:")
+        metric_rows: list[list[Cell]] = []
+        for m in metrics:
+            verdict = m.get("verdict") or "-"
+            metric_rows.append(
+                [m["name"], (verdict, verdict_colour(verdict)), history_text(m), evidence_text(m)]
+            )
+        lines += ["  " + line for line in table(metric_rows, colour)]
+    if events:
+        lines.append("events:")
+        event_rows: list[list[Cell]] = [
+            [ago(_event_time(e), now), e.get("type") or "", f"{e.get('reason')}: {e.get('note')}"]
+            for e in events[-8:]
+        ]
+        lines += ["  " + line for line in table(event_rows, colour)]
+    return lines
