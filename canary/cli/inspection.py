@@ -103,20 +103,16 @@ def status(
 def _screen(kube: Kube, canary: Obj, colour: bool) -> list[str]:
     ns, name = canary["metadata"]["namespace"], canary["metadata"]["name"]
     target = ((canary.get("spec") or {}).get("targetRef") or {}).get("name")
-    workloads = Workloads(
-        primary=_deployment(kube, ns, naming.primary(name)),
-        canary=_deployment(kube, ns, naming.canary_deployment(name)),
-        target=_deployment(kube, ns, target) if target else None,
-    )
+    try:
+        workloads = Workloads(
+            primary=kube.get_deployment(ns, naming.primary(name)),
+            canary=kube.get_deployment(ns, naming.canary_deployment(name)),
+            target=kube.get_deployment(ns, target) if target else None,
+        )
+    except CanaryError as exc:  # as for events: the status is worth showing without them
+        workloads = Workloads(None, None, None, unreadable=str(exc))
     now = dt.datetime.now(dt.UTC)
     return status_view(canary, _events(kube, ns, name), workloads, now, colour)
-
-
-def _deployment(kube: Kube, ns: str, name: str) -> Obj | None:
-    try:
-        return kube.get_deployment(ns, name)
-    except CanaryError:  # as for events: the status is worth showing without them
-        return None
 
 
 def _events(kube: Kube, ns: str, name: str) -> list[Obj]:

@@ -34,6 +34,7 @@ class Workloads:
     primary: Obj | None  # N-primary: stable
     canary: Obj | None  # N-canary
     target: Obj | None  # the user's, which holds the newest template
+    unreadable: str = ""  # why they could not be read (canary-view alone cannot)
 
 
 def ago(when: str | None, now: dt.datetime) -> str:
@@ -60,12 +61,12 @@ def _ready(deployment: Obj) -> str:
     return f"{deployment['metadata']['name']} {ready}/{deployment['spec'].get('replicas', 1)} ready"
 
 
-def _variant(
-    label: str, revision: str | None, running: Obj | None, template: Obj | None
-) -> list[Cell]:
-    """A variant's row: its image (from the Deployment that runs it, else from the one
-    that will), replicas ready of desired, and revision."""
-    source = running or template
+def _variant(label: str, revision: str | None, running: Obj | None, w: Workloads) -> list[Cell]:
+    """A variant's row: its image (from the Deployment that runs it, else from the target,
+    which will), replicas ready of desired, and revision."""
+    if w.unreadable:
+        return [label, "-", "-", f"revision {revision or '-'}"]
+    source = running or w.target
     image = _images(source) if source else "-"
     replicas = _ready(running) if running else "not running"
     return [label, image, replicas, f"revision {revision or '-'}"]
@@ -159,13 +160,14 @@ def status_view(
         f"{paint(meta['namespace'] + '/' + meta['name'], colour, bold=True)}  "
         f"{paint(phase, colour, bold=True, fg=phase_colour)}"
     ]
-    variants = [
-        _variant("stable", status.get("stableRevision"), workloads.primary, workloads.target)
-    ]
-    if status.get("canaryRevision"):
-        variants.append(
-            _variant("canary", status["canaryRevision"], workloads.canary, workloads.target)
+    variants: list[list[Cell]] = [
+        _variant(label, revision, running, workloads)
+        for label, revision, running in (
+            ("stable", status.get("stableRevision"), workloads.primary),
+            ("canary", status.get("canaryRevision"), workloads.canary),
         )
+        if label == "stable" or revision
+    ]
     rows: list[list[Cell]] = [
         ["step", step_text(canary, now)],
         # The weight the controller last set; the route's own is known only to the router.
@@ -176,6 +178,8 @@ def status_view(
     for cond in status.get("conditions") or []:
         if cond.get("status") == "True" and cond.get("type") == INVALID:
             rows.append([("invalid", "red"), cond.get("message") or ""])
+    if workloads.unreadable:
+        rows.append(["images", f"cannot read the Deployments: {workloads.unreadable}"])
     request = request_text(canary, now)
     if request:
         rows.append(["request", request])

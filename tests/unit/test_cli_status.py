@@ -165,3 +165,9 @@ def test_a_request_the_controller_has_not_answered_shows_as_pending(
     canary["status"]["lastRequestId"] = "r2"
     answered = run(monkeypatch, canary, "status", "checkout")
     assert "ago: Applied\n" in answered.stdout
+
+
+def test_deployments_it_may_not_read_are_unknown_not_stopped() -> None:
+    lines = status_view(rollout(), [], Workloads(None, None, None, "forbidden"), NOW, False)
+    assert lines[1:3] == ["  stable   -  -  revision 5d8f6c", "  canary   -  -  revision 7c9a41"]
+    assert "  images   cannot read the Deployments: forbidden" in lines
