@@ -38,7 +38,8 @@ class Workloads:
 
 
 def ago(when: str | None, now: dt.datetime) -> str:
-    """"2m ago", as kubectl's AGE column rounds, from an ISO time."""
+    """How long ago an ISO time was, rounded down to seconds, minutes, hours or days
+    ("2m ago"): readable at a glance, unlike the API's microsecond stamps."""
     if not when:
         return "-"
     seconds = max(0, int(seconds_since(when, now)))
