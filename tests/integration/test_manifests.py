@@ -34,10 +34,12 @@ def test_kubectl_get_canaries_shows_phase_weight_step_age(installed: None, kubec
     kubectl("patch", "canary", "checkout", "-n", namespace, "--subresource=status",
             "--type=merge", "-p",
             json.dumps({"status": {"phase": "Progressing", "canaryWeight": 10,
-                                   "currentStepIndex": 1}}))
+                                   "currentStepIndex": 1, "phaseDisplay": "Invalid",
+                                   "stepDisplay": "2/3"}}))
     table = kubectl("get", "canaries", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "PHASE", "WEIGHT", "STEP", "AGE"]
-    assert table[1].split()[:4] == ["checkout", "Progressing", "10", "1"]
+    # What the engine writes for kubectl: an invalid spec as the phase, the step 1-based.
+    assert table[1].split()[:4] == ["checkout", "Invalid", "10", "2/3"]
     # short name works too
     assert "checkout" in kubectl("get", "cnry", "-n", namespace).stdout
 
