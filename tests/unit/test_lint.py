@@ -520,3 +520,36 @@ def test_a_document_with_many_findings_reads_each_mapping_once(tmp_path: Path) -
     spec.value = counting = _CountingList(spec.value)
     assert [doc.line(f"spec.k{i}") for i in range(1000)] == list(range(18, 1018))
     assert counting.iterations == 1
+
+
+def test_a_query_that_is_not_promql_is_a_finding_at_its_line(tmp_path: Path) -> None:
+    unclosed = TEMPLATE.replace("[1m]))", "[1m]")
+    result = CliRunner().invoke(_app(), ["lint", *_write(tmp_path, {"t.yaml": unclosed})])
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"{tmp_path}/t.yaml:12: spec.metrics[0].provider.prometheus.query: is not valid "
+        "PromQL: unclosed left parenthesis (fix the query; try it in the Prometheus UI's "
+        "expression browser)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # an arg stands for a duration, an identifier and a number in one query
+        'sum(rate(x{ {{args.label}}="{{args.service}}"}[{{args.lookback}}])) > {{args.limit}}',
+        "histogram_quantile({{args.q}}, sum by (le) (rate(x_bucket[5m])))",
+    ],
+)
+def test_args_outside_quotes_parse_wherever_they_stand(tmp_path: Path, query: str) -> None:
+    template = TEMPLATE.replace(
+        "    - name: service\n",
+        "".join(f"    - name: {a}\n" for a in ("service", "label", "lookback", "limit", "q")),
+    ).replace('sum(rate(x{service="{{args.service}}"}[1m]))', query)
+    assert lint_paths(_write(tmp_path, {"t.yaml": template})).lines == []
+
+
+def test_a_query_nested_too_deep_to_parse_is_a_finding_not_a_crash(tmp_path: Path) -> None:
+    deep = TEMPLATE.replace('x{service="{{args.service}}"}', "(" * 20_000 + "x" + ")" * 20_000)
+    (finding,) = lint_paths(_write(tmp_path, {"t.yaml": deep})).lines
+    assert finding.endswith("query: nests brackets more than 200 deep (simplify the query)")
