@@ -54,16 +54,19 @@ def lint(
 
     Prints one line per finding, FILE:LINE: field: message (fix). Templates that a
     Canary references must be among the given files. Objects of other kinds (CRDs,
-    RBAC, Deployments, ...) are skipped.
+    RBAC, Deployments, Argo Rollouts, ...) are skipped, and named in a note.
 
     Exit codes: 0 clean, 1 findings, 2 a file could not be checked (missing, unreadable,
-    or not valid YAML).
+    or not valid YAML) or a directory has no YAML files.
     """
     from canary.templates.lint import lint_paths
 
     report = lint_paths(paths)
     for line in report.lines:
         print(line)
+    note = report.note()
+    if note:
+        print(note, file=sys.stderr)
     print(report.summary(), file=sys.stderr)
     raise typer.Exit(lint_exit_code(report))
 
