@@ -4,6 +4,7 @@ Prometheus; a thin layer over canary.templates.lint and canary.templates.analyze
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -201,6 +202,8 @@ def analyze(
             raise fail(f"{option} must be longer than 0")
     if interval and not duration:
         raise fail("--interval needs --duration (without it every metric runs once)")
+    # urllib3 logs each retry with the whole query URL; each metric's reason says it once.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         chosen = library.load_template(template)
         args = analysis.resolve_args(chosen, analysis.parse_args(arg or []))
@@ -248,6 +251,10 @@ def analyze(
         _table(out, chosen, results)
     else:
         _plain(chosen, results)
+    same = canary_selector == stable_selector
+    aa = analysis.aa_summary(results, stable_selector) if same else None
+    if aa:
+        print(aa, file=sys.stderr if as_json else sys.stdout)
     raise typer.Exit(analyze_exit_code(results))
 
 

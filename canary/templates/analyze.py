@@ -54,6 +54,7 @@ from canary.templates.variants import PINNED_ARG, measure, rendered_queries
 
 __all__ = [
     "MetricResult",
+    "aa_summary",
     "parse_args",
     "providers_for",
     "resolve_args",
@@ -242,3 +243,31 @@ def run(
             break
         sleep(max(0.0, upcoming - (clock() - start)))
     return list(results.values())
+
+
+def aa_summary(results: Sequence[MetricResult], selector: str) -> str | None:
+    """What an A/A run (both sides reading ``selector``) says about the template's
+    comparisons; None without comparisons. Equal sides can never show a regression, so
+    anything short of a Fail (or an Error) is the healthy answer, Inconclusive included:
+    the judge only wants more requests before it rules a regression out."""
+    compared = [r for r in results if r.kind == "comparison"]
+    if not compared:
+        return None
+    head = f"A/A check (both sides read {selector!r})"
+    failed = [r.name for r in compared if r.verdict == Verdict.FAIL]
+    if failed:
+        return (
+            f"{head}: unhealthy: {', '.join(failed)} failed with canary and stable the same, "
+            "so it would fail sound canaries too; check its queries"
+        )
+    errors = [r.name for r in compared if r.verdict == Verdict.ERROR]
+    if errors:
+        return f"{head}: not judged: {', '.join(errors)} could not be measured"
+    waiting = [r.name for r in compared if r.verdict == Verdict.INCONCLUSIVE]
+    note = (
+        f"; Inconclusive ({', '.join(waiting)}) only means more traffic is needed to rule "
+        "out a regression, not a fault in the template"
+        if waiting
+        else ""
+    )
+    return f"{head}: healthy: no comparison failed with canary and stable the same{note}"
