@@ -170,7 +170,8 @@ def analyze(
             "(threshold: the query's number; comparison: the judge's estimate, the "
             "canary/stable error-rate ratio or the relative quantile increase), "
             "reason and query (as rendered: a string, or for comparisons "
-            '{"requestsQuery": {"canary": ..., "stable": ...}, ...}), kind, measurements.',
+            '{"requestsQuery": {"canary": ..., "stable": ...}, ...}), kind, measurements, '
+            "empty (what each comparison query that found nothing says).",
         ),
     ] = False,
 ) -> None:
@@ -281,12 +282,17 @@ def _queries(result: analysis.MetricResult) -> list[str]:
     ]
 
 
+def _details(result: analysis.MetricResult) -> list[str]:
+    """The lines under a metric: what found nothing, then the queries."""
+    return [*result.empty, *_queries(result)]
+
+
 def _plain(template: library.Template, results: list[analysis.MetricResult]) -> None:
     print(f"template {template.name} ({template.source})")
     for result in results:
         value = "-" if result.status.value is None else result.status.value
         print(f"{result.name}: {result.verdict} (value {value}): {result.reason}")
-        for line in _queries(result):
+        for line in _details(result):
             print(f"  {line}")
 
 
@@ -307,5 +313,5 @@ def _table(out: Console, template: library.Template, results: list[analysis.Metr
     out.print(table)
     for result in results:
         out.print(Text(result.name, style="bold"))
-        for line in _queries(result):
+        for line in _details(result):
             out.print(Text(f"  {line}"), soft_wrap=True)

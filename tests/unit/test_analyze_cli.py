@@ -384,3 +384,22 @@ def test_an_unreachable_prometheus_is_one_line_per_metric_without_urllib3_warnin
     assert line.endswith(f"cannot reach Prometheus at {url}: [Errno 111] Connection refused")
     assert not [r for r in caplog.records if r.name.startswith("urllib3")]
     assert result.stderr == ""
+
+
+def test_a_side_whose_selector_matches_nothing_is_named(tmp_path: Path, fake) -> None:
+    nothing = CountsSample(canary=Counts(5000, 5), stable=Counts(0, 0))
+    fake(_scalar({"errors": ScalarSample(0.0), "errors-vs-stable": nothing}))
+    template = tmp_path / "two.yaml"
+    template.write_text(TWO_METRICS)
+    result = _invoke("-t", str(template), "-a", "service=checkout", "--stable-selector",
+                     "primary", "--prometheus", "http://p:9090")
+    assert result.exit_code == 3, result.output
+    lines = result.stdout.splitlines()
+    assert lines[3].endswith("stable has no requests yet (Inconclusive)")
+    assert lines[4] == (
+        "  requestsQuery (stable, {{variant}}='primary') found no requests: no series "
+        "matched, or none in the window; check its label selectors"
+    )
+    assert lines[6] == (
+        '  requestsQuery (stable): sum(increase(req{service="checkout", v="primary"}[300s]))'
+    )
