@@ -4,6 +4,7 @@ Prometheus; a thin layer over canary.templates.lint and canary.templates.analyze
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -54,16 +55,19 @@ def lint(
 
     Prints one line per finding, FILE:LINE: field: message (fix). Templates that a
     Canary references must be among the given files. Objects of other kinds (CRDs,
-    RBAC, Deployments, ...) are skipped.
+    RBAC, Deployments, Argo Rollouts, ...) are skipped, and named in a note.
 
     Exit codes: 0 clean, 1 findings, 2 a file could not be checked (missing, unreadable,
-    or not valid YAML).
+    or not valid YAML) or a directory has no YAML files.
     """
     from canary.templates.lint import lint_paths
 
     report = lint_paths(paths)
     for line in report.lines:
         print(line)
+    note = report.note()
+    if note:
+        print(note, file=sys.stderr)
     print(report.summary(), file=sys.stderr)
     raise typer.Exit(lint_exit_code(report))
 
@@ -166,7 +170,8 @@ def analyze(
             "(threshold: the query's number; comparison: the judge's estimate, the "
             "canary/stable error-rate ratio or the relative quantile increase), "
             "reason and query (as rendered: a string, or for comparisons "
-            '{"requestsQuery": {"canary": ..., "stable": ...}, ...}), kind, measurements.',
+            '{"requestsQuery": {"canary": ..., "stable": ...}, ...}), kind, measurements, '
+            "empty (what each comparison query that found nothing says).",
         ),
     ] = False,
 ) -> None:
@@ -198,6 +203,8 @@ def analyze(
             raise fail(f"{option} must be longer than 0")
     if interval and not duration:
         raise fail("--interval needs --duration (without it every metric runs once)")
+    # urllib3 logs each retry with the whole query URL; each metric's reason says it once.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         chosen = library.load_template(template)
         args = analysis.resolve_args(chosen, analysis.parse_args(arg or []))
@@ -245,6 +252,10 @@ def analyze(
         _table(out, chosen, results)
     else:
         _plain(chosen, results)
+    same = canary_selector == stable_selector
+    aa = analysis.aa_summary(results, stable_selector) if same else None
+    if aa:
+        print(aa, file=sys.stderr if as_json else sys.stdout)
     raise typer.Exit(analyze_exit_code(results))
 
 
@@ -271,12 +282,17 @@ def _queries(result: analysis.MetricResult) -> list[str]:
     ]
 
 
+def _details(result: analysis.MetricResult) -> list[str]:
+    """The lines under a metric: what found nothing, then the queries."""
+    return [*result.empty, *_queries(result)]
+
+
 def _plain(template: library.Template, results: list[analysis.MetricResult]) -> None:
     print(f"template {template.name} ({template.source})")
     for result in results:
         value = "-" if result.status.value is None else result.status.value
         print(f"{result.name}: {result.verdict} (value {value}): {result.reason}")
-        for line in _queries(result):
+        for line in _details(result):
             print(f"  {line}")
 
 
@@ -297,5 +313,5 @@ def _table(out: Console, template: library.Template, results: list[analysis.Metr
     out.print(table)
     for result in results:
         out.print(Text(result.name, style="bold"))
-        for line in _queries(result):
+        for line in _details(result):
             out.print(Text(f"  {line}"), soft_wrap=True)

@@ -43,7 +43,7 @@ from typing import Any
 from canary.api.durations import parse_duration
 from canary.api.status import MetricStatus, Verdict
 from canary.engine.clock import to_iso
-from canary.engine.samples import MetricTask
+from canary.engine.samples import BucketsSample, CountsSample, MetricTask, Sample
 from canary.engine.tasks import baseline_for
 from canary.engine.verdicts import evaluate
 from canary.errors import PermanentError
@@ -54,6 +54,7 @@ from canary.templates.variants import PINNED_ARG, measure, rendered_queries
 
 __all__ = [
     "MetricResult",
+    "aa_summary",
     "parse_args",
     "providers_for",
     "resolve_args",
@@ -141,6 +142,8 @@ class MetricResult:
     status: MetricStatus
     failure_limit: int = 0
     history: list[MetricStatus] = field(default_factory=list)
+    # comparisons: which side's query found nothing, at the last measurement
+    empty: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> Verdict:
@@ -173,6 +176,7 @@ class MetricResult:
             "query": self.query,
             "kind": self.kind,
             "measurements": len(self.history),
+            "empty": self.empty,
         }
 
 
@@ -229,6 +233,7 @@ def run(
             sample = measure(providers[metric.name], task, canary, stable)
             previous = result.status if result.history else None
             result.status = evaluate(task, sample, previous, now())
+            result.empty = _empty_sides(sample, {"canary": canary, "stable": stable})
             result.history.append(result.status)
             if metric.comparison is not None:
                 result.query = rendered_queries(metric, args, window, canary, stable)
@@ -242,3 +247,52 @@ def run(
             break
         sleep(max(0.0, upcoming - (clock() - start)))
     return list(results.values())
+
+
+def _empty_sides(sample: Sample, selectors: Mapping[str, str]) -> list[str]:
+    """The engine only says a side "has no requests yet"; when a selector matches no
+    series, that reads like waiting for traffic, so name the query and the selector."""
+    if isinstance(sample, CountsSample):
+        found = {"canary": sample.canary.requests, "stable": sample.stable.requests}
+        role, nothing = "requestsQuery", "no requests: no series matched, or none in the window"
+    elif isinstance(sample, BucketsSample):
+        found = {"canary": len(sample.canary), "stable": len(sample.stable)}
+        role, nothing = "bucketsQuery", "no series"
+    else:
+        return []
+    return [
+        f"{role} ({side}, {{{{variant}}}}={value!r}) found {nothing}; check its label selectors"
+        for side, value in selectors.items()
+        if not found[side]
+    ]
+
+
+def aa_summary(results: Sequence[MetricResult], selector: str) -> str | None:
+    """What an A/A run (both sides reading ``selector``) says about the template's
+    comparisons; None without comparisons. Equal sides can never show a regression, so
+    anything short of a Fail (or an Error) is the healthy answer, Inconclusive included:
+    the judge only wants more requests before it rules a regression out."""
+    compared = [r for r in results if r.kind == "comparison"]
+    if not compared:
+        return None
+    head = f"A/A check (both sides read {selector!r})"
+    failed = [r.name for r in compared if r.verdict == Verdict.FAIL]
+    if failed:
+        return (
+            f"{head}: unhealthy: {', '.join(failed)} failed with canary and stable the same, "
+            "so it would fail sound canaries too; check its queries"
+        )
+    errors = [r.name for r in compared if r.verdict == Verdict.ERROR]
+    if errors:
+        return f"{head}: not judged: {', '.join(errors)} could not be measured"
+    empty = [r.name for r in compared if r.empty]
+    if empty:
+        return f"{head}: not judged: {', '.join(empty)} found nothing to compare"
+    waiting = [r.name for r in compared if r.verdict == Verdict.INCONCLUSIVE]
+    note = (
+        f"; Inconclusive ({', '.join(waiting)}) only means more traffic is needed to rule "
+        "out a regression, not a fault in the template"
+        if waiting
+        else ""
+    )
+    return f"{head}: healthy: no comparison failed with canary and stable the same{note}"

@@ -12,7 +12,11 @@ What gets linted:
   block that mentions ``apiVersion: canary.dev/``, with lines counted in the Markdown file.
 - **Objects.** A document is linted when its apiVersion is in the ``canary.dev`` group,
   or when it has no apiVersion but one of our kinds. Everything else (CRDs, RBAC,
-  Deployments, kustomizations) is skipped silently, so ``manifests/`` can be linted whole.
+  Deployments, Argo Rollouts) is skipped, so ``manifests/`` can be linted whole. Kinds
+  outside Kubernetes' own API groups are named in a note (:meth:`LintReport.note`), so
+  an Argo Rollout that was meant to be a Canary is not mistaken for a clean one.
+- **Directories without YAML.** A directory given that holds no ``*.yaml`` or ``*.yml``
+  file cannot be checked: a wrong path must not read as "ok".
 - **References.** Templates referenced by a Canary must be among the given files: an
   AnalysisTemplate is visible to a Canary when either leaves ``metadata.namespace`` out
   or both name the same namespace; a ClusterAnalysisTemplate is visible to all. A template
@@ -64,6 +68,8 @@ class LintReport:
     files: int = 0
     objects: int = 0
     order: list[str] = field(default_factory=list)  # files in the order they were given
+    skipped: dict[str, int] = field(default_factory=dict)  # "Kind (apiVersion)" -> count
+    # of kinds outside Kubernetes' own groups
 
     @property
     def lines(self) -> list[str]:
@@ -72,6 +78,15 @@ class LintReport:
         files = dict.fromkeys([*self.order, *(x.file for x in everything)])
         order = {f: i for i, f in enumerate(files)}
         return [str(x) for x in sorted(everything, key=lambda x: (order[x.file], x.line))]
+
+    def note(self) -> str | None:
+        if not self.skipped:
+            return None
+        count = sum(self.skipped.values())
+        return (
+            f"note: skipped {_plural(count, 'object')} of kinds canary lint does not know: "
+            + ", ".join(sorted(self.skipped))
+        )
 
     def summary(self) -> str:
         files = _plural(self.files, "file")
@@ -99,12 +114,25 @@ def lint_paths(paths: Sequence[str | Path]) -> LintReport:
         documents += docs
         report.unchecked += problems
     ours = [d for d in documents if d.ours]
+    for doc in documents:
+        if not doc.ours and isinstance(doc.kind, str):
+            api = doc.data.get("apiVersion")
+            if not (isinstance(api, str) and _kubernetes_group(api)):
+                kind = f"{doc.kind} ({api})" if isinstance(api, str) else doc.kind
+                report.skipped[kind] = report.skipped.get(kind, 0) + 1
     report.objects = len(ours)
     templates, duplicates = _templates(ours)
     report.findings += duplicates
     for doc in ours:
         report.findings += _lint_document(doc, templates)
     return report
+
+
+def _kubernetes_group(api_version: str) -> bool:
+    """Whether apiVersion is Kubernetes' own: core ("v1"), a bare group ("apps/v1") or
+    one under k8s.io (RBAC, CRDs, kustomize): skipping these surprises nobody."""
+    group = api_version.rpartition("/")[0]
+    return "." not in group or group.endswith(".k8s.io")
 
 
 def _expand(paths: Sequence[str | Path], report: LintReport) -> Iterator[str]:
@@ -115,6 +143,19 @@ def _expand(paths: Sequence[str | Path], report: LintReport) -> Iterator[str]:
             found = sorted(
                 p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in YAML_SUFFIXES
             )
+            if not found:
+                report.order.append(str(raw))
+                report.unchecked.append(
+                    Located(
+                        str(raw),
+                        0,
+                        Finding(
+                            "(directory)",
+                            "has no *.yaml or *.yml files",
+                            "check the path, or name the files",
+                        ),
+                    )
+                )
             for p in found:
                 if p.resolve() not in seen:
                     seen.add(p.resolve())
@@ -219,7 +260,7 @@ def _visible(templates: Sequence[_Template], canary: Document) -> dict[str, Anal
 def _lint_document(doc: Document, templates: Sequence[_Template]) -> list[Located]:
     kind = doc.kind
     if kind == "Canary":
-        findings = validate_canary(doc.data, _visible(templates, doc))
+        findings = validate_canary(doc.data, _visible(templates, doc), from_files=True)
     elif kind in TEMPLATE_KINDS:
         findings = validate_template(doc.data)
     else:

@@ -23,20 +23,25 @@ from canary.validation.providers import arg_value_findings
 
 
 def check_analyses(
-    spec: Mapping[str, Any], templates: Mapping[str, AnalysisTemplateSpec]
+    spec: Mapping[str, Any],
+    templates: Mapping[str, AnalysisTemplateSpec],
+    *,
+    from_files: bool = False,
 ) -> list[Finding]:
     findings: list[Finding] = []
     background = spec.get("analysis")
     background_args = _args_of(background, "spec.analysis", findings)
     if isinstance(background, Mapping):
-        findings += _check_analysis(background, "spec.analysis", background_args, templates)
+        findings += _check_analysis(
+            background, "spec.analysis", background_args, templates, from_files
+        )
     steps = spec.get("steps")
     for i, step in enumerate(steps if isinstance(steps, list) else []):
         if isinstance(step, Mapping) and isinstance(step.get("analysis"), Mapping):
             here = f"spec.steps[{i}].analysis"
             own = _args_of(step["analysis"], here, findings)
             findings += _check_analysis(
-                step["analysis"], here, {**background_args, **own}, templates
+                step["analysis"], here, {**background_args, **own}, templates, from_files
             )
     return findings
 
@@ -66,6 +71,7 @@ def _check_analysis(
     here: str,
     args: Mapping[str, tuple[str, Any]],
     templates: Mapping[str, AnalysisTemplateSpec],
+    from_files: bool,
 ) -> list[Finding]:
     findings: list[Finding] = []
     refs = analysis.get("templates")
@@ -80,7 +86,9 @@ def _check_analysis(
         template = templates.get(template_key(name, cluster))
         if template is None:
             findings.append(
-                _missing_template(f"{here}.templates[{j}].templateName", name, cluster, templates)
+                _missing_template(
+                    f"{here}.templates[{j}].templateName", name, cluster, templates, from_files
+                )
             )
             continue
         values: dict[str, str] = {}
@@ -122,13 +130,21 @@ def _check_analysis(
 
 
 def _missing_template(
-    field: str, name: str, cluster: bool, templates: Mapping[str, AnalysisTemplateSpec]
+    field: str,
+    name: str,
+    cluster: bool,
+    templates: Mapping[str, AnalysisTemplateSpec],
+    from_files: bool,
 ) -> Finding:
     kind = "ClusterAnalysisTemplate" if cluster else "AnalysisTemplate"
-    where = "" if cluster else " in this namespace"
+    if from_files:
+        missing, here = "is not among the files given", "among the files given"
+    else:
+        here = "in this namespace"
+        missing = "does not exist" + ("" if cluster else f" {here}")
     if template_key(name, not cluster) in templates:
         fix = (
-            "an AnalysisTemplate with that name exists in this namespace; remove clusterScope"
+            f"an AnalysisTemplate with that name exists {here}; remove clusterScope"
             if cluster
             else "a ClusterAnalysisTemplate with that name exists; set clusterScope: true"
         )
@@ -137,5 +153,6 @@ def _missing_template(
             k.removeprefix("cluster/") for k in templates if k.startswith("cluster/") == cluster
         ]
         close = closest(name, same_scope)
-        fix = f"did you mean {close!r}?" if close else f"create the {kind}, or fix the name"
-    return Finding(field, f"{kind} {name!r} does not exist{where}", fix)
+        create = "give the file that defines it" if from_files else f"create the {kind}"
+        fix = f"did you mean {close!r}?" if close else f"{create}, or fix the name"
+    return Finding(field, f"{kind} {name!r} {missing}", fix)

@@ -22,12 +22,16 @@ from canary.validation.schema import header_findings, schema_findings
 
 
 def validate_canary(
-    canary_obj: Mapping[str, Any], templates: Mapping[str, AnalysisTemplateSpec] | None
+    canary_obj: Mapping[str, Any],
+    templates: Mapping[str, AnalysisTemplateSpec] | None,
+    *,
+    from_files: bool = False,
 ) -> list[Finding]:
     """Every problem with a Canary object (the whole object, as stored); empty when valid.
 
     With ``templates=None`` (offline lint without a cluster) template references and args
-    are not checked.
+    are not checked. ``from_files``: the templates are those in the files given to a
+    command, not the cluster's, so a missing one is worded as such.
     """
     if not isinstance(canary_obj, Mapping):
         return [
@@ -56,7 +60,7 @@ def validate_canary(
     findings += check_routing(spec.get("trafficRouting"))
     findings += check_deploy_window(spec.get("deployWindow"))
     if templates is not None:
-        findings += check_analyses(spec, templates)
+        findings += check_analyses(spec, templates, from_files=from_files)
     return unique(findings)
 
 

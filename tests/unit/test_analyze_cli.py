@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -333,3 +334,72 @@ def test_buckets_selectors_combine_both_sides() -> None:
     assert "canary" in result.reason and result.status.measurements <= 1
     sample_sides = [t.args["canary_analyze_variant"] for t in provider.tasks]
     assert sample_sides == ["blue", "stable"]
+
+
+@pytest.mark.parametrize(
+    ("errors", "code", "says"),
+    [
+        (0, 0, "healthy: no comparison failed with canary and stable the same"),
+        (50, 3, "healthy: no comparison failed with canary and stable the same; Inconclusive "
+                "(errors-vs-stable) only means more traffic is needed to rule out a "
+                "regression, not a fault in the template"),
+    ],
+)
+def test_an_aa_check_of_equal_sides_reads_as_healthy(
+    tmp_path: Path, fake, errors: int, code: int, says: str
+) -> None:
+    same = CountsSample(canary=Counts(5000, errors), stable=Counts(5000, errors))
+    fake(_scalar({"errors": ScalarSample(0.0), "errors-vs-stable": same}))
+    template = tmp_path / "two.yaml"
+    template.write_text(TWO_METRICS)
+    result = _invoke("-t", str(template), "-a", "service=checkout", "--canary-selector",
+                     "stable", "--prometheus", "http://p:9090")
+    assert result.exit_code == code, result.output
+    assert result.stdout.splitlines()[-1] == f"A/A check (both sides read 'stable'): {says}"
+
+
+def test_an_aa_check_that_fails_says_the_template_is_unsound(tmp_path: Path, fake) -> None:
+    fake(_scalar({"errors": ScalarSample(0.0), "errors-vs-stable": BAD_COUNTS}))
+    template = tmp_path / "two.yaml"
+    template.write_text(TWO_METRICS)
+    result = _invoke("-t", str(template), "-a", "service=checkout", "--canary-selector",
+                     "stable", "--prometheus", "http://p:9090")
+    assert result.stdout.splitlines()[-1] == (
+        "A/A check (both sides read 'stable'): unhealthy: errors-vs-stable failed with canary "
+        "and stable the same, so it would fail sound canaries too; check its queries"
+    )
+
+
+def test_an_unreachable_prometheus_is_one_line_per_metric_without_urllib3_warnings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as free:  # a port nothing listens on, once closed
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    result = _invoke("-t", "http-error-rate", "-a", "service=checkout", "--prometheus", url)
+    assert result.exit_code == 4, result.output
+    [line] = [x for x in result.stdout.splitlines() if not x.startswith(("template", "  "))]
+    assert line.startswith("http-error-rate: Error (value -): ")
+    assert line.endswith(f"cannot reach Prometheus at {url}: [Errno 111] Connection refused")
+    assert not [r for r in caplog.records if r.name.startswith("urllib3")]
+    assert result.stderr == ""
+
+
+def test_a_side_whose_selector_matches_nothing_is_named(tmp_path: Path, fake) -> None:
+    nothing = CountsSample(canary=Counts(5000, 5), stable=Counts(0, 0))
+    fake(_scalar({"errors": ScalarSample(0.0), "errors-vs-stable": nothing}))
+    template = tmp_path / "two.yaml"
+    template.write_text(TWO_METRICS)
+    result = _invoke("-t", str(template), "-a", "service=checkout", "--stable-selector",
+                     "primary", "--prometheus", "http://p:9090")
+    assert result.exit_code == 3, result.output
+    lines = result.stdout.splitlines()
+    assert lines[3].endswith("stable has no requests yet (Inconclusive)")
+    assert lines[4] == (
+        "  requestsQuery (stable, {{variant}}='primary') found no requests: no series "
+        "matched, or none in the window; check its label selectors"
+    )
+    assert lines[6] == (
+        '  requestsQuery (stable): sum(increase(req{service="checkout", v="primary"}[300s]))'
+    )

@@ -83,9 +83,9 @@ CASES: list[tuple[str, dict[str, str], list[str], int]] = [
         "missing-template",
         {"c.yaml": CANARY},
         [r"c\.yaml:13: spec\.steps\[1\]\.analysis\.templates\[0\]\.templateName: "
-         r"AnalysisTemplate 'http-error-rate' does not exist",
+         r"AnalysisTemplate 'http-error-rate' is not among the files given",
          r"c\.yaml:16: spec\.analysis\.templates\[0\]\.templateName: AnalysisTemplate "
-         r"'http-error-rate' does not exist"],
+         r"'http-error-rate' is not among the files given"],
         1,
     ),
     (
@@ -93,7 +93,8 @@ CASES: list[tuple[str, dict[str, str], list[str], int]] = [
         {"c.yaml": _edit(CANARY, "- templateName: http-error-rate",
                          "- templateName: http-eror-rate"),
          "t.yaml": TEMPLATE},
-        [r"c\.yaml:13: .*templateName: AnalysisTemplate 'http-eror-rate' does not exist.*"
+        [r"c\.yaml:13: .*templateName: AnalysisTemplate 'http-eror-rate' is not among the "
+         r"files given.*"
          r"\(did you mean 'http-error-rate'\?\)"],
         1,
     ),
@@ -174,8 +175,8 @@ CASES: list[tuple[str, dict[str, str], list[str], int]] = [
         {"c.yaml": CANARY,
          "t.yaml": _edit(TEMPLATE, "  name: http-error-rate\n",
                          "  name: http-error-rate\n  namespace: billing\n")},
-        [r"c\.yaml:13: .*'http-error-rate' does not exist in this namespace",
-         r"c\.yaml:16: .*'http-error-rate' does not exist in this namespace"],
+        [r"c\.yaml:13: .*'http-error-rate' is not among the files given",
+         r"c\.yaml:16: .*'http-error-rate' is not among the files given"],
         1,
     ),
     (
@@ -520,3 +521,59 @@ def test_a_document_with_many_findings_reads_each_mapping_once(tmp_path: Path) -
     spec.value = counting = _CountingList(spec.value)
     assert [doc.line(f"spec.k{i}") for i in range(1000)] == list(range(18, 1018))
     assert counting.iterations == 1
+
+
+def test_a_query_that_is_not_promql_is_a_finding_at_its_line(tmp_path: Path) -> None:
+    unclosed = TEMPLATE.replace("[1m]))", "[1m]")
+    result = CliRunner().invoke(_app(), ["lint", *_write(tmp_path, {"t.yaml": unclosed})])
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"{tmp_path}/t.yaml:12: spec.metrics[0].provider.prometheus.query: is not valid "
+        "PromQL: unclosed left parenthesis (fix the query; try it in the Prometheus UI's "
+        "expression browser)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # an arg stands for a duration, an identifier and a number in one query
+        'sum(rate(x{ {{args.label}}="{{args.service}}"}[{{args.lookback}}])) > {{args.limit}}',
+        "histogram_quantile({{args.q}}, sum by (le) (rate(x_bucket[5m])))",
+    ],
+)
+def test_args_outside_quotes_parse_wherever_they_stand(tmp_path: Path, query: str) -> None:
+    template = TEMPLATE.replace(
+        "    - name: service\n",
+        "".join(f"    - name: {a}\n" for a in ("service", "label", "lookback", "limit", "q")),
+    ).replace('sum(rate(x{service="{{args.service}}"}[1m]))', query)
+    assert lint_paths(_write(tmp_path, {"t.yaml": template})).lines == []
+
+
+def test_a_query_nested_too_deep_to_parse_is_a_finding_not_a_crash(tmp_path: Path) -> None:
+    deep = TEMPLATE.replace('x{service="{{args.service}}"}', "(" * 20_000 + "x" + ")" * 20_000)
+    (finding,) = lint_paths(_write(tmp_path, {"t.yaml": deep})).lines
+    assert finding.endswith("query: nests brackets more than 200 deep (simplify the query)")
+
+
+def test_a_directory_without_yaml_cannot_be_checked(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(_app(), ["lint", str(tmp_path / "empty")])
+    assert result.exit_code == 2  # not "ok": a wrong path must not pass
+    assert result.stdout == (
+        f"{tmp_path}/empty: (directory): has no *.yaml or *.yml files "
+        "(check the path, or name the files)\n"
+    )
+
+
+def test_skipped_kinds_outside_kubernetes_are_named_in_a_note(tmp_path: Path) -> None:
+    rollout = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: checkout}\n"
+    service = "apiVersion: v1\nkind: Service\nmetadata: {name: checkout}\n"
+    paths = _write(tmp_path, {"r.yaml": rollout + "---\n" + service, "t.yaml": TEMPLATE})
+    result = CliRunner().invoke(_app(), ["lint", *paths])
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == (
+        "note: skipped 1 object of kinds canary lint does not know: "
+        "Rollout (argoproj.io/v1alpha1)\n"
+        "ok: 1 canary.dev object in 2 files\n"
+    )

@@ -2,15 +2,19 @@
 
 Template level (:func:`check`): every ``{{...}}`` in the PromQL is a declared arg, or
 ``{{variant}}``/``{{window}}`` in a comparison's queries; comparison queries select the
-variant; quoting renders; the address is a full URL. Canary level (:func:`try_args`):
-the Canary's arg values can be placed safely in every query.
+variant; quoting renders; the rendered query parses as PromQL (promql-parser); the address
+is a full URL. Canary level (:func:`try_args`): the Canary's arg values can be placed safely
+in every query.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Mapping, Set
 from typing import Any
+
+import promql_parser
 
 from canary.api.analysis_template import Metric
 from canary.api.wording import closest, shown, split_fix
@@ -23,6 +27,13 @@ __all__ = ["BUILTIN_PLACEHOLDERS", "check", "try_args"]
 BUILTIN_PLACEHOLDERS: tuple[str, ...] = ("variant", "window")
 _ARG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _COMPARISON_QUERIES = ("requestsQuery", "errorsQuery", "bucketsQuery")
+# An arg outside quotes is an identifier, a number or a duration, depending on where it
+# stands; a number parses wherever a duration does, so these two cover every position.
+_STAND_INS = ("x", "1")
+# The parser is Rust and recursive: far deeper nesting overflows its stack and kills the
+# process (the controller checks templates too), and no real query comes near this.
+_MAX_DEPTH = 200
+_MAX_TRIES = 64
 
 
 def check(metric: Mapping[str, Any], where: str, declared: Set[str]) -> list[ConfigProblem]:
@@ -149,22 +160,73 @@ def _check_query(
         )
     if not problem:
         # What is left for the renderer to find: quoting and unclosed placeholders.
-        names = {
-            inner.strip()[5:]
-            for _, inner in _placeholders(query)
-            if inner.strip().startswith("args.")
-        }
+        names = sorted(
+            {
+                inner.strip()[5:]
+                for _, inner in _placeholders(query)
+                if inner.strip().startswith("args.")
+            }
+        )
         try:
-            render(
-                query,
-                dict.fromkeys(names, "x"),
-                variant="canary" if comparison else None,
-                window_seconds=60.0 if comparison else None,
-            )
+            rendered = [
+                render(
+                    query,
+                    dict(zip(names, values, strict=True)),
+                    variant="canary" if comparison else None,
+                    window_seconds=60.0 if comparison else None,
+                )
+                for values in itertools.islice(
+                    itertools.product(_STAND_INS, repeat=len(names)), _MAX_TRIES
+                )
+            ]
         except PermanentError as err:
             message, fix = split_fix(str(err), "fix the query's quoting or placeholders")
             findings.append(ConfigProblem(field, message, fix))
+        else:
+            findings += _check_syntax(rendered, field)
     return findings
+
+
+def _check_syntax(renderings: list[str], field: str) -> list[ConfigProblem]:
+    """A problem unless one of the renderings (the query with each choice of stand-ins for
+    its args) parses: which stand-in fits an arg depends on where it stands."""
+    if _depth(renderings[0]) > _MAX_DEPTH:
+        return [
+            ConfigProblem(
+                field,
+                f"nests brackets more than {_MAX_DEPTH} deep",
+                "simplify the query",
+            )
+        ]
+    errors = []
+    for text in renderings:
+        try:
+            promql_parser.parse(text)
+        except ValueError as err:
+            errors.append(str(err))
+        else:
+            return []
+    # An error quoting a stand-in ("unexpected character inside brackets: 'x'") is about
+    # the stand-in in the wrong place, not about the query.
+    error = next((e for e in errors if not any(f"'{s}'" in e for s in _STAND_INS)), errors[0])
+    return [
+        ConfigProblem(
+            field,
+            f"is not valid PromQL: {error}",
+            "fix the query; try it in the Prometheus UI's expression browser",
+        )
+    ]
+
+
+def _depth(text: str) -> int:
+    deepest = depth = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]}":
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 def _check_address(address: str, field: str) -> list[ConfigProblem]:
