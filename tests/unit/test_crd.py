@@ -327,6 +327,7 @@ VIEW = {
     ("canary.dev", "analysistemplates"): READ,
     ("canary.dev", "clusteranalysistemplates"): READ,
     ("events.k8s.io", "events"): READ,  # `canary status` shows them
+    ("apps", "deployments"): {"get"},  # and the images and replicas
 }
 
 
