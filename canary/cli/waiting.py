@@ -89,27 +89,24 @@ def wait_and_report(
 def _wait_for_verdict(
     kube: Kube, ns: str, name: str, revision: str, limit: float
 ) -> tuple[int, dict[str, Any]]:
+    """Progress lines name `revision` and only ever describe its rollout: until the
+    controller has taken it up, the status still tells the previous revision's story."""
     deadline = time.monotonic() + limit
-    last, seen_metrics = "", set()
+    tag = f"[{revision[:10]}]"
+    last, taken_up = "", False
+    seen_metrics: set[str] = set()
     canary: dict[str, Any] = {}
     while time.monotonic() < deadline:
         try:
             canary = kube.get_canary(ns, name)
         except CanaryError as exc:
-            progress(f"warning: {exc}")
+            progress(f"{tag} warning: {exc}")
             time.sleep(2)
             continue
         status = canary.get("status") or {}
-        line = render.summary_line(canary)
-        if line != last:
-            progress(line)
-            last = line
-        for m in render.metric_lines(canary):
-            if m not in seen_metrics:
-                seen_metrics.add(m)
-                progress(f"  {m}")
         phase = status.get("phase")
         if status.get("stableRevision") == revision and phase in ("Succeeded", "Idle"):
+            _report_lines(canary, tag, last, seen_metrics)
             return EXIT_OK, canary  # promoted, or it already was the stable revision
         invalid = [
             c
@@ -117,9 +114,31 @@ def _wait_for_verdict(
             if c.get("type") == "Invalid" and c.get("status") == "True"
         ]
         if invalid:
-            progress(f"the Canary is invalid, fix it first: {invalid[0].get('message')}")
+            progress(f"{tag} the Canary is invalid, fix it first: {invalid[0].get('message')}")
             return EXIT_USAGE, canary
-        if status.get("canaryRevision") == revision and phase in TERMINAL_BAD:
+        current = status.get("canaryRevision")
+        if current == revision:
+            taken_up = True
+            last = _report_lines(canary, tag, last, seen_metrics)
+            if phase in TERMINAL_BAD:
+                return EXIT_FAILED, canary
+        elif taken_up and current:
+            progress(f"{tag} replaced mid-rollout by revision {current}; it will not be promoted")
             return EXIT_FAILED, canary
+        elif not last:
+            last = f"{tag} waiting for the controller to take up this revision"
+            progress(last)
         time.sleep(1)
     return EXIT_TIMEOUT, canary
+
+
+def _report_lines(canary: dict[str, Any], tag: str, last: str, seen: set[str]) -> str:
+    """Print what changed since `last`; return the new last line."""
+    line = f"{tag} {render.summary_line(canary)}"
+    if line != last:
+        progress(line)
+    for m in render.metric_lines(canary):
+        if m not in seen:
+            seen.add(m)
+            progress(f"{tag}   {m}")
+    return line

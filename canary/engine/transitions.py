@@ -184,6 +184,8 @@ def start_rollout(
     """Begin (or restart) the rollout of `revision` from step 0, or wait for the window."""
     window = ctx.canary.spec.deploy_window
     live, weight = draft.status.phase in LIVE, draft.status.canary_weight
+    # A release pushed on top of one still rolling out: say so, for `deploy --wait` users.
+    replaced = draft.status.canary_revision if live and request is None else None
     if weight > 0:
         draft.act(SetWeight(0))
     draft.update(
@@ -205,6 +207,8 @@ def start_rollout(
     now = to_iso(ctx.now)
     draft.update(current_step_index=0, step_started_at=now, rollout_started_at=now)
     message = f"rolling out revision {revision} (stable: {draft.status.stable_revision})"
+    if replaced and replaced != revision:
+        message += f"; it replaces revision {replaced} mid-rollout"
     draft.enter(Phase.PROGRESSING, ROLLOUT_STARTED, message, audit=requested_by(request, ctx.now))
 
 

@@ -103,7 +103,7 @@ def test_ci_deploy_waits_and_exits_0_with_json_and_junit(env: DemoEnv, tmp_path:
                      "--timeout", "5m", "--output", "json", "--junit", str(report), timeout=400)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "\x1b[" not in out.stdout  # no colour codes without a TTY
-    summary = json.loads(out.stdout[out.stdout.index("{"):])
+    summary = json.loads(out.stdout)  # progress went to stderr
     assert summary["result"] == "promoted"
     assert ET.parse(report).getroot().get("failures") == "0"
 

@@ -110,6 +110,33 @@ def test_wait_exits_by_the_verdict_on_the_current_revision(
     assert kube.deployment["spec"]["template"] == V2
 
 
+def test_deploy_wait_never_shows_the_previous_revisions_story(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    revision = template_hash(V2)
+    stale = {"phase": "RolledBack", "canaryRevision": "r1", "stableRevision": "old",
+             "message": "rolled back revision r1",
+             "analysis": [{"name": "errors", "verdict": "Fail", "value": "9", "reason": "bad"}]}
+    result = run(monkeypatch, Cluster(stale, stale, *rollout_to(revision, "Succeeded")[1:]),
+                 "deploy", "checkout", "--image", "app=checkout:v2", "--wait")
+    assert result.exit_code == 0, result.output
+    lines = [line.split(" ", 1)[1] for line in result.stderr.splitlines()]  # no clock
+    assert lines[0] == f"deploy shop/checkout: revision {revision} (app=checkout:v2)"
+    assert lines[1] == f"[{revision[:10]}] waiting for the controller to take up this revision"
+    assert all(line.startswith(f"[{revision[:10]}]") for line in lines[1:]), lines
+    assert "r1" not in result.stderr and "Fail" not in result.stderr
+
+
+def test_a_revision_replaced_mid_rollout_is_said_and_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    revision = template_hash(V2)
+    live = rollout_to(revision, "Succeeded")[1]
+    newer = {**live, "canaryRevision": "r3", "message": "rolling out revision r3"}
+    result = run(monkeypatch, Cluster(live, live, newer), "deploy", "checkout",
+                 "--image", "app=checkout:v2", "--wait")
+    assert result.exit_code == 1, result.output
+    assert f"[{revision[:10]}] replaced mid-rollout by revision r3" in result.stderr
+
+
 def test_wait_times_out_with_3(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run(monkeypatch, Cluster({"phase": "Progressing"}, template=V2),
                  "wait", "checkout", "--timeout", "0s")

@@ -26,6 +26,7 @@ from engine_support import (
 from canary.api.canary import Canary, Step
 from canary.api.status import CanaryStatus, Phase, Verdict
 from canary.engine.actions import (
+    EmitEvent,
     EnsureCanary,
     InitializeStable,
     Observations,
@@ -771,6 +772,9 @@ def test_a_new_revision_replaces_a_paused_rollout() -> None:
     decision = decide(canary(status), observe("rev3"))
     assert workload(decision) == [SetWeight(0), EnsureCanary("rev3")]
     assert (decision.status.phase, decision.status.paused_at) == (Phase.PROGRESSING, None)
+    replaced = f"it replaces revision {status.canary_revision} mid-rollout"
+    assert decision.status.message is not None and replaced in decision.status.message
+    assert any(replaced in e.message for e in decision.actions if isinstance(e, EmitEvent))
 
 
 LIMITS = [
