@@ -27,6 +27,13 @@ from canary.kube.port import Obj
 CANARY_PLURAL = "canaries"
 TEMPLATE_PLURAL = "analysistemplates"
 CLUSTER_TEMPLATE_PLURAL = "clusteranalysistemplates"
+# (group, version, plural) of the built-in resources the CLI reads. It reaches them through
+# the generic custom-objects client: a typed group client loads that group's models,
+# which takes up to a second, while a CLI command makes a handful of calls.
+_DEPLOYMENTS = ("apps", "v1", "deployments")
+_EVENTS = ("events.k8s.io", "v1", "events")
+_CRDS = ("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+_SELF_SUBJECT_REVIEWS = ("authentication.k8s.io", "v1", "selfsubjectreviews")
 
 
 def now_iso() -> str:
@@ -72,8 +79,8 @@ class Kube(Connection):
     def require_crds(self) -> None:
         """Fail early, with the fix, when the CRDs are not installed."""
         try:
-            self.apiext.read_custom_resource_definition(
-                f"{CANARY_PLURAL}.{GROUP}", _request_timeout=REQUEST_TIMEOUT
+            self.custom.get_cluster_custom_object(
+                *_CRDS, f"{CANARY_PLURAL}.{GROUP}", _request_timeout=REQUEST_TIMEOUT
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -190,7 +197,8 @@ class Kube(Connection):
         if cache := self._cached("Deployment"):
             return cache.get("Deployment", ns, name)
         return self._read_or_none(
-            f"Deployment {ns}/{name}", self.apps.read_namespaced_deployment, name, ns
+            f"Deployment {ns}/{name}", self.custom.get_namespaced_custom_object,
+            *_DEPLOYMENTS[:2], ns, _DEPLOYMENTS[2], name,
         )
 
     def create_deployment(self, ns: str, body: Obj) -> Obj:
@@ -202,8 +210,9 @@ class Kube(Connection):
     def replace_deployment(self, ns: str, body: Obj) -> Obj:
         name = body["metadata"]["name"]
         what = f"Deployment {ns}/{name}"
-        return self._remember("Deployment", read_json(what, self.apps.replace_namespaced_deployment,
-                                                  name, ns, body))
+        replace = self.custom.replace_namespaced_custom_object
+        return self._remember("Deployment", read_json(what, replace, *_DEPLOYMENTS[:2], ns,
+                                                      _DEPLOYMENTS[2], name, body))
 
     def scale_deployment(
         self, ns: str, name: str, replicas: int, annotations: dict[str, str | None] | None = None
@@ -325,11 +334,11 @@ class Kube(Connection):
     def list_events(self, ns: str, name: str) -> list[Obj]:
         out = call(
             "list Events",
-            self.events.list_namespaced_event,
-            ns,
+            self.custom.list_namespaced_custom_object,
+            *_EVENTS[:2], ns, _EVENTS[2],
             field_selector=f"regarding.name={name}",
         )
-        items = self.api.sanitize_for_serialization(out).get("items", [])
+        items = out.get("items", [])
         return sorted(items, key=lambda e: e.get("eventTime") or "")
 
     def whoami(self) -> str:
@@ -339,8 +348,9 @@ class Kube(Connection):
         try:
             review = call(
                 "SelfSubjectReview",
-                self.authn.create_self_subject_review,
-                client.V1SelfSubjectReview(),
+                self.custom.create_cluster_custom_object,
+                *_SELF_SUBJECT_REVIEWS,
+                {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
             )
         except Forbidden:
             raise PermanentError(
@@ -355,7 +365,7 @@ class Kube(Connection):
                 "which names the user a manual request must carry. Fix: upgrade the cluster "
                 "to Kubernetes 1.30 or later, which canary's admission policy needs too"
             ) from None
-        return str(review.status.user_info.username)
+        return str(review["status"]["userInfo"]["username"])
 
     def can_i(
         self,

@@ -106,14 +106,6 @@ class Connection:
         return client.AuthorizationV1Api(self.api)
 
     @cached_property
-    def authn(self) -> client.AuthenticationV1Api:
-        return client.AuthenticationV1Api(self.api)
-
-    @cached_property
-    def apiext(self) -> client.ApiextensionsV1Api:
-        return client.ApiextensionsV1Api(self.api)
-
-    @cached_property
     def coordination(self) -> client.CoordinationV1Api:
         return client.CoordinationV1Api(self.api)
 

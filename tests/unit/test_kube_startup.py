@@ -41,7 +41,15 @@ def groups_loaded(tmp_path: Path, code: str) -> list[str]:
     ("code", "loaded"),
     [
         ("", []),
-        ("kube.apiext; kube.authn", ["apiextensions_v1_api", "authentication_v1_api"]),
+        ("kube.events; kube.coordination", ["coordination_v1_api", "events_v1_api"]),
+        # What `canary status` and the steering verbs read (failing here: no server).
+        (
+            "for call in (kube.require_crds, lambda: kube.get_deployment('s', 'd'),\n"
+            "             lambda: kube.list_events('s', 'n'), kube.whoami):\n"
+            "    try: call()\n"
+            "    except Exception: pass",
+            ["custom_objects_api"],
+        ),
         # What `canary abort` writes (the server is unreachable here: the call fails).
         ("try: kube.annotate_canary('shop', 'checkout', {'a': 'b'})\nexcept Exception: pass",
          ["custom_objects_api"]),

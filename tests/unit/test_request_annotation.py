@@ -251,7 +251,7 @@ def test_who_am_i_names_the_fix_when_the_server_will_not_say(
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise ApiException(status=status, reason="Forbidden" if status == 403 else "Not Found")
 
-    monkeypatch.setattr(kube.authn, "create_self_subject_review", refuse)
+    monkeypatch.setattr(kube.custom, "create_cluster_custom_object", refuse)
     with pytest.raises(PermanentError, match=r"SelfSubjectReview|selfsubjectreviews") as err:
         kube.whoami()
     assert says in str(err.value) and "Fix: " in str(err.value)
