@@ -172,8 +172,12 @@ def _request(
     except request_codec.UnsendableRequest as exc:
         raise fail(str(exc)) from None
     kube.annotate_canary(ns, name, {naming.ANNOTATION_REQUEST: request_codec.encode(request)})
-    deadline = time.monotonic() + 15
+    deadline, pause = time.monotonic() + 15, 0.05
     while time.monotonic() < deadline:
+        # A watching controller answers within a few hundred milliseconds: look often
+        # at first, then every 0.3 s.
+        time.sleep(pause)
+        pause = min(pause * 2, 0.3)
         canary = kube.get_canary(ns, name)
         status = canary.get("status") or {}
         if status.get("lastRequestId") == request.id:
@@ -183,7 +187,6 @@ def _request(
                 raise typer.Exit(EXIT_FAILED)
             print(f"{action} {ns}/{name}: done. {render.summary_line(canary)}")
             return
-        time.sleep(0.3)
     print(
         f"{action} {ns}/{name}: requested, but the controller has not picked it up "
         "within 15s (is `canary controller` running for this namespace?); it will apply "

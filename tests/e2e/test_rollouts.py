@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -157,3 +159,44 @@ def test_deleting_the_canary_mid_rollout_costs_users_no_request(env: DemoEnv) ->
     after = env.loadgen.stats()
     assert after.requests - before.requests > 60
     assert after.failed - before.failed == 0, (before, after)
+
+
+def test_status_watch_in_a_real_terminal_follows_a_rollback(env: DemoEnv) -> None:
+    """What an engineer sees: `canary status --watch` in a real terminal (tmux), redrawn
+    as a bad release goes live and is rolled back, and ended with Ctrl-C."""
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        pytest.skip("tmux is not installed (.ci/run installs it)")
+    session = f"canary-watch-{os.getpid()}"
+    command = shlex.join([sys.executable, "-m", "canary", "status", "checkout", "--watch",
+                          "-n", NS, "--kubeconfig", str(env.kubeconfig)])
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "160", "-y", "45", command],
+                   check=True)
+
+    def screen() -> str:
+        return subprocess.run([tmux, "capture-pane", "-p", "-t", session],
+                              capture_output=True, text=True).stdout
+
+    try:
+        revision = demo.release(env, "v9", 0.3)
+        seen: list[str] = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and "RolledBack" not in (seen or [""])[-1]:
+            seen.append(screen())
+            time.sleep(1)
+        live = [s for s in seen if "Progressing" in s]
+        assert live, seen[-1]
+        assert "demo/checkout:v9" in live[-1] and "step" in live[-1], live[-1]
+        final = seen[-1]
+        assert f"{NS}/checkout  RolledBack" in final, final
+        assert "error-rate" in final and " ago " in final, final
+        assert revision[:6] in final, final
+        subprocess.run([tmux, "send-keys", "-t", session, "C-c"], check=True)
+        gone = time.monotonic() + 10
+        while subprocess.run([tmux, "has-session", "-t", session],
+                             capture_output=True).returncode == 0:
+            assert time.monotonic() < gone, "Ctrl-C did not end the watch: " + screen()
+            time.sleep(0.2)
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+
