@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from canary.api.durations import parse_duration
 from canary.cli.render import step_text
 from canary.controller.workloads import template_hash
 from canary.kube.client import Kube
@@ -232,6 +233,21 @@ def _rates(before: LoadStats, now: LoadStats) -> str:
     return ", ".join(parts)
 
 
+def _settle(env: DemoEnv) -> None:
+    """Release only once the previous canary's pods are gone and scraped no more.
+
+    Prometheus records each pod's requests at its next scrape, so a release within a scrape
+    or two of a rollback is judged partly on the rolled-back pods' last requests, which
+    the demo's queries (by variant, not by revision) cannot tell apart."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        dep = env.kube.get_deployment(NS, "checkout-canary")
+        if dep is None or not (dep.get("status") or {}).get("replicas"):
+            break
+        time.sleep(0.2)
+    time.sleep(2 * parse_duration(env.prometheus.scrape_interval))
+
+
 def rollout(
     env: DemoEnv,
     say: Say,
@@ -241,6 +257,7 @@ def rollout(
     expected: str,
     timeout: float = 600,
 ) -> Outcome:
+    _settle(env)
     start_stats = env.loadgen.stats()
     started = time.monotonic()
     revision = release(env, version, error_rate)
