@@ -70,14 +70,15 @@ def test_the_contexts_namespace_is_the_default(
     assert out.stdout.splitlines()[1].startswith("checkout  Paused  10%")
     status = canary(contexts, "status", "checkout")
     assert status.returncode == 0, status.stderr
-    assert status.stdout.startswith(f"{namespace}/checkout  phase Paused  weight 10%")
+    assert status.stdout.startswith(f"{namespace}/checkout  Paused\n")
+    assert "  weight   10%\n" in status.stdout
 
 
 def test_piped_lines_are_whole(checkout: None, contexts: Path, namespace: str) -> None:
     listed = canary(contexts, "list", "-A")
     assert any(line.startswith(namespace) and line.endswith(MESSAGE)
                for line in listed.stdout.splitlines())
-    assert f"message: {MESSAGE}\n" in canary(contexts, "status", "checkout").stdout
+    assert f"  message  {MESSAGE}\n" in canary(contexts, "status", "checkout").stdout
 
 
 def test_another_context_and_an_empty_namespace(checkout: None, contexts: Path) -> None:
