@@ -147,6 +147,16 @@ class CanarySpec(Model):
         default=None, description="Rollouts start only inside this window."
     )
     progress_deadline_seconds: int = Field(default=600, ge=1)
+    scale_down_delay_seconds: int = Field(
+        default=30,
+        ge=0,
+        description=(
+            "How long pods keep running after traffic has left them, so that a data plane "
+            "that applies a route change late still reaches them: N-canary after a rollback "
+            "or promotion, N-primary and N-canary after a deleted Canary's traffic went "
+            "back. 0 scales down at once."
+        ),
+    )
     max_metrics_unavailable_intervals: int = Field(
         default=3,
         ge=1,

@@ -110,6 +110,16 @@ class CanaryStatus(Model):
         description="When a human last resumed a rollout paused for NotEnoughEvidence.",
     )
     metrics_unavailable_intervals: int = 0
+    routed_back_at: str | None = Field(
+        default=None,
+        description="The Canary is being deleted: when traffic went back to the user's "
+        "Deployment. N-primary and N-canary go spec.scaleDownDelaySeconds later.",
+    )
+    canary_scale_down_at: str | None = Field(
+        default=None,
+        description="When N-canary is scaled down: traffic has left it, and it keeps "
+        "running spec.scaleDownDelaySeconds for data planes that apply the route late.",
+    )
     last_request_id: str | None = None
     last_request_outcome: RequestOutcome | None = Field(
         default=None,

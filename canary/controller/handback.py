@@ -7,7 +7,9 @@ so when it is deleted the API server keeps it until the controller has, in order
 1. scaled the user's Deployment back to that count and waited until it is available, so
    its pods can take the traffic;
 2. had the router point traffic back where it went before the Canary set a weight;
-3. removed the finalizer. Kubernetes then garbage-collects N-primary, N-canary and their
+3. waited spec.scaleDownDelaySeconds from that moment (status.routedBackAt), so that a
+   data plane that applies the route late still finds N-primary's and N-canary's pods;
+4. removed the finalizer. Kubernetes then garbage-collects N-primary, N-canary and their
    Services, which no traffic reaches any more.
 
 Each step is idempotent and the state lives on the objects, so a crash repeats a step.
@@ -18,9 +20,11 @@ releases the new version at full size, which is what the Deployment asks for.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from canary.api import naming
 from canary.controller import workloads
+from canary.engine.clock import seconds_since, to_iso
 from canary.kube.port import KubePort, Obj
 
 FINALIZER = "canary.dev/finalizer"
@@ -44,16 +48,26 @@ def take_over(kube: KubePort, ns: str, target: str, replicas: int) -> None:
     kube.scale_deployment(ns, target, 0, {ANNOTATION_REPLICAS: str(replicas)})
 
 
-def hand_back(kube: KubePort, obj: Obj, route_back: Callable[[], None] | None) -> str | None:
+def hand_back(
+    kube: KubePort,
+    obj: Obj,
+    route_back: Callable[[], None] | None,
+    now: datetime,
+    delay: float,
+) -> str | None:
     """One pass over the steps; what it still waits for, or None once the finalizer is
-    gone. `route_back` is the router's teardown; None when the spec names no usable one."""
+    gone. `route_back` is the router's teardown; None when the spec names no usable one.
+    `delay` is spec.scaleDownDelaySeconds."""
     meta, spec = obj["metadata"], obj.get("spec") or {}
     ns, name = meta["namespace"], meta["name"]
     target_name = (spec.get("targetRef") or {}).get("name")
     target = kube.get_deployment(ns, target_name) if isinstance(target_name, str) else None
+    primary = kube.get_deployment(ns, naming.primary(name))
+    if primary is None:
+        delay = 0  # no pods of ours that traffic could still reach
     if target is not None:
         target_name = target["metadata"]["name"]
-        replicas = _replicas_before(target, kube.get_deployment(ns, naming.primary(name)))
+        replicas = _replicas_before(target, primary)
         if replicas is not None:
             if (target["spec"].get("replicas") or 0) == 0:
                 kube.scale_deployment(ns, target_name, replicas)
@@ -67,6 +81,19 @@ def hand_back(kube: KubePort, obj: Obj, route_back: Callable[[], None] | None) -
                 )
     if route_back is not None:
         route_back()
+    left = _drain_left((obj.get("status") or {}).get("routedBackAt"), now, delay)
+    if left is None:  # just routed back: start the clock, on the Canary
+        stored = kube.patch_canary_status(
+            ns, name, {"routedBackAt": to_iso(now)}, meta["resourceVersion"]
+        )
+        meta["resourceVersion"] = stored["metadata"]["resourceVersion"]
+        left = delay
+    if left > 0:
+        return (
+            f"traffic went back to {f'Deployment {target_name}' if target else 'its old route'}; "
+            f"{naming.primary(name)} and {naming.canary_deployment(name)} keep running "
+            f"{left:.0f}s more for data planes that apply the route late"
+        )
     if target is not None and ANNOTATION_REPLICAS in (target["metadata"].get("annotations") or {}):
         replicas = target["spec"].get("replicas") or 0
         kube.scale_deployment(ns, target["metadata"]["name"], replicas, {ANNOTATION_REPLICAS: None})
@@ -84,3 +111,15 @@ def _replicas_before(target: Obj, primary: Obj | None) -> int | None:
     if primary is not None and (target["spec"].get("replicas") or 0) == 0:
         return naming.remembered_total(primary)
     return None
+
+
+def _drain_left(routed_back_at: object, now: datetime, delay: float) -> float | None:
+    """Seconds of the delay still to run; None when the clock has not started."""
+    if delay <= 0:
+        return 0.0
+    if not isinstance(routed_back_at, str):
+        return None
+    try:
+        return delay - (seconds_since(routed_back_at, now) or 0.0)
+    except ValueError:
+        return None  # unreadable (edited by hand?): start the clock again

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from canary.api import naming
-from canary.api.canary import Canary
+from canary.api.canary import Canary, CanarySpec
 from canary.api.status import CanaryStatus, Phase
 from canary.controller import apply, handback, observe, record, workloads
 from canary.controller.health import Health
@@ -279,12 +279,14 @@ class Controller:
         if handback.FINALIZER not in (meta.get("finalizers") or []):
             return None
         route_back = None
+        delay = CanarySpec.model_fields["scale_down_delay_seconds"].default
         try:
             canary = Canary.model_validate(obj)
+            delay = canary.spec.scale_down_delay_seconds
             route_back = functools.partial(router_for(canary, self.kube).teardown, canary)
         except (ValidationError, PermanentError) as exc:
             log.warning("%s: the route cannot be given back (%s)", meta["name"], exc)
-        waiting = handback.hand_back(self.kube, obj, route_back)
+        waiting = handback.hand_back(self.kube, obj, route_back, self.clock(), delay)
         key = f"{meta['namespace']}/{meta['name']}"
         if waiting is None:
             self._reported.pop(key, None)

@@ -33,7 +33,14 @@ from canary.engine.live import live, record
 from canary.engine.requests import handle_request, ignore_request
 from canary.engine.revisions import initialize, promoting, settle, target_missing, waiting
 from canary.engine.schedule import requeue_after
-from canary.engine.transitions import LIVE, Context, Draft, initializing, start_rollout
+from canary.engine.transitions import (
+    LIVE,
+    Context,
+    Draft,
+    initializing,
+    scale_down_when_due,
+    start_rollout,
+)
 
 
 def step(
@@ -55,6 +62,7 @@ def step(
         answered = record(ctx, draft)
         if not handle_request(ctx, draft):
             _reconcile(ctx, draft, answered=answered)
+        scale_down_when_due(ctx, draft)
     _display(draft, problems, len(ctx.steps))
     requeue = requeue_after(ctx, draft.status, invalid=bool(problems))
     return Decision(draft.status, tuple(draft.actions), requeue)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from canary.api import naming
 from canary.api.status import Phase
-from canary.engine.actions import InitializeStable, PromoteStable, ScaleDownCanary, SetWeight
+from canary.engine.actions import InitializeStable, PromoteStable, SetWeight
 from canary.engine.clock import to_iso
 from canary.engine.transitions import (
     ABANDONED,
@@ -41,6 +41,7 @@ from canary.engine.transitions import (
     Draft,
     deadline_left,
     deadline_text,
+    retire_canary,
     start_rollout,
 )
 from canary.engine.windows import in_window
@@ -99,7 +100,8 @@ def target_missing(ctx: Context, draft: Draft) -> None:
     status, name = draft.status, ctx.canary.spec.target_ref.name
     if status.phase in (*LIVE, Phase.WAITING):
         if status.phase in LIVE:
-            draft.act(SetWeight(0), ScaleDownCanary())
+            draft.act(SetWeight(0))
+            retire_canary(ctx, draft)
         draft.update(canary_revision=None, canary_weight=0, paused_at=None)
         message = f"Deployment {name} not found; the rollout stopped, stable serves all traffic"
         draft.enter(Phase.FAILED, TARGET_MISSING, message, warning=True)
@@ -111,7 +113,8 @@ def settle(ctx: Context, draft: Draft) -> None:
     if status.phase in (Phase.IDLE, Phase.SUCCEEDED):
         return
     if status.phase in LIVE:
-        draft.act(SetWeight(0), ScaleDownCanary())
+        draft.act(SetWeight(0))
+        retire_canary(ctx, draft)
     abandoned = status.phase in (*LIVE, Phase.WAITING)
     draft.update(canary_revision=None, canary_weight=0, current_step_index=None, paused_at=None)
     if abandoned:
@@ -142,7 +145,8 @@ def promoting(ctx: Context, draft: Draft) -> None:
     revision = status.canary_revision
     primary = naming.primary(ctx.canary.metadata.name)
     if ctx.obs.stable_ready:
-        draft.act(SetWeight(0), ScaleDownCanary())
+        draft.act(SetWeight(0))
+        retire_canary(ctx, draft)
         draft.update(stable_revision=revision, canary_weight=0)
         message = f"revision {revision} promoted; it serves all traffic as stable"
         draft.enter(Phase.SUCCEEDED, PROMOTED, message)

@@ -1,5 +1,6 @@
 """When the engine wants to be called again: the soonest of the next metric due, the end
-of a timed pause, the progress deadline, a readiness poll and the deploy window opening.
+of a timed pause, the progress deadline, a readiness poll, the deploy window opening and
+a delayed scale-down of N-canary.
 
 Waiting for N-primary to be ready (while initializing, and while promoting, also past the
 progress deadline) polls every POLL_SECONDS; the call that records a promotion asks to
@@ -33,6 +34,14 @@ def requeue_after(ctx: Context, status: CanaryStatus, *, invalid: bool) -> float
     """Seconds until step() has something to do for `status`, the decision's new status;
     0 means right away, None means only when something changes (settled phases, or a
     pause that waits for a request and has no metrics to measure)."""
+    wait = _requeue_after(ctx, status, invalid=invalid)
+    if status.canary_scale_down_at is None or invalid:
+        return wait
+    due = max(0.0, -(seconds_since(status.canary_scale_down_at, ctx.now) or 0.0))
+    return due if wait is None else min(wait, due)
+
+
+def _requeue_after(ctx: Context, status: CanaryStatus, *, invalid: bool) -> float | None:
     if initializing(status) and status.stable_revision is not None:
         # N-primary exists but the route does not point at it yet: poll its readiness.
         return INVALID_RECHECK_SECONDS if invalid else POLL_SECONDS

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal, TypedDict, Unpack
 
 from canary.api.analysis_template import AnalysisTemplateSpec
@@ -113,6 +113,8 @@ class StatusChange(TypedDict, total=False):
     paused_at: str | None
     resumed_at: str | None
     metrics_unavailable_intervals: int
+    routed_back_at: str | None
+    canary_scale_down_at: str | None
     last_request_id: str | None
     last_request_outcome: RequestOutcome | None
     last_request_message: str | None
@@ -197,7 +199,7 @@ def start_rollout(
     )
     if window is not None and not in_window(window, ctx.now):
         if live:
-            draft.act(ScaleDownCanary())
+            retire_canary(ctx, draft)
         draft.update(current_step_index=None, step_started_at=None, rollout_started_at=None)
         opens = to_iso(next_open(window, ctx.now))
         message = f"revision {revision} waits for the deploy window, which opens at {opens}"
@@ -238,7 +240,8 @@ def roll_back(
     ctx: Context, draft: Draft, reason: str, detail: str, request: ManualRequest | None = None
 ) -> None:
     """All traffic back to stable with one router call, and the canary scaled down."""
-    draft.act(SetWeight(0), ScaleDownCanary())
+    draft.act(SetWeight(0))
+    retire_canary(ctx, draft)
     draft.update(canary_weight=0, paused_at=None)
     message = (
         f"rolled back revision {draft.status.canary_revision}: {detail}; "
@@ -247,6 +250,32 @@ def roll_back(
     draft.enter(
         Phase.ROLLED_BACK, reason, message, warning=True, audit=requested_by(request, ctx.now)
     )
+
+
+def retire_canary(ctx: Context, draft: Draft) -> None:
+    """Traffic has left the canary (SetWeight(0) is among the actions): scale it down,
+    after spec.scaleDownDelaySeconds. A gateway or mesh applies a route change a moment
+    after it is written; pods scaled down at once would fail the requests it still sends
+    them. scale_down_when_due() acts once the delay is over."""
+    delay = ctx.canary.spec.scale_down_delay_seconds
+    if delay == 0:
+        draft.act(ScaleDownCanary())
+        draft.update(canary_scale_down_at=None)
+    else:
+        draft.update(canary_scale_down_at=to_iso(ctx.now + timedelta(seconds=delay)))
+
+
+def scale_down_when_due(ctx: Context, draft: Draft) -> None:
+    """Scale N-canary down once its delay is over; a rollout that took it up again in
+    the meantime (EnsureCanary) cancels the scale-down."""
+    at = draft.status.canary_scale_down_at
+    if at is None:
+        return
+    if draft.status.phase in LIVE or any(isinstance(a, EnsureCanary) for a in draft.actions):
+        draft.update(canary_scale_down_at=None)
+    elif (seconds_since(at, ctx.now) or 0.0) >= 0:
+        draft.act(ScaleDownCanary())
+        draft.update(canary_scale_down_at=None)
 
 
 def pause(

@@ -100,6 +100,9 @@ def objects(step_pause: str, interval: str, steps: list[Obj] | None) -> list[Obj
                 ],
                 "analysis": {"templates": [{"templateName": "error-rate-vs-stable"}]},
                 "progressDeadlineSeconds": 300,
+                # The sandbox's data plane applies a route change within half a second;
+                # a gateway or mesh takes longer, hence the 30 s default.
+                "scaleDownDelaySeconds": 10,
             },
         },
     ]

@@ -291,6 +291,11 @@ class LoadGenerator:
         try:
             endpoints = [e for e in self.kubelet.endpoints(service, variant)
                          if e.startswith("127.0.0.1:")]
+            if not endpoints and service == self.name:
+                # The variant's pods went since _choose(): a Service spreads requests
+                # over whichever of its endpoints are ready now.
+                endpoints = [e for e in self.kubelet.endpoints(service)
+                             if e.startswith("127.0.0.1:")]
             if endpoints:  # else: no ready endpoint, a gateway answers 503
                 url = f"http://{self._rng.choice(endpoints)}/"
                 with _NO_PROXY.open(url, timeout=self.timeout) as resp:

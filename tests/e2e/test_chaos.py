@@ -23,10 +23,9 @@ def test_faulted_rollouts_give_right_verdicts_and_leave_traffic_working(tmp_path
         assert run.got == run.expected, where
         assert not run.blind, where
         assert not run.broken, where
-    # Failed requests are reported in the table, not held to zero: a rollback scales the
-    # canary down in the same reconcile that sets its weight to 0, so a data plane that
-    # applies the weight a moment later sends a request or two to a canary that is gone
-    # (seen with a leader change). A scale-down delay, as Argo's
-    # abortScaleDownDelaySeconds, would close that; deletion keeps its zero
-    # (tests/e2e/test_rollouts.py).
+        if run.fault == "canary deleted":
+            # Deleting a Canary mid-rollout costs users no request (issue 9).
+            assert run.fault_failed == 0, chaos.table(runs)
+    # Elsewhere failed requests are reported in the table, not held to zero: a fault can
+    # cost a request or two (a kill -9 mid-request), which users see with any controller.
     assert sum(run.fault_failed for run in runs) <= 2, chaos.table(runs)

@@ -64,6 +64,10 @@ def test_bad_canary_is_rolled_back_and_good_one_promoted(env: DemoEnv) -> None:
     route = env.kube.get_object("gateway.networking.k8s.io", "v1", "httproutes", NS, "checkout")
     weights = {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
     assert weights == {"checkout-stable": 100, "checkout-canary": 0}
+    # The canary's pods keep running the demo's scaleDownDelaySeconds (10 s), then go.
+    canary_dep = env.kube.get_deployment(NS, "checkout-canary")
+    assert canary_dep is not None and canary_dep["spec"]["replicas"] > 0
+    wait_for(env, lambda s: "canaryScaleDownAt" not in s, 30, "the canary was not scaled down")
     canary_dep = env.kube.get_deployment(NS, "checkout-canary")
     assert canary_dep is not None and canary_dep["spec"]["replicas"] == 0
 

@@ -3,6 +3,7 @@ on the object and do not stop other Canaries."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -188,7 +189,8 @@ def test_deleting_a_canary_gives_the_app_back_before_it_goes(
     kubectl("apply", "-n", namespace, "-f", "-", input=_deployment("shop"))
     steps: list[dict] = [{"setWeight": 10}, {"pause": {}}]
     kubectl("apply", "-n", namespace, "-f", "-", input=_canary("shop", steps))
-    ctl = Controller(kube)
+    now = [dt.datetime.now(dt.UTC)]
+    ctl = Controller(kube, clock=lambda: now[0])
     ctl.reconcile(kube.get_canary(namespace, "shop"))
     _available(kube, namespace, "shop-primary")
     ctl.reconcile(kube.get_canary(namespace, "shop"))
@@ -206,6 +208,15 @@ def test_deleting_a_canary_gives_the_app_back_before_it_goes(
     assert "shop" in waiting[-1]["note"] and "available" in waiting[-1]["note"]
 
     _available(kube, namespace, "shop")
+    ctl.reconcile(kube.get_canary(namespace, "shop"))
+    # Traffic is back on shop; shop-primary keeps running the default 30 s for data
+    # planes that apply the route late.
+    waiting = [e for e in kube.list_events(namespace, "shop") if e["reason"] == "HandingBack"]
+    assert "shop-primary" in waiting[-1]["note"] and "30s" in waiting[-1]["note"]
+    now[0] += dt.timedelta(seconds=29)
+    ctl.reconcile(kube.get_canary(namespace, "shop"))
+    assert kube.get_canary(namespace, "shop")["metadata"]["finalizers"]
+    now[0] += dt.timedelta(seconds=1)
     ctl.reconcile(kube.get_canary(namespace, "shop"))
     with pytest.raises(NotFound):
         kube.get_canary(namespace, "shop")

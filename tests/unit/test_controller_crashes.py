@@ -234,7 +234,7 @@ class Harness:
 @dataclass
 class Run:
     kube: FakeKube
-    mutations: int | None = None  # mutating calls until the terminal phase was stored
+    mutations: int | None = None  # mutating calls until the final state was stored
     restarts: int = 0
     transient: list[str] = field(default_factory=list)
     lies: list[str] = field(default_factory=list)
@@ -265,7 +265,8 @@ def run_scenario(
         phase = _status(kube).get("phase", "")
         if phase and (not out.phases or out.phases[-1] != phase):
             out.phases.append(phase)
-        if out.mutations is None and phase in TERMINAL:
+        # Terminal, and N-canary scaled down after its delay (spec.scaleDownDelaySeconds).
+        if out.mutations is None and phase in TERMINAL and "canaryScaleDownAt" not in _status(kube):
             out.mutations = len(kube.calls)
         if out.mutations is not None:
             settle -= 1
@@ -482,7 +483,7 @@ def test_kill_after_route_write_then_new_revision_outside_the_deploy_window() ->
 
     world.clock.advance(dt.timedelta(minutes=5))  # the restart takes a while (backoff) ...
     world.ship(_pod_template("demo/shop:v3"))  # ... meanwhile the user ships v3, after 10:02
-    for _ in range(3):
+    for _ in range(5):  # 50 s: past the canary's 30 s scale-down delay
         world.tick()
     status = _status(kube)
     assert (status["phase"], status["canaryWeight"]) == ("Waiting", 0)

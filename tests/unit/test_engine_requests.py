@@ -26,7 +26,6 @@ from canary.api.status import CanaryStatus, Condition, Phase, RequestOutcome, Ve
 from canary.engine.actions import (
     EnsureCanary,
     ManualRequest,
-    ScaleDownCanary,
     SetWeight,
 )
 
@@ -154,7 +153,7 @@ CASES = [
         canary(rolling(2, 10)),
         ask("abort"),
         Phase.ROLLED_BACK,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         "Aborted",
         reason="Aborted",
         weight=0,
@@ -164,7 +163,7 @@ CASES = [
         canary(paused("PausedByUser")),
         ask("abort"),
         Phase.ROLLED_BACK,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         "Aborted",
     ),
     Case(
@@ -172,7 +171,7 @@ CASES = [
         canary(settled(Phase.WAITING, canary_revision="rev2")),
         ask("abort"),
         Phase.ROLLED_BACK,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         "Aborted",
         status={"canary_revision": "rev2"},
     ),

@@ -210,7 +210,7 @@ CASES = [
         canary(rolling(2, 10)),
         observe("rev1"),
         Phase.IDLE,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         reason="Abandoned",
         weight=0,
         index=None,
@@ -244,7 +244,7 @@ CASES = [
         canary(rolling(2, 10)),
         observe(None),
         Phase.FAILED,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         reason="TargetMissing",
         weight=0,
     ),
@@ -288,7 +288,7 @@ CASES = [
         canary(rolling(2, 10), deploy_window=BERLIN_OFFICE),
         observe("rev3"),
         Phase.WAITING,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         weight=0,
         seconds=7 * 3600,
         status={"canary_revision": "rev3"},
@@ -336,7 +336,7 @@ CASES = [
         canary(rolling(0, 0, step_started_at=ts(-600))),
         observe(canary_ready=False),
         Phase.ROLLED_BACK,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         reason="ProgressDeadlineExceeded",
         weight=0,
     ),
@@ -397,7 +397,7 @@ CASES = [
         canary(rolling(1, 10)),
         observe(samples={STEP1: BAD}),
         Phase.ROLLED_BACK,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         reason="AnalysisFailed",
         weight=0,
         message="error-rate 0.05 above max 0.01",
@@ -446,7 +446,7 @@ CASES = [
         canary(rolling(5, 50, phase=Phase.PROMOTING, reason="Promoting")),
         observe(),
         Phase.SUCCEEDED,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         reason="Promoted",
         weight=0,
         status={"stable_revision": "rev2", "canary_revision": "rev2"},
@@ -456,7 +456,7 @@ CASES = [
         canary(rolling(5, 50, phase=Phase.PROMOTING, reason="Promoting")),
         observe("rev3"),
         Phase.SUCCEEDED,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         status={"stable_revision": "rev2"},
     ),
     Case(
@@ -476,7 +476,7 @@ CASES = [
         ),
         observe(),
         Phase.SUCCEEDED,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         reason="Promoted",
         weight=0,
         status={"stable_revision": "rev2"},
@@ -487,7 +487,7 @@ CASES = [
         bg_canary(rolling(3, 50)),
         observe(samples={BG: ScalarSample(0.9)}),
         Phase.ROLLED_BACK,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         reason="AnalysisFailed",
         message="latency 0.9 above max 0.5",
     ),
@@ -496,7 +496,7 @@ CASES = [
         bg_canary(rolling(3, 50, phase=Phase.PAUSED, reason="PausedByUser", paused_at=ts(-5))),
         observe(samples={BG: ScalarSample(0.9)}),
         Phase.ROLLED_BACK,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
     ),
     Case(
         "promotion waits for a background result",
@@ -608,7 +608,7 @@ CASES = [
         ),
         observe(samples={BG: DOWN}),
         Phase.ROLLED_BACK,
-        [SetWeight(0), ScaleDownCanary()],
+        [SetWeight(0)],
         reason="ProgressDeadlineExceeded",
     ),
     # ------------------------------------------------------------ other pauses in an outage
@@ -859,11 +859,20 @@ ROLLBACKS = [
 
 
 @pytest.mark.parametrize(("c", "o"), [r[1:] for r in ROLLBACKS], ids=[r[0] for r in ROLLBACKS])
-def test_a_rollback_is_one_router_call_and_a_scale_down(c: Canary, o: Observations) -> None:
+def test_a_rollback_is_one_router_call_then_a_delayed_scale_down(
+    c: Canary, o: Observations
+) -> None:
     decision = decide(c, o)
     assert decision.status.phase is Phase.ROLLED_BACK
-    assert workload(decision) == [SetWeight(0), ScaleDownCanary()]
+    assert workload(decision) == [SetWeight(0)]
     assert len(events(decision)) == 1
+    # The canary keeps running the default 30 s for data planes that apply the route late.
+    assert decision.status.canary_scale_down_at == ts(30)
+    assert decision.requeue_after == 30
+    later = decide(c.model_copy(update={"status": decision.status}), observe(), 30)
+    assert workload(later) == [ScaleDownCanary()]
+    assert later.status.canary_scale_down_at is None
+    assert later.requeue_after is None
 
 
 @pytest.mark.parametrize(
