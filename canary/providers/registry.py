@@ -45,11 +45,14 @@ def plugin(name: str, *, field: str = "provider") -> ProviderPlugin:
     """The plug-in called ``name``; PermanentError naming ``field`` when there is none."""
     module = PLUGINS.get(name)
     if module is None:
-        raise PermanentError(
-            f"{field}.{name} is not a supported provider; supported: {supported()}"
-        )
+        raise _unsupported(field, name, PLUGINS)
     found: ProviderPlugin = importlib.import_module(module).PLUGIN
     return found
+
+
+def _unsupported(field: str, name: str, names: Mapping[str, object]) -> PermanentError:
+    listed = ", ".join(sorted(names)) or "(none)"
+    return PermanentError(f"{field}.{name} is not a supported provider; supported: {listed}")
 
 
 class ProviderRegistry:
@@ -61,14 +64,16 @@ class ProviderRegistry:
     def __init__(self, plugins: Mapping[str, ProviderPlugin] | None = None) -> None:
         self._plugins = dict(plugins) if plugins is not None else None
         self._cache: dict[tuple[str, str, float], MetricProvider] = {}
+        # Each reconcile asks again for every metric: remember the answer per block as
+        # written, so the block is validated once, not on every measurement.
+        self._by_block: dict[tuple[str, str, str | None, bool, float], MetricProvider] = {}
         self._lock = threading.Lock()
 
     def _plugin(self, name: str, field: str) -> ProviderPlugin:
         if self._plugins is None:
             return plugin(name, field=field)
         if name not in self._plugins:
-            names = ", ".join(sorted(self._plugins)) or "(none)"
-            raise PermanentError(f"{field}.{name} is not a supported provider; supported: {names}")
+            raise _unsupported(field, name, self._plugins)
         return self._plugins[name]
 
     def provider_for(
@@ -87,6 +92,13 @@ class ProviderRegistry:
         fields are unusable.
         """
         name, block = metric.provider.backend
+        default_address = (default_addresses or {}).get(name)
+        written = json.dumps(block, sort_keys=True)
+        seen = (name, written, default_address, address_wins, float(timeout))
+        with self._lock:
+            known = self._by_block.get(seen)
+        if known is not None:
+            return known
         field = f"metrics[{metric.name}].provider"
         chosen = self._plugin(name, field)
         try:
@@ -97,25 +109,24 @@ class ProviderRegistry:
             raise PermanentError(f"{field}.{name}.{where}: {first['msg']}") from None
         settings = Settings(
             timeout=float(timeout),
-            default_address=(default_addresses or {}).get(name),
+            default_address=default_address,
             address_wins=address_wins,
             field=f"{field}.{name}",
         )
-        shared = (
-            chosen.share(config, settings) if chosen.share else json.dumps(block, sort_keys=True)
-        )
+        shared = chosen.share(config, settings) if chosen.share else written
         key = (name, shared, settings.timeout)
         with self._lock:
             provider = self._cache.get(key)
             if provider is None:
                 provider = chosen.build(config, settings)
                 self._cache[key] = provider
+            self._by_block[seen] = provider
         return provider
 
     def close(self) -> None:
         """Close every cached provider that has a ``close()`` and forget them."""
         with self._lock:
-            providers, self._cache = list(self._cache.values()), {}
+            providers, self._cache, self._by_block = list(self._cache.values()), {}, {}
         for provider in providers:
             close = getattr(provider, "close", None)
             if callable(close):

@@ -59,6 +59,27 @@ class Call:
     target: str
 
 
+def pod_template(app: str, image: str) -> Obj:
+    return {
+        "metadata": {"labels": {"app": app}},
+        "spec": {"containers": [{"name": "app", "image": image}]},
+    }
+
+
+def user_deployment(ns: str, name: str, replicas: int, template: Obj) -> Obj:
+    """The user's own Deployment, as `kubectl apply` would create it."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": template,
+        },
+    }
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch, as the API server applies application/merge-patch+json."""
     if not isinstance(patch, dict):

@@ -44,7 +44,15 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from fake_kube import GATEWAY, CrashMode, FakeKube, SimulatedCrash, canary_weight
+from fake_kube import (
+    GATEWAY,
+    CrashMode,
+    FakeKube,
+    SimulatedCrash,
+    canary_weight,
+    pod_template,
+    user_deployment,
+)
 
 from canary.api import naming
 from canary.controller import observe
@@ -68,10 +76,7 @@ MEASURED = {GOOD: 0.001, BAD: 0.2}  # error rate; the template allows at most 0.
 
 
 def _pod_template(image: str) -> Obj:
-    return {
-        "metadata": {"labels": {"app": NAME}},
-        "spec": {"containers": [{"name": "app", "image": image}]},
-    }
+    return pod_template(NAME, image)
 
 
 OLD_TEMPLATE, NEW_TEMPLATE = _pod_template("demo/shop:v1"), _pod_template("demo/shop:v2")
@@ -111,16 +116,7 @@ TEMPLATE: Obj = {
     },
 }
 
-USER_DEPLOYMENT: Obj = {
-    "apiVersion": "apps/v1",
-    "kind": "Deployment",
-    "metadata": {"name": NAME, "namespace": NS},
-    "spec": {
-        "replicas": 3,
-        "selector": {"matchLabels": {"app": NAME}},
-        "template": OLD_TEMPLATE,
-    },
-}
+USER_DEPLOYMENT = user_deployment(NS, NAME, 3, OLD_TEMPLATE)
 
 # The user's route before the Canary existed: everything to the user's Service "shop".
 HTTP_ROUTE: Obj = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from fake_kube import FakeKube
+from fake_kube import FakeKube, pod_template, user_deployment
 
 from canary.api import naming
 from canary.controller.reconciler import Controller
@@ -17,19 +17,7 @@ pytestmark = pytest.mark.unit
 NS, NAME = "default", "shop"
 NOW = dt.datetime(2024, 5, 6, 10, 0, tzinfo=dt.UTC)
 
-DEPLOYMENT: Obj = {
-    "apiVersion": "apps/v1",
-    "kind": "Deployment",
-    "metadata": {"name": NAME, "namespace": NS},
-    "spec": {
-        "replicas": 2,
-        "selector": {"matchLabels": {"app": NAME}},
-        "template": {
-            "metadata": {"labels": {"app": NAME}},
-            "spec": {"containers": [{"name": "app", "image": "demo/shop:v1"}]},
-        },
-    },
-}
+DEPLOYMENT = user_deployment(NS, NAME, 2, pod_template(NAME, "demo/shop:v1"))
 
 
 def _canary(**spec: object) -> Obj:

@@ -660,6 +660,27 @@ def test_registry_uses_the_default_url_and_caches_per_address() -> None:
     assert first.closed and other.closed
 
 
+def test_registry_reads_a_block_once_however_often_it_is_measured() -> None:
+    shared: list[str] = []
+    assert PROMETHEUS.share is not None
+    share = PROMETHEUS.share
+
+    def counting(config: Any, settings: Settings) -> str:
+        shared.append(settings.field)
+        return share(config, settings)
+
+    registry = ProviderRegistry({"prometheus": dataclasses.replace(PROMETHEUS, share=counting)})
+    default = {"prometheus": "http://prometheus.monitoring:9090"}
+    first = registry.provider_for(threshold_metric(), default_addresses=default)
+    for _ in range(3):
+        assert registry.provider_for(threshold_metric(), default_addresses=default) is first
+    assert len(shared) == 1
+    # Another default address is another provider, not the cached one.
+    other = registry.provider_for(threshold_metric(), default_addresses={"prometheus": "http://b:9090"})
+    assert other is not first and len(shared) == 2
+    registry.close()
+
+
 def test_registry_builds_prometheus_providers_by_default(prom: FakePrometheus) -> None:
     registry = ProviderRegistry()
     provider = registry.provider_for(
