@@ -55,7 +55,7 @@ def converge_route(kube: KubePort, canary: Canary, weight: int) -> None:
     A kill between a router write and the status write, or a hand edit of the route,
     leaves the two apart; the status is the truth, so the route follows it."""
     router = router_for(canary, kube)
-    if not router.in_sync(canary, weight):
+    if not router.read(canary, weight).in_sync:
         log.info(
             "%s: route out of step with status; setting canary weight %d%%",
             canary.metadata.name,
