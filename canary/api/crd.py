@@ -77,6 +77,13 @@ CANARY_PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
         "description": "Percent of traffic on the canary.",
     },
     {
+        "name": "Route",
+        "type": "integer",
+        "jsonPath": ".status.routeWeight",
+        "priority": 1,
+        "description": "Percent of traffic the data plane carried to the canary when last read.",
+    },
+    {
         "name": "Step",
         "type": "string",
         "jsonPath": ".status.stepDisplay",

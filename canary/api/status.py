@@ -94,6 +94,13 @@ class CanaryStatus(Model):
     canary_revision: str | None = None
     current_step_index: int | None = None
     canary_weight: int = 0
+    route_weight: int | None = Field(
+        default=None,
+        description="The canary weight the data plane carried at the last reconcile, as its "
+        "router reads it (replica routing: the canary's share of the ready pods). It can "
+        "differ from canaryWeight, the weight desired: while pods start, after a hand edit "
+        "of the route, or where replicas cannot split finely enough.",
+    )
     message: str = ""
     reason: str = ""
     step_started_at: str | None = None

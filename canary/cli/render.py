@@ -100,14 +100,27 @@ def step_text(canary: Obj, now: dt.datetime | None = None) -> str:
     return f"{shown} ({what})"
 
 
+def route_weight(status: Obj) -> int | None:
+    """The weight the route carried when the controller last read it, if that is not the
+    weight desired: the route lags, was edited by hand, or (replica routing) pods are still
+    starting or cannot split finely enough. None when it agrees or is not known."""
+    carried = status.get("routeWeight")
+    return None if carried == status.get("canaryWeight", 0) else carried
+
+
+def weight_text(status: Obj) -> str:
+    carried = route_weight(status)
+    desired = f"{status.get('canaryWeight', 0)}%"
+    return desired if carried is None else f"{desired} desired, route carries {carried}%"
+
+
 def summary_line(canary: Obj) -> str:
     """One line per observed change, for CI logs and --watch without a TTY."""
     status = canary.get("status") or {}
-    parts = [
-        f"phase={phase_text(canary)}",
-        f"weight={status.get('canaryWeight', 0)}%",
-        f"step={step_text(canary)}",
-    ]
+    parts = [f"phase={phase_text(canary)}", f"weight={status.get('canaryWeight', 0)}%"]
+    if (carried := route_weight(status)) is not None:
+        parts.append(f"route={carried}%")
+    parts.append(f"step={step_text(canary)}")
     if status.get("message"):
         parts.append(f"message={status['message']!r}")
     return " ".join(parts)

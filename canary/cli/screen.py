@@ -19,6 +19,7 @@ from canary.cli.render import (
     step_text,
     table,
     verdict_colour,
+    weight_text,
 )
 
 Obj = dict[str, Any]
@@ -171,8 +172,7 @@ def status_view(
     ]
     rows: list[list[Cell]] = [
         ["step", step_text(canary, now)],
-        # The weight the controller last set; the route's own is known only to the router.
-        ["weight", f"{status.get('canaryWeight', 0)}%"],
+        ["weight", weight_text(status)],
     ]
     if status.get("message"):
         rows.append(["message", status["message"]])

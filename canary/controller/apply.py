@@ -20,7 +20,7 @@ from canary.engine.actions import (
     ScaleDownCanary,
     SetWeight,
 )
-from canary.errors import TransientError
+from canary.errors import CanaryError, TransientError
 from canary.kube.errors import NotFound
 from canary.kube.port import KubePort, Obj
 from canary.routers import TrafficRouter, router_for
@@ -49,19 +49,27 @@ def apply_actions(
             _apply_workload(kube, obj, canary, action, target, primary, router)
 
 
-def converge_route(kube: KubePort, canary: Canary, weight: int) -> None:
-    """Make the data plane carry the weight the status records.
+def converge_route(kube: KubePort, canary: Canary, weight: int) -> int | None:
+    """Make the data plane carry the weight the status records; return the weight it
+    carries then (None if that could not be read), for status.routeWeight.
 
     A kill between a router write and the status write, or a hand edit of the route,
     leaves the two apart; the status is the truth, so the route follows it."""
     router = router_for(canary, kube)
-    if not router.in_sync(canary, weight):
-        log.info(
-            "%s: route out of step with status; setting canary weight %d%%",
-            canary.metadata.name,
-            weight,
-        )
-        router.set_weight(canary, weight)
+    reading = router.read(canary, weight)
+    if reading.in_sync:
+        return reading.carried
+    log.info(
+        "%s: route out of step with status; setting canary weight %d%%",
+        canary.metadata.name,
+        weight,
+    )
+    router.set_weight(canary, weight)
+    try:
+        return router.get_weight(canary)
+    except CanaryError as exc:  # the route is right; only the figure for the status is missing
+        log.warning("%s: reading the route's weight back: %s", canary.metadata.name, exc)
+        return None
 
 
 def _apply_workload(

@@ -32,7 +32,7 @@ from canary.controller.logs import reconcile_log as log
 from canary.controller.telemetry import Metrics
 from canary.controller.workqueue import WorkQueue
 from canary.engine import machine
-from canary.engine.actions import Observations, SetWeight
+from canary.engine.actions import Observations
 from canary.engine.transitions import initializing
 from canary.errors import CanaryError, PermanentError, TransientError
 from canary.kube.cache import Store
@@ -264,11 +264,12 @@ class Controller:
         )
         decision = machine.step(canary, templates, obs, now)
         apply.apply_actions(self.kube, obj, canary, decision, target, primary)
-        # A SetWeight above was already written and read back by the router.
-        wrote_weight = any(isinstance(a, SetWeight) for a in decision.actions)
-        if not findings and not wrote_weight and not initializing(decision.status):
-            apply.converge_route(self.kube, canary, decision.status.canary_weight)
-        record.write(self.kube, self.metrics, obj, canary.status, decision, now)
+        carried = None  # not read: the last reading stands
+        if not findings and not initializing(decision.status):
+            # Also after a SetWeight: the router read back what it wrote, which is not yet
+            # what the data plane carries where pods must start first.
+            carried = apply.converge_route(self.kube, canary, decision.status.canary_weight)
+        record.write(self.kube, self.metrics, obj, canary.status, decision, now, carried)
         if obs.stable_ready and not findings and not initializing(decision.status):
             apply.handoff_target(self.kube, obj, target)
         return decision.requeue_after

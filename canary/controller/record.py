@@ -20,10 +20,17 @@ def write(
     before: CanaryStatus,
     decision: Decision,
     now: dt.datetime,
+    route_weight: int | None = None,
 ) -> None:
     """Write the status, then its Events and metrics: a Conflict on the write means
-    deciding again, so Events and metrics only ever show what the status recorded."""
-    _write_status(kube, obj, decision.status)
+    deciding again, so Events and metrics only ever show what the status recorded.
+
+    `route_weight` is what the router read after the actions; the engine cannot know it,
+    so it is set here. None (not read) keeps the last reading."""
+    status = decision.status
+    if route_weight is not None:
+        status = status.model_copy(update={"route_weight": route_weight})
+    _write_status(kube, obj, status)
     meta, steps = obj["metadata"], (obj.get("spec") or {}).get("steps")
     count = len(steps) if isinstance(steps, list) else 0  # an invalid spec holds anything
     metrics.observe(meta["namespace"], meta["name"], count, before, decision.status, now)

@@ -97,7 +97,8 @@ class Context:
 
 
 class StatusChange(TypedDict, total=False):
-    """Any of CanaryStatus's fields, with its type (a unit test keeps the two alike)."""
+    """Any of CanaryStatus's fields, with its type (a unit test keeps the two alike), but
+    route_weight: what the data plane carries is read after the actions, by the controller."""
 
     phase: Phase
     observed_generation: int | None

@@ -6,7 +6,7 @@ Importing this package loads no router; see registry.py.
 
 from __future__ import annotations
 
-from canary.routers.base import TrafficRouter
+from canary.routers.base import RouteReading, TrafficRouter
 from canary.routers.registry import router_for
 
-__all__ = ["TrafficRouter", "router_for"]
+__all__ = ["RouteReading", "TrafficRouter", "router_for"]

@@ -17,6 +17,7 @@ from canary.api.canary import Canary
 from canary.errors import PermanentError, TransientError
 from canary.kube.errors import NotFound
 from canary.kube.port import KubePort
+from canary.routers.base import RouteReading
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
 ANNOTATION_ORIGINAL = "canary.dev/original-backend-refs"  # {"rule index": [backendRef]}
@@ -77,8 +78,9 @@ class GatewayAPIRouter:
             )
         return written
 
-    def in_sync(self, canary: Canary, weight: int) -> bool:
-        return self.get_weight(canary) == weight
+    def read(self, canary: Canary, weight: int) -> RouteReading:
+        carried = self.get_weight(canary)
+        return RouteReading(carried, carried == weight)
 
     def get_weight(self, canary: Canary) -> int:
         _ns, route_name, route = self._route(canary)

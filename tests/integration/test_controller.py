@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -223,3 +226,47 @@ def test_deleting_a_canary_gives_the_app_back_before_it_goes(
     shop = _found(kube.get_deployment(namespace, "shop"))
     assert shop["spec"]["replicas"] == 2
     assert "canary.dev/replicas-before-handoff" not in (shop["metadata"].get("annotations") or {})
+
+
+def test_the_status_shows_the_weight_the_pods_carry_next_to_the_weight_desired(
+    kube: Kube, kubectl, kubeconfig: Path, namespace: str
+) -> None:
+    """Replica routing splits traffic by ready pods: 10% of 4 replicas is one pod, 25%,
+    and only once that pod is ready. `canary status` and `kubectl get -o wide` say so."""
+    deployment = json.loads(_deployment("cart"))
+    deployment["spec"]["replicas"] = 4
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment))
+    steps: list[dict] = [{"setWeight": 10}, {"pause": {}}]
+    kubectl("apply", "-n", namespace, "-f", "-", input=_canary("cart", steps))
+    ctl = Controller(kube)
+
+    def reconcile() -> dict:
+        ctl.reconcile(kube.get_canary(namespace, "cart"))
+        return kube.get_canary(namespace, "cart")["status"]
+
+    reconcile()
+    _available(kube, namespace, "cart-primary")
+    assert reconcile()["routeWeight"] == 0  # initialized: stable carries everything
+    kubectl("set", "image", "-n", namespace, "deployment/cart", "app=demo/cart:v2")
+    reconcile()  # the rollout starts with N-canary at 0 replicas
+    _available(kube, namespace, "cart-canary")
+    status = reconcile()  # setWeight 10: N-canary scaled to 1, its pod not ready yet
+    assert (status["canaryWeight"], status["routeWeight"]) == (10, 0)
+    for name in ("cart-primary", "cart-canary"):
+        _available(kube, namespace, name)
+    status = reconcile()
+    assert (status["phase"], status["canaryWeight"], status["routeWeight"]) == ("Paused", 10, 25)
+
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+    shown = subprocess.run(
+        [sys.executable, "-m", "canary", "status", "cart", "-n", namespace],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert "  weight   10% desired, route carries 25%\n" in shown.stdout, shown.stderr
+    wide = kubectl("get", "canary", "cart", "-n", namespace, "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[:5] == ["NAME", "PHASE", "WEIGHT", "ROUTE", "STEP"]
+    assert wide[1].split()[:5] == ["cart", "Paused", "10", "25", "2/2"]

@@ -18,10 +18,11 @@ from canary.api import naming
 from canary.api.canary import Canary
 from canary.errors import PermanentError
 from canary.kube.client import Kube
-from canary.routers import TrafficRouter, router_for
+from canary.routers import RouteReading, TrafficRouter, router_for
 from canary.routers.gateway_api import GatewayAPIRouter
 from canary.routers.registry import ROUTERS, name_for
 from canary.routers.replicas import ReplicaRouter
+from canary.sandbox.deployment_status import desired_status
 
 
 def _canary(ns: str, routing: dict | None) -> Canary:
@@ -60,6 +61,16 @@ SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "checkout
            "spec": {"selector": {"app": "checkout"}, "ports": [{"port": 80}]}}
 
 
+def _pods_ready(kube: Kube, ns: str) -> None:
+    """What the Deployment controller and kubelet report once every pod is up: the test
+    API server runs neither."""
+    for name in ("checkout-primary", "checkout-canary"):
+        dep = kube.get_deployment(ns, name)
+        assert dep is not None
+        n = dep["spec"]["replicas"]
+        kube.patch_deployment_status(ns, name, desired_status(dep, n, n, n, n))
+
+
 @dataclass(frozen=True)
 class DataPlane:
     """What a router routes through, as the user has it before creating the Canary."""
@@ -67,11 +78,14 @@ class DataPlane:
     routing: dict | None  # spec.trafficRouting; None leaves it out
     objects: tuple[dict, ...] = ()  # the user's, besides Service N
     fixtures: tuple[str, ...] = ()  # what those objects need, e.g. their CRDs
+    # Whatever must happen outside the router before the data plane carries a weight it
+    # wrote (pods becoming ready, say).
+    settle: Callable[[Kube, str], None] = lambda kube, ns: None
 
 
 # Every router in the registry runs the contract below; a new one adds its DataPlane.
 DATA_PLANES = {
-    "replicas": DataPlane(None),
+    "replicas": DataPlane(None, settle=_pods_ready),
     "gatewayAPI": DataPlane({"gatewayAPI": {"httpRoute": "checkout"}}, (ROUTE,),
                             ("gateway_crds",)),
 }
@@ -88,9 +102,11 @@ def _users_objects(kubectl, ns: str, plane: DataPlane) -> list[dict]:
 
 
 @pytest.fixture(params=list(ROUTERS))
-def setup(request: pytest.FixtureRequest, kubeconfig: Path, kubectl,
-          namespace: str) -> tuple[TrafficRouter, Canary, Callable[[], list[dict]]]:
-    """A router, its Canary, and a reading of the user's objects it must give back."""
+def setup(
+    request: pytest.FixtureRequest, kubeconfig: Path, kubectl, namespace: str
+) -> tuple[TrafficRouter, Canary, Callable[[], list[dict]], Callable[[], None]]:
+    """A router, its Canary, a reading of the user's objects it must give back, and what
+    settles the data plane."""
     plane = DATA_PLANES.get(request.param)
     if plane is None:
         pytest.fail(f"router {request.param!r} has no DataPlane: add one to DATA_PLANES")
@@ -103,38 +119,45 @@ def setup(request: pytest.FixtureRequest, kubeconfig: Path, kubectl,
     kube = Kube(kubeconfig)
     kube.create_deployment(namespace, _deployment("checkout-primary", "stable", 10))
     kube.create_deployment(namespace, _deployment("checkout-canary", "canary", 0))
-    return router_for(canary, kube), canary, lambda: _users_objects(kubectl, namespace, plane)
+    return (
+        router_for(canary, kube),
+        canary,
+        lambda: _users_objects(kubectl, namespace, plane),
+        lambda: plane.settle(kube, namespace),
+    )
 
 
 @pytest.mark.parametrize("weight", [0, 10, 50, 100])
 def test_weight_written_is_weight_read_back(setup, weight: int) -> None:
-    router, canary, _ = setup
+    router, canary, _, settle = setup
     assert router.set_weight(canary, weight) == weight
+    settle()
     assert router.get_weight(canary) == weight
 
 
-def test_in_sync_tells_whether_the_data_plane_carries_a_weight(setup) -> None:
-    router, canary, _ = setup
+def test_read_tells_whether_the_data_plane_holds_a_weight_and_what_it_carries(setup) -> None:
+    router, canary, _, settle = setup
     router.set_weight(canary, 30)
-    assert router.in_sync(canary, 30)
-    assert not router.in_sync(canary, 0)
+    settle()
+    assert router.read(canary, 30) == RouteReading(carried=30, in_sync=True)
+    assert router.read(canary, 0) == RouteReading(carried=30, in_sync=False)
 
 
 def test_rollback_is_one_call_from_any_weight(setup) -> None:
-    router, canary, _ = setup
+    router, canary, _, _ = setup
     router.set_weight(canary, 50)
     assert router.set_weight(canary, 0) == 0
     assert router.get_weight(canary) == 0
 
 
 def test_setting_the_same_weight_twice_is_harmless(setup) -> None:
-    router, canary, _ = setup
+    router, canary, _, _ = setup
     router.set_weight(canary, 10)
     assert router.set_weight(canary, 10) == 10
 
 
 def test_teardown_gives_back_what_the_user_had(setup) -> None:
-    router, canary, users_objects = setup
+    router, canary, users_objects, _ = setup
     before = users_objects()
     router.set_weight(canary, 50)
     router.teardown(canary)
@@ -210,6 +233,21 @@ def test_replica_router_splits_replicas(kubeconfig: Path, namespace: str) -> Non
         assert dep is not None
         replicas[name] = dep["spec"]["replicas"]
     assert replicas == {"checkout-primary": 7, "checkout-canary": 3}
+
+
+def test_replica_router_carries_only_what_ready_pods_serve(
+    kubeconfig: Path, namespace: str
+) -> None:
+    """The Service sends to ready pods alone: a canary still starting carries nothing."""
+    kube = Kube(kubeconfig)
+    kube.create_deployment(namespace, _deployment("checkout-primary", "stable", 10))
+    kube.create_deployment(namespace, _deployment("checkout-canary", "canary", 0))
+    _pods_ready(kube, namespace)
+    router, canary = ReplicaRouter(kube), _canary(namespace, None)
+    assert router.set_weight(canary, 30) == 30
+    assert router.read(canary, 30) == RouteReading(carried=0, in_sync=True)
+    _pods_ready(kube, namespace)
+    assert router.get_weight(canary) == 30
 
 
 def test_unknown_router_is_an_error_not_a_default(kubeconfig: Path, namespace: str) -> None:

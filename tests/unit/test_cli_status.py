@@ -1,6 +1,7 @@
 """What `canary status` and `canary list` show people: images and replicas, the step
-1-based with the time a pause has left, each metric's evidence in words, a request the
-controller has not answered, event ages, and an invalid spec as the phase."""
+1-based with the time a pause has left, the weight the route carries where it is not the
+one desired, each metric's evidence in words, a request the controller has not answered,
+event ages, and an invalid spec as the phase."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from canary.cli import inspection
+from canary.cli import inspection, render
 from canary.cli.app import app
 from canary.cli.screen import Workloads, status_view
 
@@ -171,3 +172,22 @@ def test_deployments_it_may_not_read_are_unknown_not_stopped() -> None:
     lines = status_view(rollout(), [], Workloads(None, None, None, "forbidden"), NOW, False)
     assert lines[1:3] == ["  stable   -  -  revision 5d8f6c", "  canary   -  -  revision 7c9a41"]
     assert "  images   cannot read the Deployments: forbidden" in lines
+
+
+def test_the_weight_the_route_carries_shows_only_when_it_is_not_the_weight_desired(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lagging = status_view(rollout(routeWeight=25), [], WORKLOADS, NOW, False)
+    assert "  weight   30% desired, route carries 25%" in lagging
+    for agreeing in (rollout(routeWeight=30), rollout()):  # agrees, or not read yet
+        assert "  weight   30%" in status_view(agreeing, [], WORKLOADS, NOW, False)
+    result = run(monkeypatch, rollout(routeWeight=25), "status", "checkout", "-o", "json")
+    assert json.loads(result.stdout)["routeWeight"] == 25
+
+
+def test_the_one_line_summary_names_the_route_weight_when_it_differs() -> None:
+    """CI logs and a piped --watch print a line per change of the status; the route
+    catching up is one, so the line shows it."""
+    lagging = render.summary_line(rollout(routeWeight=0))
+    assert lagging.startswith("phase=Paused weight=30% route=0% step=4/6 ")
+    assert render.summary_line(rollout(routeWeight=30)).startswith("phase=Paused weight=30% step=")

@@ -202,7 +202,7 @@ def test_status_subresource_only_on_canary() -> None:
 def test_printer_columns() -> None:
     columns = _crds()["Canary"]["spec"]["versions"][0]["additionalPrinterColumns"]
     by_name = {c["name"]: c for c in columns}
-    assert [c["name"] for c in columns] == ["Phase", "Weight", "Step", "Age", "Message"]
+    assert [c["name"] for c in columns] == ["Phase", "Weight", "Route", "Step", "Age", "Message"]
     assert by_name["Phase"]["jsonPath"] == ".status.phaseDisplay"
     assert by_name["Weight"] == {**by_name["Weight"], "jsonPath": ".status.canaryWeight",
                                  "type": "integer"}
@@ -211,8 +211,14 @@ def test_printer_columns() -> None:
     assert by_name["Age"] == {"name": "Age", "type": "date",
                               "jsonPath": ".metadata.creationTimestamp"}
     assert by_name["Message"]["jsonPath"] == ".status.message"
-    assert by_name["Message"]["priority"] == 1
-    assert all("priority" not in c for c in columns if c["name"] != "Message")
+    assert by_name["Route"] == {
+        **by_name["Route"],
+        "jsonPath": ".status.routeWeight",
+        "type": "integer",
+    }
+    wide = ("Route", "Message")  # only with -o wide: the default row stays short
+    assert all(by_name[name]["priority"] == 1 for name in wide)
+    assert all("priority" not in c for c in columns if c["name"] not in wide)
     # Every column points at a field the schema declares.
     status = _schema("Canary")["properties"]["status"]["properties"]
     for c in columns:
