@@ -80,6 +80,22 @@ def user_deployment(ns: str, name: str, replicas: int, template: Obj) -> Obj:
     }
 
 
+def canary_object(ns: str, name: str, **spec: Any) -> Obj:
+    """A Canary for the user's Deployment `name`: setWeight 10 then a pause, unless
+    `spec` says otherwise."""
+    return {
+        "apiVersion": "canary.dev/v1alpha1",
+        "kind": "Canary",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "targetRef": {"kind": "Deployment", "name": name},
+            "service": {"port": 80},
+            "steps": [{"setWeight": 10}, {"pause": {}}],
+            **spec,
+        },
+    }
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch, as the API server applies application/merge-patch+json."""
     if not isinstance(patch, dict):

@@ -49,6 +49,7 @@ from fake_kube import (
     CrashMode,
     FakeKube,
     SimulatedCrash,
+    canary_object,
     canary_weight,
     pod_template,
     user_deployment,
@@ -82,23 +83,18 @@ def _pod_template(image: str) -> Obj:
 OLD_TEMPLATE, NEW_TEMPLATE = _pod_template("demo/shop:v1"), _pod_template("demo/shop:v2")
 OLD_REV, NEW_REV = template_hash(OLD_TEMPLATE), template_hash(NEW_TEMPLATE)
 
-CANARY: Obj = {
-    "apiVersion": "canary.dev/v1alpha1",
-    "kind": "Canary",
-    "metadata": {"name": NAME, "namespace": NS},
-    "spec": {
-        "targetRef": {"kind": "Deployment", "name": NAME},
-        "service": {"port": 80},
-        "trafficRouting": {"gatewayAPI": {"httpRoute": ROUTE}},
-        "steps": [
-            {"setWeight": 10},
-            {"pause": {"duration": "30s"}},
-            {"setWeight": 50},
-            {"pause": {"duration": "30s"}},
-        ],
-        "analysis": {"templates": [{"templateName": "error-rate"}]},
-    },
-}
+CANARY = canary_object(
+    NS,
+    NAME,
+    trafficRouting={"gatewayAPI": {"httpRoute": ROUTE}},
+    steps=[
+        {"setWeight": 10},
+        {"pause": {"duration": "30s"}},
+        {"setWeight": 50},
+        {"pause": {"duration": "30s"}},
+    ],
+    analysis={"templates": [{"templateName": "error-rate"}]},
+)
 
 TEMPLATE: Obj = {
     "apiVersion": "canary.dev/v1alpha1",

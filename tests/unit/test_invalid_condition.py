@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from fake_kube import FakeKube, pod_template, user_deployment
+from fake_kube import FakeKube, canary_object, pod_template, user_deployment
 
 from canary.api import naming
 from canary.controller.reconciler import Controller
@@ -21,17 +21,7 @@ DEPLOYMENT = user_deployment(NS, NAME, 2, pod_template(NAME, "demo/shop:v1"))
 
 
 def _canary(**spec: object) -> Obj:
-    return {
-        "apiVersion": "canary.dev/v1alpha1",
-        "kind": "Canary",
-        "metadata": {"name": NAME, "namespace": NS},
-        "spec": {
-            "targetRef": {"kind": "Deployment", "name": NAME},
-            "service": {"port": 80},
-            "steps": [{"setWeight": 10}, {"pause": {}}],
-            **spec,
-        },
-    }
+    return canary_object(NS, NAME, **spec)
 
 
 TEMPLATE: Obj = {

@@ -9,7 +9,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from fake_kube import FakeKube
+from fake_kube import FakeKube, canary_object, pod_template, user_deployment
 
 from canary.api import naming
 from canary.controller.reconciler import Controller
@@ -25,10 +25,7 @@ NOW = dt.datetime(2024, 5, 6, 10, 0, tzinfo=dt.UTC)
 
 
 def _template(image: str) -> Obj:
-    return {
-        "metadata": {"labels": {"app": NAME}},
-        "spec": {"containers": [{"name": "app", "image": image}]},
-    }
+    return pod_template(NAME, image)
 
 
 def _status(kube: FakeKube) -> dict[str, Any]:
@@ -43,31 +40,8 @@ def _status_writes(kube: FakeKube) -> int:
 def world() -> tuple[FakeKube, Controller]:
     """A replica-routed Canary of 4 replicas, v1 stable and v2 just shipped."""
     kube = FakeKube()
-    kube.user_apply_deployment(
-        NS,
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": NAME, "namespace": NS},
-            "spec": {
-                "replicas": 4,
-                "selector": {"matchLabels": {"app": NAME}},
-                "template": _template("demo/shop:v1"),
-            },
-        },
-    )
-    kube.seed_canary(
-        {
-            "apiVersion": "canary.dev/v1alpha1",
-            "kind": "Canary",
-            "metadata": {"name": NAME, "namespace": NS},
-            "spec": {
-                "targetRef": {"kind": "Deployment", "name": NAME},
-                "service": {"port": 80},
-                "steps": [{"setWeight": 10}, {"pause": {}}],
-            },
-        }
-    )
+    kube.user_apply_deployment(NS, user_deployment(NS, NAME, 4, _template("demo/shop:v1")))
+    kube.seed_canary(canary_object(NS, NAME))
     ctl = Controller(kube, clock=lambda: NOW)  # type: ignore[arg-type]
     ctl.reconcile_key(KEY)
     kube.kubelet()
