@@ -19,7 +19,7 @@ from engine_support import (
 
 from canary.api.canary import Blackout, Canary, DeployWindow
 from canary.api.status import CanaryStatus, Phase
-from canary.engine.actions import EnsureCanary, SetWeight
+from canary.engine.actions import EnsureCanary, Observations, SetWeight
 from canary.engine.samples import ScalarSample
 
 pytestmark = pytest.mark.unit
@@ -147,12 +147,14 @@ ROLLBACKS = [
 @pytest.mark.parametrize(
     ("status", "obs", "reason"), [c[1:] for c in ROLLBACKS], ids=[c[0] for c in ROLLBACKS]
 )
-def test_rollbacks_are_never_held_back(status: CanaryStatus, obs: object, reason: str) -> None:
+def test_rollbacks_are_never_held_back(
+    status: CanaryStatus, obs: Observations, reason: str
+) -> None:
     for c in (
         canary(status, deploy_window=office(SALE)),
         canary(status, deploy_window=DeployWindow(blackouts=[SALE])),
     ):
-        decision = decide(c, obs)  # type: ignore[arg-type]
+        decision = decide(c, obs)
         assert (decision.status.phase, decision.status.reason) == (Phase.ROLLED_BACK, reason)
         assert SetWeight(0) in workload(decision)
 
