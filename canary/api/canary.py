@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from canary.api.base import API_VERSION, Duration, Model, ObjectMeta
+from canary.api.instants import Instant
 from canary.api.status import CanaryStatus
 
 
@@ -120,11 +121,24 @@ Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 WORKDAYS: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri")
 
 
+class Blackout(Model):
+    start: Instant = Field(description="When the freeze begins, e.g. 2026-11-27T00:00:00-05:00.")
+    end: Instant = Field(description="When it is over (exclusive), with its UTC offset.")
+    reason: str = Field(
+        min_length=1, max_length=100, description="Shown to users whose release waits."
+    )
+
+
 class DeployWindow(Model):
-    timezone: str = "UTC"
+    timezone: str = Field(default="UTC", description="For days, start and end.")
     days: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS))
-    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    end: str = Field(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+    # start and end go together; with neither, only the blackouts restrict rollouts.
+    start: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str | None = Field(default=None, pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+    blackouts: list[Blackout] = Field(
+        default_factory=list,
+        description="Dated freezes: no rollout starts from start until end, open or not.",
+    )
 
 
 def minutes_of_day(hhmm: str) -> int:
@@ -144,7 +158,8 @@ class CanarySpec(Model):
         default=None, description="Background analysis: runs from the first step to promotion."
     )
     deploy_window: DeployWindow | None = Field(
-        default=None, description="Rollouts start only inside this window."
+        default=None,
+        description="Rollouts start only inside this window, and never during its blackouts.",
     )
     progress_deadline_seconds: int = Field(default=600, ge=1)
     scale_down_delay_seconds: int = Field(

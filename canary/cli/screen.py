@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from canary.api.display import INVALID
+from canary.api.instants import parse_instant
 from canary.api.naming import ANNOTATION_REQUEST
 from canary.cli.render import (
     Cell,
@@ -43,14 +44,45 @@ def ago(when: str | None, now: dt.datetime) -> str:
     ("2m ago"): readable at a glance, unlike the API's microsecond stamps."""
     if not when:
         return "-"
-    seconds = max(0, int(seconds_since(when, now)))
-    if seconds < 120:
-        return f"{seconds}s ago"
-    if seconds < 3 * 3600:
-        return f"{seconds // 60}m ago"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600}h ago"
-    return f"{seconds // 86400}d ago"
+    return f"{_rough(seconds_since(when, now))} ago"
+
+
+def _rough(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    if whole < 120:
+        return f"{whole}s"
+    if whole < 3 * 3600:
+        return f"{whole // 60}m"
+    if whole < 48 * 3600:
+        return f"{whole // 3600}h"
+    return f"{whole // 86400}d"
+
+
+def blackout_text(canary: Obj, now: dt.datetime) -> str | None:
+    """The blackout holding now (of overlapping ones the one that ends last, as the
+    controller picks it), else the next one to begin; None when none is pending. Times
+    are shown as the spec writes them, so that they can be found there."""
+    window = (canary.get("spec") or {}).get("deployWindow") or {}
+    holding, upcoming = [], []
+    for blackout in window.get("blackouts") or []:
+        try:
+            start, end = parse_instant(blackout["start"]), parse_instant(blackout["end"])
+        except (ValueError, KeyError, TypeError):
+            continue  # the Invalid condition names it
+        if start <= now < end:
+            holding.append((end, blackout))
+        elif now < start < end:
+            upcoming.append((start, blackout))
+    if holding:
+        end, blackout = max(holding, key=lambda pair: pair[0])
+        left = _rough((end - now).total_seconds())
+        return f"{blackout.get('reason')}: now, until {blackout['end']} ({left} from now)"
+    if upcoming:
+        start, blackout = min(upcoming, key=lambda pair: pair[0])
+        soon = _rough((start - now).total_seconds())
+        when = f"from {blackout['start']} (in {soon})"
+        return f"{blackout.get('reason')}: {when} to {blackout['end']}"
+    return None
 
 
 def _images(deployment: Obj) -> str:
@@ -74,14 +106,14 @@ def _variant(label: str, revision: str | None, running: Obj | None, w: Workloads
     return [label, image, replicas, f"revision {revision or '-'}"]
 
 
-def _labelled(rows: list[list[Cell]]) -> list[list[Cell]]:
-    """Rows whose first cell is padded to the longest label ("message"), so that the
+def _labelled(rows: list[list[Cell]], width: int = LABEL) -> list[list[Cell]]:
+    """Rows whose first cell is padded to `width` (the longest label), so that the
     tables under the heading line up with each other."""
-    return [[_pad(row[0]), *row[1:]] for row in rows]
+    return [[_pad(row[0], width), *row[1:]] for row in rows]
 
 
-def _pad(cell: Cell) -> Cell:
-    return cell.ljust(LABEL) if isinstance(cell, str) else (cell[0].ljust(LABEL), cell[1])
+def _pad(cell: Cell, width: int) -> Cell:
+    return cell.ljust(width) if isinstance(cell, str) else (cell[0].ljust(width), cell[1])
 
 
 def _count(x: float) -> str:
@@ -184,8 +216,13 @@ def status_view(
     request = request_text(canary, now)
     if request:
         rows.append(["request", request])
+    blackout = blackout_text(canary, now)
+    if blackout:
+        rows.append(["blackout", blackout])
+    # "blackout" is the one label longer than "message"; widen both tables when it shows.
+    width = max(LABEL, *(len(row[0]) for row in rows if isinstance(row[0], str)))
     for block in (variants, rows):
-        lines += ["  " + line for line in table(_labelled(block), colour)]
+        lines += ["  " + line for line in table(_labelled(block, width), colour)]
     metrics = status.get("analysis") or []
     if status.get("phase") == "Succeeded":  # a leftover Inconclusive no longer holds anything
         metrics = [m for m in metrics if m.get("verdict") not in (None, "Inconclusive")]

@@ -1,6 +1,6 @@
 """What the target's revision calls for besides a rollout in progress: the first sight
 of a Deployment, a target gone or back at stable, a rollout waiting for its deploy
-window, and the promotion of a finished one.
+window (or for a blackout to end), and the promotion of a finished one.
 
 Initialization (first sight of a Deployment) takes two calls, so that the route never
 points at N-primary before it can serve: the first records the revision as stable and
@@ -43,8 +43,8 @@ from canary.engine.transitions import (
     deadline_text,
     retire_canary,
     start_rollout,
+    why_closed,
 )
-from canary.engine.windows import in_window
 
 
 def initialize(ctx: Context, draft: Draft, target: str | None) -> None:
@@ -128,9 +128,22 @@ def settle(ctx: Context, draft: Draft) -> None:
 
 
 def waiting(ctx: Context, draft: Draft) -> None:
-    window, revision = ctx.canary.spec.deploy_window, draft.status.canary_revision
-    if (window is None or in_window(window, ctx.now)) and revision is not None:
+    """Start the waiting revision once it may; until then keep the reason and message
+    true: a blackout may end while the weekly window is still closed, and the spec's
+    window or blackouts may change meanwhile."""
+    status = draft.status
+    revision = status.canary_revision
+    if revision is None:
+        return
+    closed = why_closed(ctx, revision)
+    if closed is None:
         start_rollout(ctx, draft, revision)
+        return
+    reason, message = closed
+    if reason != status.reason:
+        draft.enter(Phase.WAITING, reason, message)
+    elif not status.message.startswith(message):  # a request's audit may follow it
+        draft.say(message)
 
 
 def promoting(ctx: Context, draft: Draft) -> None:

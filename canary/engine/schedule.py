@@ -1,6 +1,6 @@
 """When the engine wants to be called again: the soonest of the next metric due, the end
-of a timed pause, the progress deadline, a readiness poll, the deploy window opening and
-a delayed scale-down of N-canary.
+of a timed pause, the progress deadline, a readiness poll, the deploy window opening (or
+a blackout ending) and a delayed scale-down of N-canary.
 
 Waiting for N-primary to be ready (while initializing, and while promoting, also past the
 progress deadline) polls every POLL_SECONDS; the call that records a promotion asks to
@@ -20,7 +20,7 @@ from canary.engine.transitions import (
     evidence_clock,
     initializing,
 )
-from canary.engine.windows import next_open
+from canary.engine.windows import blackout_at, blackout_end, next_open
 
 # Readiness is re-checked this often even if no watch event reports it.
 POLL_SECONDS = 5.0
@@ -50,9 +50,7 @@ def _requeue_after(ctx: Context, status: CanaryStatus, *, invalid: bool) -> floa
     if invalid:
         return INVALID_RECHECK_SECONDS
     if status.phase is Phase.WAITING:
-        window = ctx.canary.spec.deploy_window
-        opens = ctx.now if window is None else next_open(window, ctx.now)
-        return (opens - ctx.now).total_seconds()
+        return _waiting_wait(ctx)
     if status.phase is Phase.PROMOTING:
         if ctx.canary.status.phase is not Phase.PROMOTING:
             return 0.0  # just recorded: apply it (PromoteStable) right away
@@ -87,3 +85,16 @@ def _step_wait(ctx: Context, status: CanaryStatus) -> float | None:
         elapsed = seconds_since(status.step_started_at, ctx.now) or 0.0
         return parse_duration(current.pause.duration) - elapsed
     return None  # analysis steps wait for metrics, timed by next_due_seconds
+
+
+def _waiting_wait(ctx: Context) -> float:
+    """Seconds until the window next opens, or until the blackout holding now ends if
+    that is sooner (the weekly window may still be closed then: the reason changes)."""
+    window = ctx.canary.spec.deploy_window
+    if window is None:
+        return 0.0
+    wake = next_open(window, ctx.now)
+    blackout = blackout_at(window, ctx.now)
+    if blackout is not None:
+        wake = min(wake, blackout_end(blackout))
+    return (wake - ctx.now).total_seconds()

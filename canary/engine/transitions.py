@@ -29,13 +29,14 @@ from canary.engine.actions import (
 from canary.engine.clock import from_iso, seconds_since, shift, to_iso
 from canary.engine.limits import inconclusive
 from canary.engine.tasks import active_tasks, statuses_by_key, weight_before
-from canary.engine.windows import in_window, next_open
+from canary.engine.windows import blackout_at, blackout_end, in_window, next_open
 
 # status.reason values; events for phase changes use the same words.
 INITIALIZING = "Initializing"
 INITIALIZED = "Initialized"
 ROLLOUT_STARTED = "RolloutStarted"
 OUTSIDE_WINDOW = "OutsideDeployWindow"
+BLACKOUT = "Blackout"
 PAUSED_AT_STEP = "PausedAtStep"
 PAUSED_BY_USER = "PausedByUser"
 INCONCLUSIVE = "Inconclusive"
@@ -181,11 +182,26 @@ def step_label(ctx: Context, index: int | None) -> str:
     return f"step {index + 1}/{total}" if index < total else f"after step {total}/{total}"
 
 
+def why_closed(ctx: Context, revision: str) -> tuple[str, str] | None:
+    """(status reason, message) when `revision` may not start now; None when it may."""
+    window = ctx.canary.spec.deploy_window
+    if window is None or in_window(window, ctx.now):
+        return None
+    opens = to_iso(next_open(window, ctx.now))
+    blackout = blackout_at(window, ctx.now)
+    if blackout is None:
+        message = f"revision {revision} waits for the deploy window, which opens at {opens}"
+        return OUTSIDE_WINDOW, message
+    ends = to_iso(blackout_end(blackout))
+    message = f'revision {revision} waits out the blackout "{blackout.reason}" until {ends}'
+    # The weekly window, or another blackout, may hold it past this blackout's end.
+    return BLACKOUT, message + (f"; it starts at {opens}" if opens != ends else "")
+
+
 def start_rollout(
     ctx: Context, draft: Draft, revision: str, request: ManualRequest | None = None
 ) -> None:
     """Begin (or restart) the rollout of `revision` from step 0, or wait for the window."""
-    window = ctx.canary.spec.deploy_window
     live, weight = draft.status.phase in LIVE, draft.status.canary_weight
     # A release pushed on top of one still rolling out: say so, for `deploy --wait` users.
     replaced = draft.status.canary_revision if live and request is None else None
@@ -198,13 +214,13 @@ def start_rollout(
         metrics_unavailable_intervals=0,
         paused_at=None,
     )
-    if window is not None and not in_window(window, ctx.now):
+    closed = why_closed(ctx, revision)
+    if closed is not None:
         if live:
             retire_canary(ctx, draft)
         draft.update(current_step_index=None, step_started_at=None, rollout_started_at=None)
-        opens = to_iso(next_open(window, ctx.now))
-        message = f"revision {revision} waits for the deploy window, which opens at {opens}"
-        draft.enter(Phase.WAITING, OUTSIDE_WINDOW, message, audit=requested_by(request, ctx.now))
+        reason, message = closed
+        draft.enter(Phase.WAITING, reason, message, audit=requested_by(request, ctx.now))
         return
     draft.act(EnsureCanary(revision))
     now = to_iso(ctx.now)

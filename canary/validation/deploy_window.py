@@ -3,16 +3,25 @@
 an overnight window and 00:00-24:00 a whole day, but ``start == end`` could mean a whole
 day or none at all, so it is refused with both spellings as the fix
 (canary.engine.windows refuses it too).
+
+``start`` and ``end`` come together or not at all: without them the window has no weekly
+hours and only its ``blackouts`` hold rollouts, so ``days`` alone would do nothing and a
+window with neither hours nor blackouts restricts nothing; both are refused rather than
+silently ignored. Each blackout ends after it starts; overlapping blackouts are fine, and
+one already over is not a finding (the Canary would turn Invalid the day after a freeze).
+Unparseable blackout times are the schema's findings (canary.api.instants words them).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from canary.api.canary import minutes_of_day
+from canary.api.instants import parse_instant
 from canary.api.wording import closest
 from canary.validation.findings import Finding
 
@@ -51,8 +60,10 @@ def check_deploy_window(window: Any) -> list[Finding]:
                 "midnight make end earlier than start",
             )
         )
+    findings += _check_hours(window)
+    findings += _check_blackouts(window.get("blackouts"))
     days = window.get("days")
-    if isinstance(days, list) and not days:
+    if isinstance(days, list) and not days and "start" in window:
         findings.append(
             Finding(
                 "spec.deployWindow.days",
@@ -61,6 +72,68 @@ def check_deploy_window(window: Any) -> list[Finding]:
             )
         )
     return findings
+
+
+def _check_hours(window: Mapping[str, Any]) -> list[Finding]:
+    here = "spec.deployWindow"
+    if "start" in window and "end" not in window:
+        return [Finding(f"{here}.end", "is missing while start is set", _BOTH_OR_NEITHER)]
+    if "end" in window and "start" not in window:
+        return [Finding(f"{here}.start", "is missing while end is set", _BOTH_OR_NEITHER)]
+    if "start" in window:
+        return []
+    if "days" in window:
+        return [
+            Finding(
+                f"{here}.days",
+                "does nothing without start and end",
+                'add the hours, e.g. start: "09:00" and end: "16:00", or remove days',
+            )
+        ]
+    if not window.get("blackouts"):
+        return [
+            Finding(
+                here,
+                "has neither start and end nor blackouts, so it restricts nothing",
+                "add start and end for weekly hours, blackouts for dated freezes, or remove "
+                "deployWindow",
+            )
+        ]
+    return []
+
+
+_BOTH_OR_NEITHER = (
+    'give both start and end, e.g. "09:00" and "16:00", or neither to keep only the blackouts'
+)
+
+
+def _check_blackouts(blackouts: Any) -> list[Finding]:
+    if not isinstance(blackouts, list):
+        return []  # absent, or the schema reports it
+    findings = []
+    for i, blackout in enumerate(blackouts):
+        if not isinstance(blackout, Mapping):
+            continue
+        start, end = _instant(blackout.get("start")), _instant(blackout.get("end"))
+        if start is not None and end is not None and end <= start:
+            findings.append(
+                Finding(
+                    f"spec.deployWindow.blackouts[{i}].end",
+                    f"{blackout['end']} is not after start ({blackout['start']})",
+                    "make end later than start: a blackout holds from start until end",
+                )
+            )
+    return findings
+
+
+def _instant(value: Any) -> datetime | None:
+    """The moment a blackout time names; None when the schema reports it instead."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value  # unquoted in YAML, read by PyYAML
+    try:
+        return parse_instant(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _known_zone(name: str) -> bool:

@@ -191,3 +191,38 @@ def test_the_one_line_summary_names_the_route_weight_when_it_differs() -> None:
     lagging = render.summary_line(rollout(routeWeight=0))
     assert lagging.startswith("phase=Paused weight=30% route=0% step=4/6 ")
     assert render.summary_line(rollout(routeWeight=30)).startswith("phase=Paused weight=30% step=")
+
+
+def waiting(*blackouts: dict[str, str]) -> dict[str, Any]:
+    canary = rollout(phase="Waiting", canaryWeight=0, currentStepIndex=None, analysis=[],
+                     message="revision 7c9a41 waits out the blackout")
+    canary["spec"]["deployWindow"] = {"blackouts": list(blackouts)}
+    return canary
+
+
+SALE = {"start": "2024-05-06T00:00:00-05:00", "end": "2024-05-08T00:00:00-05:00",
+        "reason": "holiday sale"}
+AUDIT = {"start": "2024-05-06T11:00:00Z", "end": "2024-05-06T12:00:00Z", "reason": "audit"}
+OVER = {"start": "2024-05-01T00:00:00Z", "end": "2024-05-02T00:00:00Z", "reason": "over"}
+
+
+def test_the_screen_shows_the_blackout_holding_now() -> None:
+    lines = status_view(waiting(OVER, AUDIT, SALE), [], WORKLOADS, NOW, False)
+    assert lines[1:7] == [
+        "  stable    shop/checkout:v1  checkout-primary 3/3 ready  revision 5d8f6c",
+        "  canary    shop/checkout:v2  checkout-canary 1/1 ready   revision 7c9a41",
+        "  step      -",
+        "  weight    0%",
+        "  message   revision 7c9a41 waits out the blackout",
+        "  blackout  holiday sale: now, until 2024-05-08T00:00:00-05:00 (43h from now)",
+    ]
+
+
+def test_the_screen_shows_the_next_blackout_and_none_once_they_are_over() -> None:
+    lines = status_view(waiting(OVER, AUDIT), [], WORKLOADS, NOW, False)
+    assert "  blackout  audit: from 2024-05-06T11:00:00Z (in 60m) to 2024-05-06T12:00:00Z" in lines
+    later = NOW + dt.timedelta(hours=2)
+    assert not [line for line in status_view(waiting(OVER, AUDIT), [], WORKLOADS, later, False)
+                if "blackout " in line]
+    plain = status_view(rollout(), [], WORKLOADS, NOW, False)
+    assert "  message  step 4/6: paused for 10m" in plain  # no blackout row: labels as before
