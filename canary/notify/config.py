@@ -99,12 +99,18 @@ def parse(configmap: Obj) -> NotifyConfig:
         raise PermanentError(f"{where} is not YAML{at}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(raw, dict):
         raise PermanentError(f"{where} must be a mapping with sinks: and routes:")
+    for i, sink in enumerate(raw.get("sinks") or []):
+        if isinstance(sink, dict) and "url" in sink:
+            raise PermanentError(
+                f"{where}: sinks[{i}].url: a webhook URL carries its token, so it belongs in "
+                "a Secret in this namespace. Fix: urlSecret: {name: SECRET, key: KEY}"
+            )
     try:
         config = NotifyConfig.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise PermanentError(f"{where}: {field}: {first['msg']}") from None
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+        raise PermanentError(f"{where}: {field.lstrip('.')}: {first['msg']}") from None
     _check(config, where)
     return config
 
