@@ -186,7 +186,7 @@ def test_one_post_per_transition_and_sink_none_after_a_restart_and_a_dead_sink_i
             assert third.reconcile() < 0.9  # the dead sink answers after 1 s, twice
             assert third.status().phase is Phase.ROLLED_BACK
             deadline = time.monotonic() + 20
-            failed = []
+            failed: list[dict] = []
             while time.monotonic() < deadline and not failed:
                 failed = [
                     e
