@@ -35,6 +35,36 @@ class RequestOutcome(StrEnum):
     REJECTED = "Rejected"  # unreadable, or sent at an untimely time
 
 
+class DeliveryState(StrEnum):
+    PENDING = "Pending"
+    SENT = "Sent"
+    FAILED = "Failed"  # every attempt failed, or the sink refused it for good
+
+
+class SinkDelivery(Model):
+    name: str
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: int = Field(default=0, ge=0)
+    error: str | None = None
+
+
+class NotificationRecord(Model):
+    """One notification in the outbox: written in the same status write as the transition
+    it announces, so a crash cannot lose it or announce one transition twice."""
+
+    id: str = Field(description="Stable across resends, so a receiver can deduplicate.")
+    trigger: str
+    reason: str
+    phase: Phase
+    revision: str | None = None
+    message: str = ""
+    time: str
+    sinks: list[SinkDelivery] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+
 class Condition(Model):
     type: str
     status: Literal["True", "False", "Unknown"]
@@ -141,6 +171,11 @@ class CanaryStatus(Model):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     analysis: list[MetricStatus] = Field(default_factory=list)
+    notifications: list[NotificationRecord] = Field(
+        default_factory=list,
+        description="The last notifications and their delivery to each sink (the outbox "
+        "of the leader's notifier).",
+    )
     phase_display: str | None = Field(
         default=None,
         description="The phase, or Invalid while the spec is invalid: for kubectl's columns, "

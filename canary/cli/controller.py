@@ -54,9 +54,18 @@ def controller(
         typer.Option(
             envvar="POD_NAMESPACE",
             metavar="NAMESPACE",
-            help="Namespace of the leader-election Lease.",
+            help="The controller's own namespace: its leader-election Lease, and the "
+            "notification ConfigMap and Secrets.",
         ),
     ] = "canary-system",
+    notifications_configmap: Annotated[
+        str,
+        typer.Option(
+            metavar="NAME",
+            help="ConfigMap (in --leader-namespace) naming notification sinks and routes; "
+            "while it does not exist, nothing is sent. Empty: notifications off.",
+        ),
+    ] = "canary-notifications",
     leader_election_id: Annotated[
         str,
         typer.Option(
@@ -96,8 +105,16 @@ def controller(
 
         identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
         elector = LeaderElector(kube, leader_namespace, identity, name=leader_election_id)
+    notifier = None
+    if notifications_configmap:
+        from canary.controller.notifications import Notifier
+
+        notifier = Notifier(
+            kube, leader_namespace, notifications_configmap, report=metrics.notification
+        )
     ctl = Controller(
         kube,
+        notifier=notifier,
         prometheus_url=prometheus_url,
         namespaces=namespace or [],
         workers=workers,

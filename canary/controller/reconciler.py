@@ -29,6 +29,7 @@ from canary.controller import apply, handback, observe, record, workloads
 from canary.controller.health import Health
 from canary.controller.leader import LeaderElector
 from canary.controller.logs import reconcile_log as log
+from canary.controller.notifications import Notifier
 from canary.controller.telemetry import Metrics
 from canary.controller.workqueue import WorkQueue
 from canary.engine import machine
@@ -57,6 +58,7 @@ class Controller:
     elector: LeaderElector | None = None
     health: Health = field(default_factory=Health)
     metrics: Metrics = field(default_factory=Metrics)
+    notifier: Notifier | None = None  # None: no notifications
 
     def __post_init__(self) -> None:
         self.queue = WorkQueue()
@@ -83,6 +85,8 @@ class Controller:
                 if self._stop.is_set():
                     return
             self.health.standing_by = False
+        if self.notifier is not None:  # only the leader sends
+            self.notifier.start(self._stop)
         scopes: list[str | None] = list(self.namespaces) or [None]
         watches = [
             (kind, ns) for kind in ("Canary", "Deployment", "AnalysisTemplate") for ns in scopes
@@ -263,6 +267,8 @@ class Controller:
             spec_errors=tuple(findings),
         )
         decision = machine.step(canary, templates, obs, now)
+        if self.notifier is not None:
+            decision = self.notifier.stamp(obj, decision, now)
         apply.apply_actions(self.kube, obj, canary, decision, target, primary)
         carried = None  # not read: the last reading stands
         if not findings and not initializing(decision.status):
@@ -270,6 +276,8 @@ class Controller:
             # what the data plane carries where pods must start first.
             carried = apply.converge_route(self.kube, canary, decision.status.canary_weight)
         record.write(self.kube, self.metrics, obj, canary.status, decision, now, carried)
+        if self.notifier is not None:
+            self.notifier.offer(obj, decision.status)
         if obs.stable_ready and not findings and not initializing(decision.status):
             apply.handoff_target(self.kube, obj, target)
         return decision.requeue_after

@@ -24,6 +24,10 @@ starts them again at 0, which rate() and increase() handle.
 
 The controller itself: canary_reconcile_duration_seconds, canary_reconcile_errors_total
 {kind}, canary_workqueue_depth{lane} and canary_kube_requests_total{verb,resource,code}.
+
+Notifications: canary_notifications_total{sink,outcome}, per attempt: sent, retried (it
+failed and will be tried again) or failed (it failed for good; a Warning Event
+NotificationFailed says why). Sinks are the names in the notification ConfigMap.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ OUTCOMES = {
 }
 SUPERSEDED = "superseded"
 ERROR_KINDS = ("transient", "permanent", "crash")
+NOTIFICATION_OUTCOMES = ("sent", "retried", "failed")
 # Rollouts take from seconds (a bad canary caught at its first step) to hours (a gate
 # that waits for evidence at low traffic, or for a human).
 ROLLOUT_BUCKETS = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
@@ -126,6 +131,13 @@ class Metrics:
             "Requests to the Kubernetes API server, by verb, resource and HTTP status code "
             '("<error>": no answer).',
             ["verb", "resource", "code"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "canary_notifications",
+            "Notification delivery attempts, by sink and outcome: sent, retried (failed, "
+            "to be tried again) or failed (for good; see the NotificationFailed Event).",
+            ["sink", "outcome"],
             registry=r,
         )
         # Series that exist from the start read 0 rather than nothing, so that rate() and
@@ -218,6 +230,12 @@ class Metrics:
             self.queue_depth.labels(lane).set_function(
                 functools.partial(queue.depth, background=background)
             )
+
+    def notification(self, sink: str, outcome: str) -> None:
+        """One delivery attempt to `sink`; `outcome` is one of NOTIFICATION_OUTCOMES."""
+        for each in NOTIFICATION_OUTCOMES:  # all three series exist from the first attempt
+            self.notifications.labels(sink, each)
+        self.notifications.labels(sink, outcome).inc()
 
     def kube_request(self, verb: str, resource: str, code: str) -> None:
         self.kube_requests.labels(verb, resource, code).inc()

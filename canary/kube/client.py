@@ -285,6 +285,16 @@ class Kube(Connection):
             body,
         )
 
+    # ------------------------------------------------------------- the controller's namespace
+
+    def get_config_map(self, ns: str, name: str) -> Obj | None:
+        return self._read_or_none(
+            f"ConfigMap {ns}/{name}", self.core.read_namespaced_config_map, name, ns
+        )
+
+    def get_secret(self, ns: str, name: str) -> Obj | None:
+        return self._read_or_none(f"Secret {ns}/{name}", self.core.read_namespaced_secret, name, ns)
+
     # ------------------------------------------------------------- leader election
 
     def get_lease(self, ns: str, name: str) -> Obj | None:

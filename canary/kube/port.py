@@ -91,6 +91,16 @@ class KubePort(Protocol):
         """Replace a custom object, guarded by the body's resourceVersion."""
         ...
 
+    # ------------------------------------------------------------- the controller's namespace
+
+    def get_config_map(self, ns: str, name: str) -> Obj | None:
+        """Only in the controller's own namespace (its Role allows no other)."""
+        ...
+
+    def get_secret(self, ns: str, name: str) -> Obj | None:
+        """Only in the controller's own namespace: notification sinks' URLs."""
+        ...
+
     # ------------------------------------------------------------- leader election
 
     def get_lease(self, ns: str, name: str) -> Obj | None: ...

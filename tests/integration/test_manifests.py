@@ -97,6 +97,18 @@ def test_controller_cannot_read_secrets(installed: None, kubeconfig: Path, verb:
     assert not kube.can_i(SA, verb, "", "secrets", ns="shop")
 
 
+@pytest.mark.parametrize("resource", ["configmaps", "secrets"])
+def test_controller_gets_its_notification_config_only_in_its_namespace(
+    installed: None, kubeconfig: Path, resource: str
+) -> None:
+    """The notification ConfigMap and the Secrets with the sinks' URLs, by name."""
+    kube = Kube(kubeconfig)
+    assert kube.can_i(SA, "get", "", resource, ns="canary-system")
+    for verb in ("list", "watch", "update"):
+        assert not kube.can_i(SA, verb, "", resource, ns="canary-system"), verb
+    assert not kube.can_i(SA, "get", "", resource, ns="shop")
+
+
 @pytest.mark.parametrize("verb", ["get", "create", "update"])
 def test_controller_can_hold_its_lease_but_only_in_its_namespace(installed: None,
                                                                  kubeconfig: Path,

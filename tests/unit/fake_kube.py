@@ -30,6 +30,7 @@ Deployment fully rolled out at its current generation (what workloads.is_ready c
 
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 from collections.abc import Callable
@@ -138,6 +139,8 @@ class FakeKube:
         self.deployments: dict[tuple[str, str], Obj] = {}
         self.services: dict[tuple[str, str], Obj] = {}
         self.objects: dict[tuple[str, str, str, str, str], Obj] = {}
+        self.config_maps: dict[tuple[str, str], Obj] = {}
+        self.secrets: dict[tuple[str, str], Obj] = {}
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -401,6 +404,24 @@ class FakeKube:
             self.route_writes.append(copy.deepcopy(obj))
         self._crash_after(crash)
         return copy.deepcopy(obj)
+
+    # ------------------------------------------------------------ the controller's namespace
+
+    def seed_config_map(self, ns: str, name: str, data: dict[str, str]) -> None:
+        meta = {"name": name, "namespace": ns, "resourceVersion": self._next_rv()}
+        self.config_maps[(ns, name)] = {"metadata": meta, "data": dict(data)}
+
+    def seed_secret(self, ns: str, name: str, string_data: dict[str, str]) -> None:
+        """As the API server stores `stringData`: base64 under `data`."""
+        data = {k: base64.b64encode(v.encode()).decode() for k, v in string_data.items()}
+        meta = {"name": name, "namespace": ns, "resourceVersion": self._next_rv()}
+        self.secrets[(ns, name)] = {"metadata": meta, "data": data}
+
+    def get_config_map(self, ns: str, name: str) -> Obj | None:
+        return copy.deepcopy(self.config_maps.get((ns, name)))
+
+    def get_secret(self, ns: str, name: str) -> Obj | None:
+        return copy.deepcopy(self.secrets.get((ns, name)))
 
     # ------------------------------------------------------------ events
 

@@ -282,6 +282,8 @@ CONTROLLER_CALLS = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get"},  # Kube.require_crds
 }
 LEADER_ELECTION = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
+# canary.notify.config.ConfigSource: the ConfigMap and the Secrets it names, by name.
+NOTIFICATIONS = {("", "configmaps"): {"get"}, ("", "secrets"): {"get"}}
 
 
 def _grants(rules: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
@@ -305,6 +307,9 @@ def test_controller_rbac_is_exactly_what_it_calls() -> None:
     role = rbac[("Role", "canary-controller-leader-election")]
     assert role["metadata"]["namespace"] == "canary-system"
     assert _grants(role["rules"]) == LEADER_ELECTION
+    notify = rbac[("Role", "canary-controller-notifications")]
+    assert notify["metadata"]["namespace"] == "canary-system"
+    assert _grants(notify["rules"]) == NOTIFICATIONS
     for grants in (cluster, _grants(role["rules"])):
         assert not any("*" in g or "*" in r or "*" in v for (g, r), vs in grants.items()
                        for v in vs)
@@ -320,11 +325,12 @@ def test_bindings_point_at_the_service_account() -> None:
     assert crb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                               "name": "canary-controller"}
     assert crb["subjects"] == [subject]
-    rb = rbac[("RoleBinding", "canary-controller-leader-election")]
-    assert rb["metadata"]["namespace"] == "canary-system"
-    assert rb["roleRef"]["kind"] == "Role"
-    assert rb["roleRef"]["name"] == "canary-controller-leader-election"
-    assert rb["subjects"] == [subject]
+    for name in ("canary-controller-leader-election", "canary-controller-notifications"):
+        rb = rbac[("RoleBinding", name)]
+        assert rb["metadata"]["namespace"] == "canary-system"
+        assert rb["roleRef"]["kind"] == "Role"
+        assert rb["roleRef"]["name"] == name
+        assert rb["subjects"] == [subject]
 
 
 READ = {"get", "list", "watch"}
