@@ -16,7 +16,15 @@ from canary.api.analysis_template import AnalysisTemplateSpec
 from canary.api.canary import Canary, Step
 from canary.api.durations import format_duration
 from canary.api.naming import cli_command
-from canary.api.status import CanaryStatus, Condition, MetricStatus, Phase, RequestOutcome, Verdict
+from canary.api.status import (
+    CanaryStatus,
+    Condition,
+    MetricStatus,
+    Phase,
+    RequestOutcome,
+    Verdict,
+    WebhookStatus,
+)
 from canary.engine.actions import (
     Action,
     EmitEvent,
@@ -120,6 +128,7 @@ class StatusChange(TypedDict, total=False):
     last_request_message: str | None
     conditions: list[Condition]
     analysis: list[MetricStatus]
+    webhooks: list[WebhookStatus]
     phase_display: str | None
     step_display: str | None
 
