@@ -28,6 +28,7 @@ from canary.api import naming
 from canary.api.status import Phase
 from canary.engine.actions import InitializeStable, PromoteStable, SetWeight
 from canary.engine.clock import to_iso
+from canary.engine.hooks import WAITING_FOR_CONFIRMATION
 from canary.engine.transitions import (
     ABANDONED,
     INITIALIZED,
@@ -128,8 +129,11 @@ def settle(ctx: Context, draft: Draft) -> None:
 
 
 def waiting(ctx: Context, draft: Draft) -> None:
+    """Start once nothing holds the revision back; one waiting for confirmation is
+    looked at each call, since its answer (or the window closing) can change."""
     window, revision = ctx.canary.spec.deploy_window, draft.status.canary_revision
-    if (window is None or in_window(window, ctx.now)) and revision is not None:
+    confirming = draft.status.reason == WAITING_FOR_CONFIRMATION
+    if (window is None or in_window(window, ctx.now) or confirming) and revision is not None:
         start_rollout(ctx, draft, revision)
 
 

@@ -35,6 +35,7 @@ from canary.engine.actions import (
     SetWeight,
 )
 from canary.engine.clock import from_iso, seconds_since, shift, to_iso
+from canary.engine.hooks import WAITING_FOR_CONFIRMATION, describe, results_by_name, unconfirmed
 from canary.engine.limits import inconclusive
 from canary.engine.tasks import active_tasks, statuses_by_key, weight_before
 from canary.engine.windows import in_window, next_open
@@ -192,27 +193,33 @@ def step_label(ctx: Context, index: int | None) -> str:
 def start_rollout(
     ctx: Context, draft: Draft, revision: str, request: ManualRequest | None = None
 ) -> None:
-    """Begin (or restart) the rollout of `revision` from step 0, or wait for the window."""
-    window = ctx.canary.spec.deploy_window
+    """Begin (or restart) the rollout of `revision` from step 0, or wait for the deploy
+    window or a confirm-rollout webhook (hooks.py)."""
     live, weight = draft.status.phase in LIVE, draft.status.canary_weight
     # A release pushed on top of one still rolling out: say so, for `deploy --wait` users.
     replaced = draft.status.canary_revision if live and request is None else None
+    # A revision that waited its turn keeps its webhooks' answers; any other start is new.
+    waited = draft.status.phase is Phase.WAITING and draft.status.canary_revision == revision
     if weight > 0:
         draft.act(SetWeight(0))
     draft.update(
         canary_revision=revision,
         canary_weight=0,
         analysis=[],
+        webhooks=draft.status.webhooks if waited else [],
         metrics_unavailable_intervals=0,
         paused_at=None,
     )
-    if window is not None and not in_window(window, ctx.now):
+    held = _held(ctx, draft, revision)
+    if held is not None:
         if live:
             retire_canary(ctx, draft)
         draft.update(current_step_index=None, step_started_at=None, rollout_started_at=None)
-        opens = to_iso(next_open(window, ctx.now))
-        message = f"revision {revision} waits for the deploy window, which opens at {opens}"
-        draft.enter(Phase.WAITING, OUTSIDE_WINDOW, message, audit=requested_by(request, ctx.now))
+        reason, message = held
+        if (draft.status.phase, draft.status.reason) == (Phase.WAITING, reason):
+            draft.say(message)
+        else:
+            draft.enter(Phase.WAITING, reason, message, audit=requested_by(request, ctx.now))
         return
     draft.act(EnsureCanary(revision))
     now = to_iso(ctx.now)
@@ -221,6 +228,21 @@ def start_rollout(
     if replaced and replaced != revision:
         message += f"; it replaces revision {replaced} mid-rollout"
     draft.enter(Phase.PROGRESSING, ROLLOUT_STARTED, message, audit=requested_by(request, ctx.now))
+
+
+def _held(ctx: Context, draft: Draft, revision: str) -> tuple[str, str] | None:
+    """Why `revision` may not start yet (reason, message), or None."""
+    window = ctx.canary.spec.deploy_window
+    if window is not None and not in_window(window, ctx.now):
+        opens = to_iso(next_open(window, ctx.now))
+        message = f"revision {revision} waits for the deploy window, which opens at {opens}"
+        return OUTSIDE_WINDOW, message
+    hooks = unconfirmed(ctx.canary, draft.status, "confirm-rollout")
+    if not hooks:
+        return None
+    answers = describe(hooks, results_by_name(draft.status))
+    message = f"revision {revision} waits for confirm-rollout webhooks to answer 2xx: {answers}"
+    return WAITING_FOR_CONFIRMATION, message
 
 
 def advance(ctx: Context, draft: Draft) -> None:
