@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from canary.api.webhooks import WEBHOOK_TYPES
 from canary.validation import validate_canary
 
 pytestmark = pytest.mark.unit
@@ -31,8 +32,7 @@ def hook(**fields: Any) -> dict[str, Any]:
 
 
 def test_a_valid_webhook_of_each_type_has_no_findings() -> None:
-    types = ("confirm-rollout", "pre-rollout", "rollback", "load-test")
-    types += ("confirm-promotion", "post-rollout")
+    types = WEBHOOK_TYPES
     hooks = [hook(name=t, type=t, timeout="5s", retries=0, metadata={"k": "v"}) for t in types]
     assert findings(*hooks) == []
 
