@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from engine_support import (
+    BACKGROUND,
+    BERLIN_OFFICE,
     TEMPLATES,
     at,
     canary,
@@ -209,8 +211,6 @@ def test_load_test_is_called_each_interval_and_only_reported() -> None:
 
 
 def test_hooks_follow_the_background_analysis_interval() -> None:
-    from engine_support import BACKGROUND
-
     status = rolling(1, 10, webhooks=[answered("load-test", Verdict.PASS, 50)])
     assert due(hooked(status, "load-test", analysis=BACKGROUND)) == []  # every 1m
     assert due(hooked(status, "load-test")) == ["load-test"]  # every 30s
@@ -268,3 +268,18 @@ def test_the_payload_is_the_rollouts_context() -> None:
 def test_results_of_webhooks_no_longer_in_the_spec_are_dropped() -> None:
     decision = run(hooked(rolling(1, 10), "rollback"), {"gone": PASS})
     assert [w.name for w in decision.status.webhooks] == []
+
+
+def test_a_revision_waiting_for_its_window_then_asks_for_confirmation() -> None:
+    closed = 12 * 3600  # 00:00 in Berlin: the window is closed
+    outside = run(hooked(settled(), "confirm-rollout", deploy_window=BERLIN_OFFICE), None, closed)
+    assert outside.status.reason == "OutsideDeployWindow"
+    assert due(hooked(outside.status, "confirm-rollout", deploy_window=BERLIN_OFFICE)) == []
+    c = hooked(outside.status, "confirm-rollout", deploy_window=BERLIN_OFFICE)
+    opened = run(c)  # 12:00 in Berlin
+    assert (opened.status.phase, opened.status.reason) == (Phase.WAITING, "WaitingForConfirmation")
+    confirmed = run(
+        hooked(opened.status, "confirm-rollout", deploy_window=BERLIN_OFFICE),
+        {"confirm-rollout": PASS},
+    )
+    assert confirmed.status.phase is Phase.PROGRESSING
