@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, model_validator
 from canary.api.base import API_VERSION, Duration, Model, ObjectMeta
 from canary.api.instants import Instant
 from canary.api.status import CanaryStatus
+from canary.api.webhooks import Webhook
 
 
 class TargetRef(Model):
@@ -179,6 +180,11 @@ class CanarySpec(Model):
             "After this many analysis intervals without usable metrics, traffic returns "
             "to stable and the rollout pauses (reason MetricsUnavailable) instead of deciding."
         ),
+    )
+    webhooks: list[Webhook] = Field(
+        default_factory=list,
+        description="HTTP endpoints the rollout asks before it moves traffic or promotes, "
+        "asks whether to roll back, or tells (load tests, notifications).",
     )
 
 

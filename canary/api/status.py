@@ -117,6 +117,19 @@ class MetricStatus(Model):
     )
 
 
+class WebhookStatus(Model):
+    """A webhook's last result in the current rollout; verdict None: due, not called yet."""
+
+    name: str
+    type: str
+    verdict: Verdict | None = Field(
+        default=None, description="Pass (2xx), Fail (another answer) or Error (no answer)."
+    )
+    message: str = ""
+    called_at: str | None = None
+    calls: int = 0
+
+
 class CanaryStatus(Model):
     phase: Phase = Phase.IDLE
     observed_generation: int | None = None
@@ -176,6 +189,7 @@ class CanaryStatus(Model):
         description="The last notifications and their delivery to each sink (the outbox "
         "of the leader's notifier).",
     )
+    webhooks: list[WebhookStatus] = Field(default_factory=list)
     phase_display: str | None = Field(
         default=None,
         description="The phase, or Invalid while the spec is invalid: for kubectl's columns, "

@@ -1,5 +1,6 @@
 """The `canary status` screen: what a rollout runs, where it is, what each metric has seen
-so far and what it still needs, and what happened lately (Argo's tree view, as text)."""
+so far and what it still needs, what its webhooks last answered, and what happened lately
+(Argo's tree view, as text)."""
 
 from __future__ import annotations
 
@@ -155,6 +156,38 @@ def history_text(metric: Obj) -> str:
     return f"✔{measured - failures - inconclusive} ✖{failures} ?{inconclusive}"
 
 
+# What a webhook's last answer means for the rollout, by type and verdict.
+_HOOK_MEANING = {
+    ("confirm-rollout", "Pass"): "confirmed the rollout",
+    ("confirm-rollout", "Fail"): "holds the rollout",
+    ("confirm-rollout", "Error"): "no answer; the rollout waits",
+    ("pre-rollout", "Pass"): "passed; traffic may move",
+    ("pre-rollout", "Fail"): "failed; the rollout was rolled back",
+    ("pre-rollout", "Error"): "no answer; traffic waits, asked again each interval",
+    ("confirm-promotion", "Pass"): "confirmed the promotion",
+    ("confirm-promotion", "Fail"): "holds the promotion",
+    ("confirm-promotion", "Error"): "no answer; the promotion waits",
+    ("rollback", "Pass"): "asked for a rollback",
+    ("rollback", "Fail"): "asks for no rollback",
+    ("rollback", "Error"): "no answer; no rollback",
+    ("load-test", "Pass"): "load test ran",
+    ("load-test", "Fail"): "load test failed (reported only)",
+    ("load-test", "Error"): "no answer (reported only)",
+    ("post-rollout", "Pass"): "told of the outcome",
+    ("post-rollout", "Fail"): "told; it answered with an error (reported only)",
+    ("post-rollout", "Error"): "no answer (reported only, not called again)",
+}
+
+
+def webhook_text(hook: Obj, now: dt.datetime) -> str:
+    """A webhook's last answer in words: what it means here, when, and what it said."""
+    verdict = hook.get("verdict")
+    if verdict is None:
+        return "due: the controller calls it next"
+    meaning = _HOOK_MEANING.get((hook.get("type", ""), verdict), verdict)
+    return f"{meaning}, {ago(hook.get('calledAt'), now)}: {hook.get('message') or '-'}"
+
+
 def request_text(canary: Obj, now: dt.datetime) -> str | None:
     """The last manual request: pending while the controller has not answered it (it is
     down, or busy), else what became of it."""
@@ -235,6 +268,15 @@ def status_view(
                 [m["name"], (verdict, verdict_colour(verdict)), history_text(m), evidence_text(m)]
             )
         lines += ["  " + line for line in table(metric_rows, colour)]
+    hooks = status.get("webhooks") or []
+    if hooks:
+        lines.append("webhooks:")
+        hook_rows: list[list[Cell]] = []
+        for h in hooks:
+            verdict = h.get("verdict") or "-"
+            painted = (verdict, verdict_colour(verdict))
+            hook_rows.append([h["name"], h.get("type", ""), painted, webhook_text(h, now)])
+        lines += ["  " + line for line in table(hook_rows, colour)]
     if events:
         lines.append("events:")
         event_rows: list[list[Cell]] = [

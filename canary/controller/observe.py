@@ -1,5 +1,6 @@
 """What a reconcile reads besides the Deployments: the analysis templates in reach, the
-due measurements, and the CLI's pending request, all as the pure engine takes them."""
+due measurements, the due webhooks' answers, and the CLI's pending request, all as the
+pure engine takes them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pydantic import ValidationError
 from canary.api import naming, request_codec
 from canary.api.analysis_template import AnalysisTemplateSpec
 from canary.api.canary import Canary, template_key
+from canary.controller import webhooks
 from canary.controller.logs import reconcile_log as log
 from canary.engine.actions import ManualRequest, RejectedRequest
+from canary.engine.hooks import WebhookResult, due_webhooks
 from canary.engine.samples import ProviderFailure, Sample
 from canary.engine.tasks import due_tasks
 from canary.errors import PermanentError
@@ -71,3 +74,16 @@ def measure(
             failure = f"measuring failed unexpectedly: {type(exc).__name__}: {exc}"
             samples[task.key] = ProviderFailure(failure, transient=False)
     return samples
+
+
+def call_webhooks(
+    canary: Canary,
+    templates: Mapping[str, AnalysisTemplateSpec],
+    now: dt.datetime,
+    *,
+    canary_ready: bool,
+    beat: Callable[[], None],
+) -> dict[str, WebhookResult]:
+    """Every due webhook's answer, by name (controller/webhooks.py bounds the wait)."""
+    calls = due_webhooks(canary, templates, now, canary_ready=canary_ready)
+    return webhooks.call_all(calls, beat)

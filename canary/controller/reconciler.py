@@ -1,7 +1,7 @@
 """The long-running controller: watch, queue, reconcile.
 
-One reconcile = load the Canary, observe (target revision, readiness, due metrics,
-a manual request), ask the pure engine, apply its actions in order, write the whole
+One reconcile = load the Canary, observe (target revision, readiness, due metrics and
+webhooks, a manual request), ask the pure engine, apply its actions in order, write the whole
 status once. All rollout state lives in the Canary's status, and every action is
 idempotent, so `kill -9` at any moment followed by a restart repeats at most the
 last reconcile's actions and ends with the same outcome.
@@ -255,16 +255,21 @@ class Controller:
             status.canary_revision if status.phase == Phase.PROMOTING else status.stable_revision
         )
         beat = functools.partial(self.health.beat, threading.current_thread().name)
-        samples = (
-            {} if findings else observe.measure(canary, templates, now, self.prometheus_url, beat)
-        )
+        canary_ready = workloads.is_ready(can_dep, status.canary_revision)
+        samples, answers = {}, {}
+        if not findings:
+            samples = observe.measure(canary, templates, now, self.prometheus_url, beat)
+            answers = observe.call_webhooks(
+                canary, templates, now, canary_ready=canary_ready, beat=beat
+            )
         obs = Observations(
             target_revision=target.revision if target else None,
             stable_ready=workloads.is_ready(primary, stable_rev),
-            canary_ready=workloads.is_ready(can_dep, status.canary_revision),
+            canary_ready=canary_ready,
             samples=samples,
             request=observe.parse_request(canary.metadata.annotations, status.last_request_id, now),
             spec_errors=tuple(findings),
+            webhooks=answers,
         )
         decision = machine.step(canary, templates, obs, now)
         if self.notifier is not None:

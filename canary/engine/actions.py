@@ -15,6 +15,7 @@ from typing import Literal
 
 from canary.api.request_codec import RequestAction
 from canary.api.status import CanaryStatus
+from canary.engine.hooks import WebhookResult
 from canary.engine.samples import Sample
 
 
@@ -64,6 +65,7 @@ class Observations:
     samples: Mapping[str, Sample] = field(default_factory=dict)
     request: ManualRequest | RejectedRequest | None = None
     spec_errors: tuple[str, ...] = ()
+    webhooks: Mapping[str, WebhookResult] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""A rollout in progress (Progressing or Paused): its samples, and what a Fail, too many
-Inconclusives or unavailable metrics do to it; otherwise it moves on through its steps
+"""A rollout in progress (Progressing or Paused): its samples, and what a rollback
+webhook's 2xx, a Fail, too many Inconclusives or unavailable metrics do to it; otherwise
+it waits for its pre-rollout webhooks (hook_rules.py) and moves on through its steps
 (steps.py).
 
 Metrics unavailable: a reconcile whose measured samples are all provider failures counts
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 from canary.api.status import CanaryStatus, MetricStatus, Phase, Verdict
 from canary.engine.actions import SetWeight
+from canary.engine.draft import Draft
+from canary.engine.hook_rules import hold_before_traffic, roll_back_by_webhook, rollback_asked
 from canary.engine.limits import erroring, failed, inconclusive
 from canary.engine.samples import MetricTask, ProviderFailure
 from canary.engine.steps import progress
@@ -39,7 +42,6 @@ from canary.engine.transitions import (
     PAUSED_AT_STEP,
     RESUMED,
     Context,
-    Draft,
     command,
     deadline_left,
     deadline_text,
@@ -58,7 +60,9 @@ def live(ctx: Context, draft: Draft, *, answered: bool) -> None:
     tasks = active_tasks(ctx.canary, ctx.templates, ctx.now)
     statuses = statuses_by_key(status.analysis)
     cause = _unavailable(ctx, status, tasks, statuses)
-    if metrics_paused(status):
+    if asked := rollback_asked(ctx, draft):
+        roll_back_by_webhook(ctx, draft, asked)
+    elif metrics_paused(status):
         _while_unavailable(ctx, draft, cause, answered=answered)
     elif bad := next((t for t in tasks if failed(t, statuses.get(t.key))), None):
         roll_back(ctx, draft, ANALYSIS_FAILED, statuses[bad.key].reason)
@@ -84,7 +88,7 @@ def live(ctx: Context, draft: Draft, *, answered: bool) -> None:
             f"{label}: metrics unavailable for {status.metrics_unavailable_intervals} "
             "interval(s); holding this step until they answer"
         )
-    else:
+    elif not hold_before_traffic(ctx, draft):
         progress(ctx, draft)
 
 

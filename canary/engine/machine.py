@@ -11,10 +11,12 @@ progressing; a second condition would only repeat them. The problems are
 obs.spec_errors, as validation worded them: the engine adds none of its own, so the
 condition names each problem once.
 
-Validity, samples and requests are settled here; then what the status and the target's
-revision call for: revisions.py (first sight of a Deployment, a target gone or back at
-stable, a rollout waiting for its deploy window, a promotion), live.py (a rollout in
-progress and its metrics) and steps.py (its steps and the gate to promotion).
+Validity, samples, webhook results and requests are settled here; then what the status
+and the target's revision call for: revisions.py (first sight of a Deployment, a target
+gone or back at stable, a rollout waiting for its deploy window, a promotion), live.py (a
+rollout in progress and its metrics) and steps.py (its steps and the gate to promotion);
+hook_rules.py says what webhook results do, and a rollout that just ended owes its
+post-rollout webhooks a call.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from canary.api.display import phase_display, step_display
 from canary.api.status import CanaryStatus, Condition, Phase
 from canary.engine.actions import Decision, Observations
 from canary.engine.clock import to_iso, utc
+from canary.engine.draft import Draft
+from canary.engine.hook_rules import mark_post_rollout, record_webhooks
 from canary.engine.live import live, record
 from canary.engine.requests import handle_request, ignore_request
 from canary.engine.revisions import initialize, promoting, settle, target_missing, waiting
@@ -36,7 +40,6 @@ from canary.engine.schedule import requeue_after
 from canary.engine.transitions import (
     LIVE,
     Context,
-    Draft,
     initializing,
     scale_down_when_due,
     start_rollout,
@@ -60,8 +63,10 @@ def step(
     else:
         # Samples first: they were measured for this status, whatever a request then does.
         answered = record(ctx, draft)
+        record_webhooks(ctx, draft)
         if not handle_request(ctx, draft):
             _reconcile(ctx, draft, answered=answered)
+        mark_post_rollout(ctx, draft)
         scale_down_when_due(ctx, draft)
     _display(draft, problems, len(ctx.steps))
     requeue = requeue_after(ctx, draft.status, invalid=bool(problems))

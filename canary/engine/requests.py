@@ -16,16 +16,17 @@ from canary.api.naming import ANNOTATION_REQUEST
 from canary.api.status import Phase, RequestOutcome
 from canary.engine.actions import ManualRequest, RejectedRequest
 from canary.engine.clock import to_iso
+from canary.engine.draft import Draft
 from canary.engine.tasks import weight_before
 from canary.engine.transitions import (
     ABORTED,
     LIVE,
     METRICS_UNAVAILABLE,
+    OUTSIDE_WINDOW,
     PAUSED_AT_STEP,
     PAUSED_BY_USER,
     RESUMED,
     Context,
-    Draft,
     begin_promotion,
     command,
     leave_pause,
@@ -110,7 +111,8 @@ def _promote(ctx: Context, draft: Draft, request: ManualRequest) -> str | None:
     if status.phase is Phase.PROMOTING:
         return "promotion is already under way"
     if status.phase is Phase.WAITING:
-        return "the rollout has not started: it waits for the deploy window"
+        waits = "the deploy window" if status.reason == OUTSIDE_WINDOW else "confirmation"
+        return f"the rollout has not started: it waits for {waits}"
     if status.phase not in LIVE:
         return _not_running(draft)
     index = status.current_step_index or 0

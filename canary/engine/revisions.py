@@ -28,6 +28,7 @@ from canary.api import naming
 from canary.api.status import Phase
 from canary.engine.actions import InitializeStable, PromoteStable, SetWeight
 from canary.engine.clock import to_iso
+from canary.engine.draft import Draft
 from canary.engine.transitions import (
     ABANDONED,
     INITIALIZED,
@@ -38,12 +39,11 @@ from canary.engine.transitions import (
     REVERTED,
     TARGET_MISSING,
     Context,
-    Draft,
     deadline_left,
     deadline_text,
     retire_canary,
     start_rollout,
-    why_closed,
+    why_held,
 )
 
 
@@ -128,18 +128,18 @@ def settle(ctx: Context, draft: Draft) -> None:
 
 
 def waiting(ctx: Context, draft: Draft) -> None:
-    """Start the waiting revision once it may; until then keep the reason and message
-    true: a blackout may end while the weekly window is still closed, and the spec's
-    window or blackouts may change meanwhile."""
+    """Start the waiting revision once nothing holds it back; until then keep the reason
+    and message true: a blackout may end while the weekly window is still closed, the
+    spec's window or blackouts may change, and a confirm-rollout webhook may answer."""
     status = draft.status
     revision = status.canary_revision
     if revision is None:
         return
-    closed = why_closed(ctx, revision)
-    if closed is None:
+    held = why_held(ctx, draft, revision)
+    if held is None:
         start_rollout(ctx, draft, revision)
         return
-    reason, message = closed
+    reason, message = held
     if reason != status.reason:
         draft.enter(Phase.WAITING, reason, message)
     elif not status.message.startswith(message):  # a request's audit may follow it

@@ -1,6 +1,6 @@
-"""When the engine wants to be called again: the soonest of the next metric due, the end
-of a timed pause, the progress deadline, a readiness poll, the deploy window opening (or
-a blackout ending) and a delayed scale-down of N-canary.
+"""When the engine wants to be called again: the soonest of the next metric or webhook
+due, the end of a timed pause, the progress deadline, a readiness poll, the deploy window
+opening (or a blackout ending) and a delayed scale-down of N-canary.
 
 Waiting for N-primary to be ready (while initializing, and while promoting, also past the
 progress deadline) polls every POLL_SECONDS; the call that records a promotion asks to
@@ -12,6 +12,7 @@ from __future__ import annotations
 from canary.api.durations import parse_duration
 from canary.api.status import CanaryStatus, Phase
 from canary.engine.clock import seconds_since
+from canary.engine.hooks import WAITING_FOR_CONFIRMATION, next_webhook_seconds
 from canary.engine.tasks import next_due_seconds
 from canary.engine.transitions import (
     METRICS_UNAVAILABLE,
@@ -33,12 +34,16 @@ SETTLED = (Phase.IDLE, Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED)
 def requeue_after(ctx: Context, status: CanaryStatus, *, invalid: bool) -> float | None:
     """Seconds until step() has something to do for `status`, the decision's new status;
     0 means right away, None means only when something changes (settled phases, or a
-    pause that waits for a request and has no metrics to measure)."""
-    wait = _requeue_after(ctx, status, invalid=invalid)
-    if status.canary_scale_down_at is None or invalid:
-        return wait
-    due = max(0.0, -(seconds_since(status.canary_scale_down_at, ctx.now) or 0.0))
-    return due if wait is None else min(wait, due)
+    pause that waits for a request and has no metrics to measure or webhooks to call)."""
+    waits = [_requeue_after(ctx, status, invalid=invalid)]
+    if not invalid:
+        canary = ctx.canary.model_copy(update={"status": status})
+        ready = ctx.obs.canary_ready
+        waits.append(next_webhook_seconds(canary, ctx.templates, ctx.now, canary_ready=ready))
+        if status.canary_scale_down_at is not None:
+            waits.append(max(0.0, -(seconds_since(status.canary_scale_down_at, ctx.now) or 0.0)))
+    known = [w for w in waits if w is not None]
+    return min(known) if known else None
 
 
 def _requeue_after(ctx: Context, status: CanaryStatus, *, invalid: bool) -> float | None:
@@ -49,6 +54,8 @@ def _requeue_after(ctx: Context, status: CanaryStatus, *, invalid: bool) -> floa
         return None
     if invalid:
         return INVALID_RECHECK_SECONDS
+    if status.phase is Phase.WAITING and status.reason == WAITING_FOR_CONFIRMATION:
+        return None  # its webhooks are asked each interval, timed by next_webhook_seconds
     if status.phase is Phase.WAITING:
         return _waiting_wait(ctx)
     if status.phase is Phase.PROMOTING:

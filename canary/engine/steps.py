@@ -9,6 +9,8 @@ from canary.api.durations import parse_duration
 from canary.api.status import MetricStatus, Verdict
 from canary.engine.actions import SetWeight
 from canary.engine.clock import seconds_since
+from canary.engine.draft import Draft
+from canary.engine.hook_rules import hold_promotion
 from canary.engine.limits import complete, passed, usable
 from canary.engine.samples import MetricTask
 from canary.engine.tasks import active_tasks, background_tasks, statuses_by_key, step_tasks
@@ -17,7 +19,6 @@ from canary.engine.transitions import (
     NOT_ENOUGH_EVIDENCE,
     PAUSED_AT_STEP,
     Context,
-    Draft,
     advance,
     begin_promotion,
     command,
@@ -148,7 +149,8 @@ def _try_promote(ctx: Context, draft: Draft) -> None:
     for comparisons, a regression beyond the accepted one is ruled out. Nothing yet, too
     little traffic, an Inconclusive, a tolerated Fail or a provider error all wait for the
     next measurement, at the current weight, until the progress deadline; then a human
-    decides (NotEnoughEvidence). Promotion is never granted for the lack of evidence."""
+    decides (NotEnoughEvidence). Promotion is never granted for the lack of evidence.
+    Earned, it still waits for its confirm-promotion webhooks (hook_rules.py)."""
     canary = ctx.canary.model_copy(update={"status": draft.status})
     statuses = statuses_by_key(draft.status.analysis)
     unproven = [
@@ -157,7 +159,8 @@ def _try_promote(ctx: Context, draft: Draft) -> None:
         if not usable(t, statuses.get(t.key))
     ]
     if not unproven:
-        begin_promotion(ctx, draft)
+        if not hold_promotion(ctx, draft):
+            begin_promotion(ctx, draft)
     elif deadline_left(ctx, evidence_clock(draft.status)) <= 0:
         label = step_label(ctx, draft.status.current_step_index)
         _not_enough_evidence(ctx, draft, unproven, f"{label}: the progress deadline passed")

@@ -8,9 +8,8 @@ at most one such move per call, so every phase change has exactly one event.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypedDict, Unpack
 
 from canary.api.analysis_template import AnalysisTemplateSpec
 from canary.api.canary import Canary, Step
@@ -18,16 +17,11 @@ from canary.api.durations import format_duration
 from canary.api.naming import cli_command
 from canary.api.status import (
     CanaryStatus,
-    Condition,
     MetricStatus,
-    NotificationRecord,
     Phase,
-    RequestOutcome,
     Verdict,
 )
 from canary.engine.actions import (
-    Action,
-    EmitEvent,
     EnsureCanary,
     ManualRequest,
     Observations,
@@ -35,6 +29,8 @@ from canary.engine.actions import (
     SetWeight,
 )
 from canary.engine.clock import from_iso, seconds_since, shift, to_iso
+from canary.engine.draft import Draft
+from canary.engine.hooks import WAITING_FOR_CONFIRMATION, describe, results_by_name, unconfirmed
 from canary.engine.limits import inconclusive
 from canary.engine.tasks import active_tasks, statuses_by_key, weight_before
 from canary.engine.windows import blackout_at, blackout_end, in_window, next_open
@@ -105,70 +101,6 @@ class Context:
         return self.canary.spec.steps
 
 
-class StatusChange(TypedDict, total=False):
-    """Any of CanaryStatus's fields, with its type (a unit test keeps the two alike), but
-    route_weight: what the data plane carries is read after the actions, by the controller."""
-
-    phase: Phase
-    observed_generation: int | None
-    stable_revision: str | None
-    canary_revision: str | None
-    current_step_index: int | None
-    canary_weight: int
-    message: str
-    reason: str
-    step_started_at: str | None
-    rollout_started_at: str | None
-    initializing_since: str | None
-    paused_at: str | None
-    resumed_at: str | None
-    metrics_unavailable_intervals: int
-    routed_back_at: str | None
-    canary_scale_down_at: str | None
-    last_request_id: str | None
-    last_request_outcome: RequestOutcome | None
-    last_request_message: str | None
-    conditions: list[Condition]
-    analysis: list[MetricStatus]
-    notifications: list[NotificationRecord]
-    phase_display: str | None
-    step_display: str | None
-
-
-@dataclass
-class Draft:
-    status: CanaryStatus
-    actions: list[Action] = field(default_factory=list)
-
-    def update(self, **changes: Unpack[StatusChange]) -> None:
-        """Change status fields. A misspelt field or a wrong value fails here, in the move
-        that made it (and mostly in mypy before), instead of being dropped or written."""
-        # Checked by hand: validation alone would take a wire name (canaryWeight) too.
-        unknown = changes.keys() - CanaryStatus.model_fields.keys()
-        if unknown:
-            raise TypeError(f"CanaryStatus has no field {', '.join(sorted(unknown))}")
-        # Strict: a phase is a Phase, not any string that happens to spell one.
-        self.status = CanaryStatus.model_validate({**self.status.__dict__, **changes}, strict=True)
-
-    def act(self, *actions: Action) -> None:
-        self.actions.extend(actions)
-
-    def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
-        self.actions.append(EmitEvent(type_, reason, message))
-
-    def enter(
-        self, phase: Phase, reason: str, message: str, *, warning: bool = False, audit: str = ""
-    ) -> None:
-        """Change phase (or restart it) with exactly one event saying why (and who asked)."""
-        message = f"{message} ({audit})" if audit else message
-        self.update(phase=phase, reason=reason, message=message)
-        self.event("Warning" if warning else "Normal", reason, message)
-
-    def say(self, message: str) -> None:
-        """Update the message of a phase that continues; no event, to avoid spam."""
-        self.update(message=message)
-
-
 def requested_by(request: ManualRequest | None, now: datetime) -> str:
     """Who asked for a move and when, for the audit trail in events; "" if nobody did."""
     if request is None:
@@ -210,26 +142,33 @@ def why_closed(ctx: Context, revision: str) -> tuple[str, str] | None:
 def start_rollout(
     ctx: Context, draft: Draft, revision: str, request: ManualRequest | None = None
 ) -> None:
-    """Begin (or restart) the rollout of `revision` from step 0, or wait for the window."""
+    """Begin (or restart) the rollout of `revision` from step 0, or wait for the deploy
+    window or a confirm-rollout webhook (hooks.py)."""
     live, weight = draft.status.phase in LIVE, draft.status.canary_weight
     # A release pushed on top of one still rolling out: say so, for `deploy --wait` users.
     replaced = draft.status.canary_revision if live and request is None else None
+    # A revision that waited its turn keeps its webhooks' answers; any other start is new.
+    waited = draft.status.phase is Phase.WAITING and draft.status.canary_revision == revision
     if weight > 0:
         draft.act(SetWeight(0))
     draft.update(
         canary_revision=revision,
         canary_weight=0,
         analysis=[],
+        webhooks=draft.status.webhooks if waited else [],
         metrics_unavailable_intervals=0,
         paused_at=None,
     )
-    closed = why_closed(ctx, revision)
-    if closed is not None:
+    held = why_held(ctx, draft, revision)
+    if held is not None:
         if live:
             retire_canary(ctx, draft)
         draft.update(current_step_index=None, step_started_at=None, rollout_started_at=None)
-        reason, message = closed
-        draft.enter(Phase.WAITING, reason, message, audit=requested_by(request, ctx.now))
+        reason, message = held
+        if (draft.status.phase, draft.status.reason) == (Phase.WAITING, reason):
+            draft.say(message)
+        else:
+            draft.enter(Phase.WAITING, reason, message, audit=requested_by(request, ctx.now))
         return
     draft.act(EnsureCanary(revision))
     now = to_iso(ctx.now)
@@ -238,6 +177,20 @@ def start_rollout(
     if replaced and replaced != revision:
         message += f"; it replaces revision {replaced} mid-rollout"
     draft.enter(Phase.PROGRESSING, ROLLOUT_STARTED, message, audit=requested_by(request, ctx.now))
+
+
+def why_held(ctx: Context, draft: Draft, revision: str) -> tuple[str, str] | None:
+    """Why `revision` may not start yet (reason, message): the deploy window, a blackout
+    or a confirm-rollout webhook; None when nothing holds it."""
+    closed = why_closed(ctx, revision)
+    if closed is not None:
+        return closed
+    hooks = unconfirmed(ctx.canary, draft.status, "confirm-rollout")
+    if not hooks:
+        return None
+    answers = describe(hooks, results_by_name(draft.status))
+    message = f"revision {revision} waits for confirm-rollout webhooks to answer 2xx: {answers}"
+    return WAITING_FOR_CONFIRMATION, message
 
 
 def advance(ctx: Context, draft: Draft) -> None:

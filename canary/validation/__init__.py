@@ -7,8 +7,9 @@ is a Finding naming the field, what is wrong, and what to do.
 
 By what they check: canary (the whole Canary and its steps), analyses (template
 references and args), deploy_window, template (AnalysisTemplates), providers (each
-metric's provider block, checked by its plug-in), routing (router names), schema (the
-header and the models' own errors); findings holds the Finding type.
+metric's provider block, checked by its plug-in), routing (router names), webhooks
+(spec.webhooks), schema (the header and the models' own errors); findings holds the
+Finding type.
 """
 
 from canary.validation.canary import validate_canary

@@ -19,6 +19,7 @@ from canary.validation.deploy_window import check_deploy_window
 from canary.validation.findings import Finding, is_int, unique
 from canary.validation.routing import check_routing
 from canary.validation.schema import header_findings, schema_findings
+from canary.validation.webhooks import check_webhooks
 
 
 def validate_canary(
@@ -59,6 +60,7 @@ def validate_canary(
     findings += _check_steps(spec)
     findings += check_routing(spec.get("trafficRouting"))
     findings += check_deploy_window(spec.get("deployWindow"))
+    findings += check_webhooks(spec.get("webhooks"))
     if templates is not None:
         findings += check_analyses(spec, templates, from_files=from_files)
     return unique(findings)

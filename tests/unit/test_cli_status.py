@@ -110,6 +110,26 @@ def test_a_succeeded_rollout_shows_no_stale_inconclusive_metric() -> None:
     assert "  step     -" in lines
 
 
+def test_the_screen_says_what_each_webhook_last_answered_and_what_it_means() -> None:
+    hooks = [
+        {"name": "change-freeze", "type": "confirm-promotion", "verdict": "Fail",
+         "message": "HTTP 423: frozen until 18:00", "calledAt": ts(40), "calls": 3},
+        {"name": "incidents", "type": "rollback", "verdict": "Error",
+         "message": "http://pager/ did not answer within 10s (3 attempts)",
+         "calledAt": ts(5), "calls": 1},
+        {"name": "notify", "type": "post-rollout"},
+    ]
+    lines = status_view(rollout(webhooks=hooks), [], WORKLOADS, NOW, False)
+    at = lines.index("webhooks:")
+    assert lines[at + 1 : at + 4] == [
+        "  change-freeze  confirm-promotion  Fail   holds the promotion, 40s ago: "
+        "HTTP 423: frozen until 18:00",
+        "  incidents      rollback           Error  no answer; no rollback, 5s ago: "
+        "http://pager/ did not answer within 10s (3 attempts)",
+        "  notify         post-rollout       -      due: the controller calls it next",
+    ]
+
+
 class Cluster:
     namespace = "shop"
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from canary.api.status import CanaryStatus, Phase
-from canary.engine.transitions import Draft, StatusChange
+from canary.engine.draft import Draft, StatusChange
 
 BEFORE = CanaryStatus(phase=Phase.PROGRESSING, canary_weight=10)
 
