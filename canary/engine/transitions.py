@@ -53,7 +53,7 @@ ABANDONED = "Abandoned"
 REVERTED = "Reverted"
 
 # Phases in which the canary Deployment is scaled up and may carry traffic.
-LIVE = (Phase.PROGRESSING, Phase.PAUSED)
+LIVE = (Phase.PROGRESSING, Phase.PAUSED, Phase.BAKING)
 
 
 def initializing(status: CanaryStatus) -> bool:
@@ -112,6 +112,7 @@ class StatusChange(TypedDict, total=False):
     rollout_started_at: str | None
     initializing_since: str | None
     paused_at: str | None
+    bake_started_at: str | None
     resumed_at: str | None
     metrics_unavailable_intervals: int
     routed_back_at: str | None
@@ -197,6 +198,7 @@ def start_rollout(
         analysis=[],
         metrics_unavailable_intervals=0,
         paused_at=None,
+        bake_started_at=None,
     )
     if window is not None and not in_window(window, ctx.now):
         if live:
@@ -220,7 +222,9 @@ def advance(ctx: Context, draft: Draft) -> None:
     draft.update(current_step_index=index, step_started_at=to_iso(ctx.now))
 
 
-def begin_promotion(ctx: Context, draft: Draft, request: ManualRequest | None = None) -> None:
+def begin_promotion(
+    ctx: Context, draft: Draft, request: ManualRequest | None = None, *, after: str = ""
+) -> None:
     """Record the decision to promote; the next call applies it (revisions.promoting).
 
     No PromoteStable here: the status saying Promoting must be written before N-primary
@@ -234,6 +238,8 @@ def begin_promotion(ctx: Context, draft: Draft, request: ManualRequest | None = 
     message = f"promoting revision {revision}: updating the stable Deployment"
     if request is not None:
         message = f"manual promotion of revision {revision}: updating the stable Deployment"
+    if after:
+        message = f"{after}; {message}"
     draft.enter(Phase.PROMOTING, PROMOTING, message, audit=requested_by(request, ctx.now))
 
 
