@@ -191,3 +191,22 @@ def test_the_one_line_summary_names_the_route_weight_when_it_differs() -> None:
     lagging = render.summary_line(rollout(routeWeight=0))
     assert lagging.startswith("phase=Paused weight=30% route=0% step=4/6 ")
     assert render.summary_line(rollout(routeWeight=30)).startswith("phase=Paused weight=30% step=")
+
+
+def baking() -> dict[str, Any]:
+    canary = rollout(phase="Baking", canaryWeight=95, currentStepIndex=6,
+                     bakeStartedAt=ts(330), stepStartedAt=ts(330))
+    canary["spec"]["bake"] = {"duration": "15m", "holdback": 5}
+    return canary
+
+
+def test_a_bake_shows_as_its_phase_with_the_time_it_has_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lines = status_view(baking(), [], WORKLOADS, NOW, False)
+    assert lines[0] == "shop/checkout  Baking"
+    assert "  step     6/6 (baking 15m, 9m30s left)" in lines
+    assert "  weight   95%" in lines
+    listed = run(monkeypatch, baking(), "list")
+    assert listed.stdout.splitlines()[1].split()[:5] == ["checkout", "Baking", "95%", "6/6",
+                                                         "(baking"]
