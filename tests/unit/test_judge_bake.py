@@ -8,8 +8,9 @@ bake's share (95%, holdback 5%), counts since the bake began, judged after every
   and at the tolerance; with the rollout's own test before it (test_judge.py's plan), a
   good release is rolled back in at most 2 alpha of releases over rollout and bake.
 - Power: errors x10 from 2 minutes into the bake (the late-regression scenario) are
-  rolled back within the bake; judged pooled with the rollout's minutes of good evidence
-  instead, far fewer are (why the bake runs a test of its own).
+  rolled back within the bake, a median 150 s after they began (seed 35, 100 runs);
+  judged pooled with the rollout's minutes of good evidence instead, 430 s: the good
+  evidence has to be outweighed first (why the bake runs a test of its own).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def test_a_good_release_is_rolled_back_in_at_most_two_alpha_over_rollout_and_bak
 def test_a_late_regression_is_rolled_back_in_the_bake_and_pooling_would_miss_it() -> None:
     """Errors x10 (0.5% -> 5%) from 2 minutes into the bake. The bake's own test rolls
     back nearly every run within the bake; pooled with the rollout's 5 minutes of good
-    evidence, the same traffic is rolled back far less often (figures in the README)."""
+    evidence, the same traffic is rolled back much later (figures in the README)."""
     rng = np.random.default_rng(35)
     runs = 100
     p_canary = np.where(np.arange(BAKE_LOOKS) < 12, 0.005, 0.05)
@@ -109,4 +110,5 @@ def test_a_late_regression_is_rolled_back_in_the_bake_and_pooling_would_miss_it(
     assert len(caught) / runs >= 0.95, f"own test: {len(caught)} of {runs}"
     seconds_after_start = float(np.median(caught)) * INTERVAL - 120
     assert seconds_after_start <= 300, f"median {seconds_after_start:g} s after it began"
-    assert sum(f is not None for f in pooled) < len(caught)
+    late = [f if f is not None else BAKE_LOOKS + 1 for f in pooled]
+    assert float(np.median(late)) * INTERVAL - 120 >= 2 * seconds_after_start
