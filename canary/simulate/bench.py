@@ -225,14 +225,14 @@ def run_suite(
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     head = (
-        f"{'policy':<13} {'scenario':<13} {'runs':>5} {'promoted':>9} {'rolled back':>12} "
+        f"{'policy':<13} {'scenario':<15} {'runs':>5} {'promoted':>9} {'rolled back':>12} "
         f"{'running':>8} {'median decision':>16} {'median harmed':>14}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         decision = "-" if r["median_decision_s"] is None else f"{r['median_decision_s']:.0f}s"
         lines.append(
-            f"{r['policy']:<13} {r['scenario']:<13} {r['runs']:>5} "
+            f"{r['policy']:<13} {r['scenario']:<15} {r['runs']:>5} "
             f"{100 * r['promoted_rate']:>8.1f}% {100 * r['rolled_back_rate']:>11.1f}% "
             f"{100 * r['still_running_rate']:>7.1f}% {decision:>16} "
             f"{r['median_harmed_requests']:>14.1f}"
