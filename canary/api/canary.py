@@ -142,6 +142,19 @@ class DeployWindow(Model):
     )
 
 
+class Bake(Model):
+    duration: Duration = Field(description="How long the release is watched after promotion.")
+    holdback: int = Field(
+        default=5,
+        ge=0,
+        le=50,
+        description=(
+            "Percent of traffic that stays on the previous revision during the bake, so that "
+            "comparisons go on; 0 leaves only threshold metrics to judge."
+        ),
+    )
+
+
 def minutes_of_day(hhmm: str) -> int:
     """A DeployWindow time ("HH:MM") as minutes since midnight; "24:00" is 1440."""
     hours, minutes = hhmm.split(":")
@@ -157,6 +170,13 @@ class CanarySpec(Model):
     steps: list[Step] = Field(min_length=1, description="The rollout, in order.")
     analysis: BackgroundAnalysis | None = Field(
         default=None, description="Background analysis: runs from the first step to promotion."
+    )
+    bake: Bake | None = Field(
+        default=None,
+        description=(
+            "Watch the release after promotion, the previous revision still serving the "
+            "holdback: a Fail rolls back with one router call."
+        ),
     )
     deploy_window: DeployWindow | None = Field(
         default=None,

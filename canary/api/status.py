@@ -16,6 +16,7 @@ class Phase(StrEnum):
     WAITING = "Waiting"
     PROGRESSING = "Progressing"
     PAUSED = "Paused"
+    BAKING = "Baking"
     PROMOTING = "Promoting"
     SUCCEEDED = "Succeeded"
     ROLLED_BACK = "RolledBack"
@@ -155,6 +156,11 @@ class CanaryStatus(Model):
         "served within progressDeadlineSeconds.",
     )
     paused_at: str | None = None
+    bake_started_at: str | None = Field(
+        default=None,
+        description="When the bake began: the promotion gate passed, the new revision "
+        "took all traffic but spec.bake.holdback.",
+    )
     resumed_at: str | None = Field(
         default=None,
         description="When a human last resumed a rollout paused for NotEnoughEvidence.",

@@ -79,6 +79,8 @@ def step_text(canary: Obj, now: dt.datetime | None = None) -> str:
     if index is None:
         return "-"
     shown = step_display(index, len(steps))
+    if status.get("phase") == "Baking":
+        return f"{shown} ({_bake_text(canary, now)})"
     if index >= len(steps):
         return f"{shown} (promoting)"
     kind = next(iter(steps[index]), "?")
@@ -98,6 +100,17 @@ def step_text(canary: Obj, now: dt.datetime | None = None) -> str:
         names = ",".join(t["templateName"] for t in detail.get("templates", []))
         what = f"analysis {names}, until its metrics pass"
     return f"{shown} ({what})"
+
+
+def _bake_text(canary: Obj, now: dt.datetime | None) -> str:
+    """The bake, and with `now` the time it has left (what `canary status` shows)."""
+    bake = (canary.get("spec") or {}).get("bake") or {}
+    started = (canary.get("status") or {}).get("bakeStartedAt")
+    what = f"baking {bake.get('duration', '')}".rstrip()
+    if now is not None and started and bake.get("duration"):
+        left = parse_duration(bake["duration"]) - seconds_since(started, now)
+        what += f", {format_duration(max(0.0, left))} left"
+    return what
 
 
 def route_weight(status: Obj) -> int | None:

@@ -43,7 +43,7 @@ from canary.api.status import CanaryStatus, Phase, Verdict
 from canary.controller.workqueue import WorkQueue
 from canary.engine.clock import seconds_since
 
-IN_PROGRESS = (Phase.WAITING, Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING)
+IN_PROGRESS = (Phase.WAITING, Phase.PROGRESSING, Phase.PAUSED, Phase.BAKING, Phase.PROMOTING)
 OUTCOMES = {
     Phase.SUCCEEDED: "promoted",
     Phase.ROLLED_BACK: "rolled_back",

@@ -36,6 +36,7 @@ class StatusChange(TypedDict, total=False):
     rollout_started_at: str | None
     initializing_since: str | None
     paused_at: str | None
+    bake_started_at: str | None
     resumed_at: str | None
     metrics_unavailable_intervals: int
     routed_back_at: str | None

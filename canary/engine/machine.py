@@ -30,6 +30,7 @@ from canary.api.canary import Canary
 from canary.api.display import phase_display, step_display
 from canary.api.status import CanaryStatus, Condition, Phase
 from canary.engine.actions import Decision, Observations
+from canary.engine.bake import baking
 from canary.engine.clock import to_iso, utc
 from canary.engine.draft import Draft
 from canary.engine.hook_rules import mark_post_rollout, record_webhooks
@@ -133,6 +134,8 @@ def _reconcile(ctx: Context, draft: Draft, *, answered: bool) -> None:
         start_rollout(ctx, draft, target)
     elif status.phase is Phase.WAITING:
         waiting(ctx, draft)
+    elif status.phase is Phase.BAKING:
+        baking(ctx, draft)
     elif status.phase in LIVE:
         live(ctx, draft, answered=answered)
     # RolledBack and Failed keep their revision until a new one arrives or `retry`.

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from canary.api.naming import ANNOTATION_REQUEST
 from canary.api.status import Phase, RequestOutcome
 from canary.engine.actions import ManualRequest, RejectedRequest
+from canary.engine.bake import promote_or_bake
 from canary.engine.clock import to_iso
 from canary.engine.draft import Draft
 from canary.engine.tasks import weight_before
@@ -116,8 +117,11 @@ def _promote(ctx: Context, draft: Draft, request: ManualRequest) -> str | None:
     if status.phase not in LIVE:
         return _not_running(draft)
     index = status.current_step_index or 0
-    if request.full or index >= len(ctx.steps):
-        begin_promotion(ctx, draft, request)
+    if request.full or status.phase is Phase.BAKING:
+        begin_promotion(ctx, draft, request)  # --full skips the bake as well as the steps
+        return None
+    if index >= len(ctx.steps):
+        promote_or_bake(ctx, draft, request)
         return None
     was_paused = status.phase is Phase.PAUSED
     weight = weight_before(ctx.steps, index + 1)  # a skipped setWeight step still applies
@@ -162,6 +166,11 @@ def _pause(ctx: Context, draft: Draft, request: ManualRequest) -> str | None:
         return None
     if status.phase is Phase.PAUSED:
         return f"already paused ({status.reason})"
+    if status.phase is Phase.BAKING:
+        return (
+            f"a bake is not paused; {command(ctx, 'promote')} ends it, "
+            f"{command(ctx, 'abort')} rolls back"
+        )
     if status.phase is not Phase.PROGRESSING:
         return _not_running(draft)
     label = step_label(ctx, status.current_step_index)

@@ -78,3 +78,4 @@ class MetricTask:
     window_seconds: float = 60.0  # time since the step (or rollout) started; feeds increase()
     step: int = 0  # the step whose traffic the window holds (a comparison's evidence key)
     baseline: Baseline | None = None  # latency without slowerThan, until the bound is fixed
+    bake: bool = False  # a comparison judges the bake's evidence alone (engine/bake.py)

@@ -1,6 +1,6 @@
 """When the engine wants to be called again: the soonest of the next metric or webhook
 due, the end of a timed pause, the progress deadline, a readiness poll, the deploy window
-opening (or a blackout ending) and a delayed scale-down of N-canary.
+opening (or a blackout ending), a delayed scale-down of N-canary and the end of a bake.
 
 Waiting for N-primary to be ready (while initializing, and while promoting, also past the
 progress deadline) polls every POLL_SECONDS; the call that records a promotion asks to
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from canary.api.durations import parse_duration
 from canary.api.status import CanaryStatus, Phase
+from canary.engine.bake import bake_left
 from canary.engine.clock import seconds_since
 from canary.engine.hooks import WAITING_FOR_CONFIRMATION, next_webhook_seconds
 from canary.engine.tasks import next_due_seconds
@@ -65,7 +66,12 @@ def _requeue_after(ctx: Context, status: CanaryStatus, *, invalid: bool) -> floa
         return min(POLL_SECONDS, left) if left > 0 else POLL_SECONDS
     canary = ctx.canary.model_copy(update={"status": status})
     waits = [next_due_seconds(canary, ctx.templates, ctx.now)]
-    if status.phase is Phase.PAUSED:
+    if status.phase is Phase.BAKING:
+        # Still baking past its end means the metrics are not answering: the next
+        # measurement decides, not the clock.
+        left = bake_left(ctx, status)
+        waits.append(left if left > 0 else None)
+    elif status.phase is Phase.PAUSED:
         if status.reason == METRICS_UNAVAILABLE:
             waits.append(deadline_left(ctx, status.paused_at))
     elif status.metrics_unavailable_intervals == 0:

@@ -8,6 +8,7 @@ from canary.api.canary import Pause
 from canary.api.durations import parse_duration
 from canary.api.status import MetricStatus, Verdict
 from canary.engine.actions import SetWeight
+from canary.engine.bake import promote_or_bake
 from canary.engine.clock import seconds_since
 from canary.engine.draft import Draft
 from canary.engine.hook_rules import hold_promotion
@@ -20,7 +21,6 @@ from canary.engine.transitions import (
     PAUSED_AT_STEP,
     Context,
     advance,
-    begin_promotion,
     command,
     deadline_left,
     deadline_text,
@@ -160,7 +160,7 @@ def _try_promote(ctx: Context, draft: Draft) -> None:
     ]
     if not unproven:
         if not hold_promotion(ctx, draft):
-            begin_promotion(ctx, draft)
+            promote_or_bake(ctx, draft)
     elif deadline_left(ctx, evidence_clock(draft.status)) <= 0:
         label = step_label(ctx, draft.status.current_step_index)
         _not_enough_evidence(ctx, draft, unproven, f"{label}: the progress deadline passed")

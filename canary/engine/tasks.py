@@ -3,7 +3,8 @@
 Two scopes of metrics exist during a rollout:
 
 - background (`spec.analysis`): measured once traffic has reached the canary (the first
-  applied setWeight above 0) and until promotion begins, keyed "background/<metric>";
+  applied setWeight above 0) and until promotion begins, through a bake (bake.py),
+  keyed "background/<metric>";
 - inline (an `analysis` step): measured while that step is current, `count` times
   (default 1; a comparison until its Pass), keyed "step-<index>/<metric>" with the
   0-based step index.
@@ -25,11 +26,16 @@ from canary.engine.limits import passed
 from canary.engine.samples import Baseline, MetricTask
 
 BACKGROUND = "background"
-_MEASURING = (Phase.PROGRESSING, Phase.PAUSED)
+_MEASURING = (Phase.PROGRESSING, Phase.PAUSED, Phase.BAKING)
 
 
 def step_scope(index: int) -> str:
     return f"step-{index}"
+
+
+def bake_step(steps: list[Step]) -> int:
+    """The evidence key of the bake's traffic: past the promotion gate's (len(steps))."""
+    return len(steps) + 1
 
 
 def weight_before(steps: list[Step], index: int) -> int:
@@ -47,7 +53,12 @@ def background_tasks(
     if weight_before(canary.spec.steps, status.current_step_index or 0) == 0:
         return []
     args, interval = background.args, background.interval
-    return _tasks(BACKGROUND, background.templates, args, templates, canary, now, interval)
+    tasks = _tasks(BACKGROUND, background.templates, args, templates, canary, now, interval)
+    bake = canary.spec.bake
+    if status.phase is Phase.BAKING and bake is not None and bake.holdback == 0:
+        # Nothing serves the previous revision to compare with: thresholds judge alone.
+        return [t for t in tasks if t.metric.comparison is None]
+    return tasks
 
 
 def step_tasks(
@@ -84,7 +95,8 @@ def _tasks(
     status = canary.status
     elapsed = seconds_since(status.step_started_at, now) or 0.0
     statuses = statuses_by_key(status.analysis)
-    step = status.current_step_index or 0
+    baking = status.phase is Phase.BAKING
+    step = bake_step(canary.spec.steps) if baking else status.current_step_index or 0
     tasks = []
     for ref in refs:
         spec = templates.get(template_key(ref.template_name, ref.cluster_scope))
@@ -99,7 +111,7 @@ def _tasks(
             key = f"{scope}/{metric.name}"
             window = max(elapsed, parse_duration(metric.interval))
             baseline = baseline_for(metric, statuses.get(key), status.rollout_started_at)
-            tasks.append(MetricTask(key, metric, args, window, step, baseline))
+            tasks.append(MetricTask(key, metric, args, window, step, baseline, bake=baking))
     return tasks
 
 

@@ -58,7 +58,7 @@ ABANDONED = "Abandoned"
 REVERTED = "Reverted"
 
 # Phases in which the canary Deployment is scaled up and may carry traffic.
-LIVE = (Phase.PROGRESSING, Phase.PAUSED)
+LIVE = (Phase.PROGRESSING, Phase.PAUSED, Phase.BAKING)
 
 
 def initializing(status: CanaryStatus) -> bool:
@@ -158,6 +158,7 @@ def start_rollout(
         webhooks=draft.status.webhooks if waited else [],
         metrics_unavailable_intervals=0,
         paused_at=None,
+        bake_started_at=None,
     )
     held = why_held(ctx, draft, revision)
     if held is not None:
@@ -198,7 +199,9 @@ def advance(ctx: Context, draft: Draft) -> None:
     draft.update(current_step_index=index, step_started_at=to_iso(ctx.now))
 
 
-def begin_promotion(ctx: Context, draft: Draft, request: ManualRequest | None = None) -> None:
+def begin_promotion(
+    ctx: Context, draft: Draft, request: ManualRequest | None = None, *, after: str = ""
+) -> None:
     """Record the decision to promote; the next call applies it (revisions.promoting).
 
     No PromoteStable here: the status saying Promoting must be written before N-primary
@@ -212,6 +215,8 @@ def begin_promotion(ctx: Context, draft: Draft, request: ManualRequest | None = 
     message = f"promoting revision {revision}: updating the stable Deployment"
     if request is not None:
         message = f"manual promotion of revision {revision}: updating the stable Deployment"
+    if after:
+        message = f"{after}; {message}"
     draft.enter(Phase.PROMOTING, PROMOTING, message, audit=requested_by(request, ctx.now))
 
 

@@ -174,15 +174,19 @@ def _compare(
     evidence.sort(key=lambda e: e.step)
     accepted = comparison.accepted_regression
     added = accepted.added_per100 / 100 if accepted.added_per100 is not None else None
+    # The bake is a test of its own (bake.py): the rollout's evidence that the canary was
+    # as good as stable would otherwise have to be outweighed by a later regression first.
+    judged = [e for e in evidence if e.step == task.step] if task.bake else evidence
+    detail = "; ".join(filter(None, (counted.detail, "the bake's own test" if task.bake else "")))
     judgement = judge_rates(
-        [comparisons.segment_of(e) for e in evidence],
+        [comparisons.segment_of(e) for e in judged],
         what=counted.what,
         tolerance=comparison.tolerance,
         accepted=Accepted(ratio=accepted.ratio, added=added),
         alpha=comparison.max_false_rollback,
         alpha_pass=comparison.max_false_promotion,
         min_requests=comparison.min_requests,
-        detail=counted.detail,
+        detail=detail,
     )
     reason = judgement.reason
     if not reason.startswith(f"{metric.name}:"):
@@ -192,7 +196,7 @@ def _compare(
     # they would block every later judgement until this step is measured again.
     kept = tuple(evidence) if usable_data else tuple(previous.evidence)
     bound, against = counted.slower_than, judgement.against
-    canary_requests = sum(e.canary_requests for e in evidence)
+    canary_requests = sum(e.canary_requests for e in judged)
     if judgement.verdict is Verdict.INCONCLUSIVE and not (
         usable_data and canary_requests >= comparison.min_requests
     ):
@@ -200,7 +204,7 @@ def _compare(
         return _Result(Verdict.INCONCLUSIVE, reason, None, False, False, kept, bound, against)
     value = "n/a" if judgement.estimate is None else f"{judgement.estimate:.4g}"
     verdict = judgement.verdict
-    if verdict is Verdict.INCONCLUSIVE and previous.passed_at is not None:
+    if verdict is Verdict.INCONCLUSIVE and previous.passed_at is not None and not task.bake:
         # The e-value crossed 1/alpha once: Ville's bound covers stopping at the first
         # crossing, so the regression stays ruled out. Only a Fail overturns it.
         verdict = Verdict.PASS

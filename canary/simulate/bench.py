@@ -12,11 +12,15 @@ policy x scenario and writes the rows as a JSON list with the keys ``policy``,
 ``scenario``, ``runs``, ``promoted_rate``, ``rolled_back_rate``, ``median_decision_s``,
 ``median_harmed_requests`` (rates are fractions 0-1), plus ``still_running_rate``,
 ``promoted_blind_rate``, ``rolled_back_by_provider_errors_rate``, ``p90_decision_s``,
-``median_canary_requests``, ``median_rollback_s`` and ``median_promotion_s``.
+``median_canary_requests``, ``median_rollback_s``, ``median_promotion_s``,
+``median_done_s`` and ``rolled_back_in_bake_rate``.
 
 - time to decision: seconds from the start of the rollout to the promotion or rollback,
   over the runs that decided (null if none did); time to rollback and time to promotion
-  the same over the runs rolled back, or promoted;
+  the same over the runs rolled back, or promoted. With a bake the promotion is its
+  gate (the new revision takes all but the holdback); ``median_done_s`` is the time to
+  fully done (promoted after the bake), over the runs promoted;
+- rolled back in the bake: the share of runs rolled back during the bake;
 - harmed requests: failed requests beyond what stable would have given, up to the
   decision (or to the end of the scenario for runs still undecided), over all runs;
 - promoted blind: promoted although the policy's latest measurement was a provider error;
@@ -25,10 +29,10 @@ policy x scenario and writes the rows as a JSON list with the keys ``policy``,
   fewer than ``threshold`` failed checks had real data; argo-like: consecutiveErrorLimit).
 
 After the table it prints, for each regression scenario, canary's median time to
-rollback and median harmed requests as multiples of the oracle's, and then each of
-:data:`TARGETS` for canary's default policy with its measured value and "met", "NOT met"
-or "not run" (a row it needs was not run). The exit code is 0 either way: the benchmark
-reports, it does not gate.
+rollback and median harmed requests as multiples of the oracle's, the bake's figures
+(targets.format_bake), and then each of :data:`targets.TARGETS` for canary's default
+policy with its measured value and "met", "NOT met" or "not run" (a row it needs was
+not run). The exit code is 0 either way: the benchmark reports, it does not gate.
 
 Runs are spread over ``--workers`` processes (2 by default).
 """
@@ -37,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -62,9 +65,21 @@ from canary.simulate.runner import (
     run_engine,
 )
 from canary.simulate.scenario import BUILTIN_SCENARIOS, Scenario, builtin_path, load_scenario
+from canary.simulate.targets import (
+    CANARY,
+    HARMED,
+    ROLLBACK,
+    TARGETS,
+    Rows,
+    Target,
+    by_cell,
+    format_bake,
+    format_targets,
+    show,
+)
 
 DEFAULT_CANARY = "default-canary"
-CANARY = "canary"  # the policy under test
+__all__ = ["TARGETS", "Rows", "Target", "by_cell", "format_targets", "run_suite"]
 CHUNK = 25  # runs per work item
 
 
@@ -110,6 +125,7 @@ class Cell:
         rolled_back = _times(self.results, ROLLED_BACK)
         promoted = _times(self.results, PROMOTED)
         harmed = [r.harmed_requests for r in self.results]
+        done = [r.done_s for r in self.results if r.outcome == PROMOTED and r.done_s is not None]
         return {
             "policy": self.policy,
             "scenario": self.scenario,
@@ -129,6 +145,8 @@ class Cell:
             else None,
             "median_rollback_s": _round(statistics.median(rolled_back)) if rolled_back else None,
             "median_promotion_s": _round(statistics.median(promoted)) if promoted else None,
+            "median_done_s": _round(statistics.median(done)) if done else None,
+            "rolled_back_in_bake_rate": _share(r.in_bake for r in self.results),
         }
 
 
@@ -207,14 +225,14 @@ def run_suite(
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     head = (
-        f"{'policy':<13} {'scenario':<13} {'runs':>5} {'promoted':>9} {'rolled back':>12} "
+        f"{'policy':<13} {'scenario':<15} {'runs':>5} {'promoted':>9} {'rolled back':>12} "
         f"{'running':>8} {'median decision':>16} {'median harmed':>14}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         decision = "-" if r["median_decision_s"] is None else f"{r['median_decision_s']:.0f}s"
         lines.append(
-            f"{r['policy']:<13} {r['scenario']:<13} {r['runs']:>5} "
+            f"{r['policy']:<13} {r['scenario']:<15} {r['runs']:>5} "
             f"{100 * r['promoted_rate']:>8.1f}% {100 * r['rolled_back_rate']:>11.1f}% "
             f"{100 * r['still_running_rate']:>7.1f}% {decision:>16} "
             f"{r['median_harmed_requests']:>14.1f}"
@@ -235,14 +253,6 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 # ---------------------------------------------------------------- against the oracle
 
-Rows = Mapping[tuple[str, str], Mapping[str, Any]]  # (policy, scenario) -> row
-_ROLLBACK, _HARMED = "median_rollback_s", "median_harmed_requests"
-
-
-def by_cell(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Mapping[str, Any]]:
-    return {(r["policy"], r["scenario"]): r for r in rows}
-
-
 def format_oracle_ratios(rows: Sequence[dict[str, Any]]) -> str:
     """canary's median time to rollback and harmed requests as multiples of the oracle's,
     one line per scenario the oracle ran (empty if it ran none, or canary did not)."""
@@ -254,7 +264,7 @@ def format_oracle_ratios(rows: Sequence[dict[str, Any]]) -> str:
             continue
         lines.append(
             f"  {oracle['scenario']:<13} time to rollback "
-            f"{_versus(_ROLLBACK, canary, oracle)}, harmed {_versus(_HARMED, canary, oracle)}"
+            f"{_versus(ROLLBACK, canary, oracle)}, harmed {_versus(HARMED, canary, oracle)}"
         )
     return "\n".join(["canary / oracle (medians):", *lines]) if lines else ""
 
@@ -263,99 +273,7 @@ def _versus(key: str, row: Mapping[str, Any], reference: Mapping[str, Any]) -> s
     """The row's value, the reference's and their ratio, as in "70s / 30s = 2.33x"."""
     value, base = row[key], reference[key]
     ratio = f"{value / base:.2f}x" if value is not None and base else "-"
-    return f"{_show(key, value)} / {_show(key, base)} = {ratio}"
-
-
-def _show(key: str, value: float | None) -> str:
-    if value is None:
-        return "none"
-    if key.endswith("_rate"):
-        return f"{100 * value:.1f}%"
-    if key.endswith("_s"):
-        return f"{value:.0f}s"
-    return f"{value:.1f}"
-
-
-# ---------------------------------------------------------------- targets
-
-
-@dataclass(frozen=True)
-class Target:
-    """A goal for canary's default policy on one scenario: the row's ``key`` at most (or
-    at least) ``limit``, or ``limit`` times the ``reference`` policy's value on the same
-    scenario. A time that never came (None: no run rolled back, say) counts as infinite.
-    """
-
-    label: str  # the scenario as the table names it
-    goal: str
-    scenario: str
-    key: str
-    limit: float
-    at_least: bool = False
-    reference: str | None = None
-    also: tuple[str, ...] = ()  # further keys of canary's row to print
-
-    def check(self, rows: Rows) -> tuple[str, str]:
-        """("met", "NOT met" or "not run", the measured values)."""
-        canary = rows.get((CANARY, self.scenario))
-        other = rows.get((self.reference, self.scenario)) if self.reference else None
-        if canary is None or (self.reference and other is None):
-            return "not run", ""
-        value = _or_infinite(canary[self.key])
-        measured = _show(self.key, canary[self.key])
-        bound = self.limit
-        if other is not None:
-            bound *= _or_infinite(other[self.key])
-            measured += f" vs {self.reference} {_show(self.key, other[self.key])}"
-            if math.isfinite(value) and other[self.key]:
-                measured += f" ({value / other[self.key]:.2f}x)"
-        measured += "".join(f", {k.removesuffix('_rate')} {_show(k, canary[k])}" for k in self.also)
-        met = value >= bound if self.at_least else value <= bound
-        return ("met" if met else "NOT met"), measured
-
-
-def _or_infinite(value: float | None) -> float:
-    return math.inf if value is None else float(value)
-
-
-TARGETS: tuple[Target, ...] = (
-    Target("bad (10x)", "median time to rollback <= 1.3x the oracle's", "bad", _ROLLBACK, 1.3,
-           reference=ORACLE),
-    Target("bad (10x)", "median harmed requests <= 1.3x the oracle's", "bad", _HARMED, 1.3,
-           reference=ORACLE),
-    Target("bad (10x)", "median harmed requests <= 1/5 of flagger-like's", "bad", _HARMED, 0.2,
-           reference=FLAGGER),
-    Target("moderate (3x)", "rolled back >= 99%", "moderate", "rolled_back_rate", 0.99,
-           at_least=True),
-    Target("moderate (3x)", "promoted <= 1%", "moderate", "promoted_rate", 0.01),
-    Target("bad-6x", "rolled back >= 99%", "bad-6x", "rolled_back_rate", 0.99, at_least=True),
-    Target("bad-6x", "promoted <= 1%", "bad-6x", "promoted_rate", 0.01),
-    Target("latency-2x", "rolled back >= 95%", "latency-2x", "rolled_back_rate", 0.95,
-           at_least=True),
-    Target("latency (p99 +50%)", "rolled back >= 50%", "latency", "rolled_back_rate", 0.5,
-           at_least=True),
-    Target("slightly-bad (2x)", "promoted <= 10% (rolls back or waits for a human)",
-           "slightly-bad", "promoted_rate", 0.1),
-    Target("good", "false rollback <= 1%", "good", "rolled_back_rate", 0.01),
-    Target("good", "median time to promotion <= flagger-like's", "good", "median_promotion_s",
-           1.0, reference=FLAGGER),
-    Target("noisy", "false rollback <= 1%", "noisy", "rolled_back_rate", 0.01,
-           also=("promoted_rate",)),
-    Target("low-traffic", "false rollback <= 1%", "low-traffic", "rolled_back_rate", 0.01,
-           also=("promoted_rate",)),
-    Target("outage", "0% promoted blind", "outage", "promoted_blind_rate", 0.0),
-    Target("outage", "0% rolled back by the outage", "outage",
-           "rolled_back_by_provider_errors_rate", 0.0),
-)  # fmt: skip
-
-
-def format_targets(rows: Sequence[dict[str, Any]], targets: Sequence[Target] = TARGETS) -> str:
-    cells = by_cell(rows)
-    lines = ["TARGETS (canary's default policy):"]
-    for target in targets:
-        status, measured = target.check(cells)
-        lines.append(f"  {status:<8} {target.label:<19} {target.goal:<50} {measured}".rstrip())
-    return "\n".join(lines)
+    return f"{show(key, value)} / {show(key, base)} = {ratio}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -380,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = run_suite(policies, scenarios, args.runs, workers=args.workers, canary_path=args.canary)
     elapsed = time.perf_counter() - started
     print(format_table(rows))
-    for section in (format_oracle_ratios(rows), format_targets(rows)):
+    for section in (format_oracle_ratios(rows), format_bake(rows), format_targets(rows)):
         if section:
             print(f"\n{section}")
     print(

@@ -15,7 +15,11 @@ One run:
    dozen engine calls, not one per simulated second.
 5. The run ends with the decision: the phase Promoting (promoted; the engine records the
    decision, then N-primary takes the canary's template), or RolledBack or Failed; or at
-   ``duration`` ("still running").
+   ``duration`` ("still running"). A Canary with ``spec.bake`` passes its promotion gate
+   into phase Baking first: the run goes on through the bake (the canary at 100 minus
+   the holdback, by the engine's SetWeight) until it is promoted or rolled back. Its
+   decision time is the gate's (``released_s``, comparable with a policy that promotes
+   at once); ``done_s`` is the promotion after the bake, or the rollback.
 
 The Canary's deployWindow is ignored (removed): the simulator is about decisions, not
 calendars. Manual requests are never sent, so a ``pause: {}`` step, or an Inconclusive
@@ -39,6 +43,7 @@ from canary.api.canary import Canary, template_key
 from canary.api.status import CanaryStatus, Phase
 from canary.engine import machine
 from canary.engine.actions import Observations, PromoteStable, SetWeight
+from canary.engine.bake import BAKE_FAILED
 from canary.engine.samples import ProviderFailure, Sample
 from canary.engine.tasks import due_tasks
 from canary.engine.transitions import ANALYSIS_FAILED, INITIALIZING
@@ -74,6 +79,12 @@ class RunResult:
     canary_requests: int
     harmed_requests: float
     reason: str = ""
+    # When the new revision took all traffic, or all but a bake's holdback (promoted, or
+    # rolled back in the bake); and when the run was fully done (promoted after its bake,
+    # or rolled back). Without a bake both are the decision's time.
+    released_s: float | None = None
+    done_s: float | None = None
+    in_bake: bool = False  # rolled back during the bake
     blind: bool = False  # promoted although the latest measurement was a provider error
     # rolled back, and would not have been without provider errors (an outage)
     by_errors: bool = False
@@ -90,6 +101,9 @@ class RunResult:
             "canary_requests": self.canary_requests,
             "harmed_requests": round(self.harmed_requests, 3),
             "reason": self.reason,
+            "released_s": self.released_s,
+            "done_s": self.done_s,
+            "rolled_back_in_bake": self.in_bake,
             "promoted_blind": self.blind,
             "rolled_back_by_provider_errors": self.by_errors,
         }
@@ -142,8 +156,17 @@ def finish(
     by_errors: bool = False,
     recorder: Recorder | None = None,
     keep_world: bool = False,
+    released_s: float | None = None,
+    done_s: float | None = None,
+    in_bake: bool = False,
 ) -> RunResult:
     world.advance(decision_s if decision_s is not None else world.end)
+    if outcome == PROMOTED and scenario.harm_until_end:
+        # The promoted revision serves everyone to the end of the run; its harm counts.
+        world.set_weight(100)
+        world.advance(world.end)
+    if released_s is None and outcome == PROMOTED:
+        released_s = decision_s
     return RunResult(
         policy=policy,
         scenario=scenario.name,
@@ -153,6 +176,9 @@ def finish(
         canary_requests=world.canary_requests(),
         harmed_requests=world.harmed_requests(),
         reason=reason,
+        released_s=released_s,
+        done_s=decision_s if done_s is None else done_s,
+        in_bake=in_bake,
         blind=blind and outcome == PROMOTED,
         by_errors=by_errors and outcome == ROLLED_BACK,
         timeline=recorder.points if recorder else [],
@@ -249,6 +275,7 @@ def run_engine(
     else:
         raise RuntimeError(f"the engine did not initialize stable: {canary.status.message}")
     now, same_time = 0.0, 0
+    released: float | None = None  # when the bake began
     while True:
         world.advance(now)
         at = EPOCH + timedelta(seconds=now)
@@ -269,6 +296,9 @@ def run_engine(
         promoted = status.phase in (Phase.PROMOTING, Phase.SUCCEEDED) or any(
             isinstance(a, PromoteStable) for a in decision.actions
         )
+        baked = canary.status.phase is Phase.BAKING
+        if status.phase is Phase.BAKING and released is None:
+            released = now
         canary = canary.model_copy(update={"status": status})
         if record:
             recorder.add(
@@ -279,8 +309,9 @@ def run_engine(
         if promoted:
             blind = provider.last_failed is not False
             return finish(
-                policy, scenario, seed, world, PROMOTED, now, status.message,
-                blind=blind, recorder=recorder, keep_world=keep_world,
+                policy, scenario, seed, world, PROMOTED, now if released is None else released,
+                status.message, blind=blind, recorder=recorder, keep_world=keep_world,
+                released_s=released, done_s=now,
             )  # fmt: skip
         if status.phase in (Phase.ROLLED_BACK, Phase.FAILED):
             outcome = ROLLED_BACK if status.phase is Phase.ROLLED_BACK else FAILED
@@ -288,8 +319,8 @@ def run_engine(
             # progress deadline passing while metrics were unavailable) is the outage's doing.
             return finish(
                 policy, scenario, seed, world, outcome, now, f"{status.reason}: {status.message}",
-                by_errors=status.reason != ANALYSIS_FAILED, recorder=recorder,
-                keep_world=keep_world,
+                by_errors=status.reason not in (ANALYSIS_FAILED, BAKE_FAILED), recorder=recorder,
+                keep_world=keep_world, released_s=released, in_bake=baked,
             )  # fmt: skip
         wait = decision.requeue_after
         following = world.end + 1 if wait is None else now + _on_grid(wait, world.dt)

@@ -9,6 +9,8 @@ regression_starts_at: 0s     # optional: the canary behaves like stable before t
 metrics_outage: [{start: 2m, end: 5m}]   # optional: the provider errors in [start, end)
 canary_ready_after: 0s       # optional: the canary Deployment becomes ready this late
 scrape_interval: 0s          # optional: metrics are only visible as of the last scrape
+harm_until_end: false        # optional: after a promotion, harm counts to the end of the run
+harm_until_end: false        # optional: after a promotion, harm counts to the end of the run
 seed: 1                      # run i of --runs N uses seed + i
 ```
 
@@ -98,6 +100,11 @@ class Scenario(_Model):
         description="Counters are visible to queries as of the last scrape (a multiple of "
         "this); 0 makes them visible at once.",
     )
+    harm_until_end: bool = Field(
+        default=False,
+        description="Count harmed requests to the end of the run: a promoted revision then "
+        "serves all traffic (for regressions that start after promotion).",
+    )
     seed: int = 1
     tick: Seconds = Field(
         default=1.0, description="Resolution of the traffic counters (simulated seconds)."
@@ -151,7 +158,7 @@ def parse_scenario(data: Mapping[str, Any], *, name: str = "") -> Scenario:
 
 BUILTIN_SCENARIOS = (
     "good", "bad", "bad-6x", "moderate", "slightly-bad", "latency-2x", "latency",
-    "low-traffic", "noisy", "slow-burn", "outage",
+    "low-traffic", "noisy", "slow-burn", "outage", "late-regression",
 )  # fmt: skip
 
 

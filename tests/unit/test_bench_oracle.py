@@ -58,7 +58,7 @@ def test_every_builtin_scenario_loads_and_the_regressions_are_the_expected_ones(
     events = {n: t.event for n, t in truths.items() if t is not None}
     assert events == {
         "bad": ERRORS, "bad-6x": ERRORS, "moderate": ERRORS, "slightly-bad": ERRORS,
-        "slow-burn": ERRORS, "latency-2x": SLOW, "latency": SLOW,
+        "slow-burn": ERRORS, "latency-2x": SLOW, "latency": SLOW, "late-regression": ERRORS,
     }  # fmt: skip
     assert all(is_regression(load_scenario(n)) == (n in events) for n in BUILTIN_SCENARIOS)
 
@@ -205,6 +205,9 @@ def _all_met() -> list[dict[str, Any]]:
         _row("canary", "good", **good),
         _row("flagger-like", "good", **good),
         *(_row("canary", s, **good) for s in ("noisy", "low-traffic", "outage")),
+        _row("canary", "late-regression", **{**rate, "rolled_back_rate": 0.95},
+             median_harmed_requests=200.0, rolled_back_in_bake_rate=0.8),
+        _row("flagger-like", "late-regression", **rate, median_harmed_requests=1000.0),
     ]
 
 

@@ -246,3 +246,22 @@ def test_the_screen_shows_the_next_blackout_and_none_once_they_are_over() -> Non
                 if "blackout " in line]
     plain = status_view(rollout(), [], WORKLOADS, NOW, False)
     assert "  message  step 4/6: paused for 10m" in plain  # no blackout row: labels as before
+
+
+def baking() -> dict[str, Any]:
+    canary = rollout(phase="Baking", canaryWeight=95, currentStepIndex=6,
+                     bakeStartedAt=ts(330), stepStartedAt=ts(330))
+    canary["spec"]["bake"] = {"duration": "15m", "holdback": 5}
+    return canary
+
+
+def test_a_bake_shows_as_its_phase_with_the_time_it_has_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lines = status_view(baking(), [], WORKLOADS, NOW, False)
+    assert lines[0] == "shop/checkout  Baking"
+    assert "  step     6/6 (baking 15m, 9m30s left)" in lines
+    assert "  weight   95%" in lines
+    listed = run(monkeypatch, baking(), "list")
+    assert listed.stdout.splitlines()[1].split()[:5] == ["checkout", "Baking", "95%", "6/6",
+                                                         "(baking"]

@@ -239,9 +239,14 @@ def run_scenario(
     crash_at: int | None = None,
     crash_mode: CrashMode = "before",
     turns_bad_at_restart: bool = False,
+    *,
+    provider: Any = None,
+    canary: Obj = CANARY,
 ) -> Run:
-    provider = StubProvider(MEASURED[scenario])
-    world = Harness(provider)
+    """`provider` and `canary` replace the scenario's stub and the Canary (another module's
+    scenarios, e.g. test_controller_crashes_bake.py)."""
+    provider = provider or StubProvider(MEASURED[scenario])
+    world = Harness(provider, canary)
     if turns_bad_at_restart:
         world.on_restart = lambda: setattr(provider, "value", MEASURED[BAD])
     kube = world.kube

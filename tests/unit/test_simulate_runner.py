@@ -40,10 +40,14 @@ def test_a_good_canary_is_promoted(bundle: Bundle, seed: int) -> None:
     assert result.outcome == PROMOTED
     # within the progress deadline after the last step (60 s + 600 s), on earned Passes
     assert result.decision_s is not None and result.decision_s <= 660
-    assert {v for _, v, _ in result.timeline[-1].verdicts} == {"Pass"}
+    gate = next(p for p in result.timeline if p.phase == "Baking")
+    assert {v for _, v, _ in gate.verdicts} == {"Pass"}
     assert result.harmed_requests == 0
     weights = [p.weight for p in result.timeline]
-    assert weights[:2] == [0, 10] and max(weights) == 50
+    assert weights[:2] == [0, 10] and max(weights[: result.timeline.index(gate)]) == 50
+    # Then the bake: 95% for 15 minutes, the previous revision keeping 5%.
+    assert gate.weight == 95 and result.released_s == result.decision_s
+    assert result.done_s == result.decision_s + 900
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -191,3 +195,32 @@ def test_no_canary_traffic_is_no_data_and_an_outage_is_an_error() -> None:
     quiet.world.set_weight(0)
     quiet.world.advance(200)
     assert quiet.measure(MetricTask("e", metric("error-rate"), {}, 60)) == ScalarSample(None)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_late_regression_is_rolled_back_by_the_bake_or_before_promotion(
+    bundle: Bundle, seed: int
+) -> None:
+    result = run_engine(bundle, load_scenario("late-regression"), seed)
+    assert result.outcome == ROLLED_BACK
+    reason = "BakeFailed" if result.in_bake else "AnalysisFailed"
+    assert reason in result.reason and "error-rate" in result.reason
+
+
+def test_the_bake_changes_nothing_before_the_promotion_gate(bundle: Bundle) -> None:
+    """Why the benchmark reads fully done without a bake off the same runs."""
+    spec = bundle.canary.spec.model_copy(update={"bake": None})
+    unbaked = Bundle(bundle.canary.model_copy(update={"spec": spec}), bundle.templates)
+    for seed in (1, 2):
+        baked = run_engine(bundle, load_scenario("good"), seed)
+        plain = run_engine(unbaked, load_scenario("good"), seed)
+        assert plain.done_s == plain.decision_s == baked.released_s
+
+
+def test_after_a_promotion_harm_counts_to_the_end_where_the_scenario_says_so() -> None:
+    from canary.simulate.policies import run_flagger
+
+    result = run_flagger(load_scenario("late-regression"), 1)
+    assert result.outcome == PROMOTED and result.decision_s is not None
+    # 20 rps, 4.5 more errors per 100, from 460 s to the end at 1800 s: about 1,200.
+    assert 1000 < result.harmed_requests < 1400
