@@ -31,6 +31,7 @@ from canary.api.durations import format_duration, parse_duration
 from canary.api.status import CanaryStatus, Phase
 from canary.engine.actions import ManualRequest
 from canary.engine.clock import seconds_since, to_iso
+from canary.engine.hook_rules import roll_back_by_webhook, rollback_asked
 from canary.engine.limits import erroring, failed
 from canary.engine.tasks import active_tasks, statuses_by_key
 from canary.engine.transitions import (
@@ -45,6 +46,7 @@ from canary.engine.transitions import (
 
 BAKING = "Baking"
 BAKE_FAILED = "BakeFailed"
+BAKE_FINISHED = "BakeFinished"  # an event of its own: notifications announce it
 
 
 def promote_or_bake(ctx: Context, draft: Draft, request: ManualRequest | None = None) -> None:
@@ -68,8 +70,12 @@ def promote_or_bake(ctx: Context, draft: Draft, request: ManualRequest | None = 
 
 
 def baking(ctx: Context, draft: Draft) -> None:
-    """Roll back on a Fail; promote once the bake's time is up and the metrics answer."""
+    """Roll back on a Fail (or a rollback webhook's 2xx); promote once the bake's time is
+    up and the metrics answer."""
     status = draft.status
+    if asked := rollback_asked(ctx, draft):
+        roll_back_by_webhook(ctx, draft, asked)
+        return
     tasks = active_tasks(ctx.canary, ctx.templates, ctx.now)
     statuses = statuses_by_key(status.analysis)
     if bad := next((t for t in tasks if failed(t, statuses.get(t.key))), None):
@@ -89,6 +95,7 @@ def baking(ctx: Context, draft: Draft) -> None:
         )
     else:
         after = f"the bake of revision {status.canary_revision} ended clean"
+        draft.event("Normal", BAKE_FINISHED, after)
         begin_promotion(ctx, draft, after=after)
 
 

@@ -38,7 +38,7 @@ from canary.engine.tasks import background_tasks, statuses_by_key, weight_before
 
 WAITING_FOR_CONFIRMATION = "WaitingForConfirmation"
 HOOK_INTERVAL_SECONDS = 30.0
-_LIVE = (Phase.PROGRESSING, Phase.PAUSED)
+_LIVE = (Phase.PROGRESSING, Phase.PAUSED, Phase.BAKING)  # transitions.LIVE (it imports us)
 _ENDED = (Phase.SUCCEEDED, Phase.ROLLED_BACK)
 
 

@@ -27,7 +27,6 @@ import httpx
 
 __all__ = [
     "DEFAULT_TRIGGERS",
-    "EMITTED_TRIGGERS",
     "DeliveryError",
     "Notification",
     "Sink",
@@ -43,20 +42,11 @@ class Trigger(StrEnum):
     PAUSED = "paused"
     ROLLED_BACK = "rolledBack"
     PROMOTED = "promoted"
-    # Named now so that routes may list them; nothing emits them until bake and undo exist.
     BAKE_FINISHED = "bakeFinished"
+    # Named now so that routes may list it; nothing emits it until `canary undo` exists.
     UNDO = "undo"
 
 
-EMITTED_TRIGGERS = frozenset(
-    {
-        Trigger.ROLLOUT_STARTED,
-        Trigger.STEP_ADVANCED,
-        Trigger.PAUSED,
-        Trigger.ROLLED_BACK,
-        Trigger.PROMOTED,
-    }
-)
 # Every step of every rollout would drown the channel: steps are opt-in per route.
 DEFAULT_TRIGGERS = frozenset(Trigger) - {Trigger.STEP_ADVANCED}
 

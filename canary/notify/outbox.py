@@ -33,6 +33,7 @@ from canary.api.status import (
     SinkDelivery,
 )
 from canary.engine.actions import Decision, EmitEvent
+from canary.engine.bake import BAKE_FINISHED
 from canary.engine.clock import to_iso, utc
 from canary.engine.transitions import (
     INCONCLUSIVE,
@@ -64,6 +65,8 @@ def trigger_of(event: EmitEvent, after: CanaryStatus) -> Trigger | None:
     """
     if event.reason in STEP_REASONS:
         return Trigger.STEP_ADVANCED
+    if event.reason == BAKE_FINISHED:
+        return Trigger.BAKE_FINISHED
     if event.reason != after.reason:
         return None
     if after.phase is Phase.PROGRESSING and event.reason == ROLLOUT_STARTED:

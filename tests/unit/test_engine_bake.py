@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from engine_support import TEMPLATES, ask, at, canary, comparison_metric, events, observe, ts
+from engine_support import NOW, TEMPLATES, ask, at, canary, comparison_metric, events, observe, ts
 from engine_support import rolling as rolling_status
 
 from canary.api.analysis_template import AnalysisTemplateSpec
@@ -24,6 +24,8 @@ from canary.engine.actions import (
 from canary.engine.machine import step
 from canary.engine.samples import Counts, CountsSample, ScalarSample
 from canary.engine.tasks import due_tasks
+from canary.notify.base import Trigger
+from canary.notify.outbox import announced
 
 pytestmark = pytest.mark.unit
 
@@ -129,8 +131,11 @@ def test_the_end_of_the_bake_promotes_without_touching_traffic() -> None:
     decision = decide(rollout(status))
     assert decision.status.phase is Phase.PROMOTING
     assert [a for a in decision.actions if not hasattr(a, "reason")] == []
-    [event] = events(decision)
-    assert event.message.startswith("the bake of revision rev2 ended clean; promoting")
+    finished, promoting = events(decision)  # notifications announce the first
+    assert (finished.reason, finished.message) == (
+        "BakeFinished", "the bake of revision rev2 ended clean")
+    assert announced("uid", decision, NOW)[0][0] is Trigger.BAKE_FINISHED
+    assert promoting.message.startswith("the bake of revision rev2 ended clean; promoting")
     applied = decide(rollout(decision.status), observe(stable_ready=False))
     assert [a for a in applied.actions if not hasattr(a, "reason")] == [PromoteStable("rev2")]
     done = decide(rollout(applied.status), observe(stable_ready=True), 5)

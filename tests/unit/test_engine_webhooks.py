@@ -22,7 +22,7 @@ from engine_support import (
     workload,
 )
 
-from canary.api.canary import Canary, Step
+from canary.api.canary import Bake, Canary, Step
 from canary.api.status import CanaryStatus, Phase, Verdict, WebhookStatus
 from canary.api.webhooks import Webhook
 from canary.engine.actions import Decision, EnsureCanary, ScaleDownCanary, SetWeight
@@ -195,6 +195,17 @@ def test_rollback_webhook_also_rolls_back_a_paused_rollout() -> None:
     paused = rolling(1, 10, phase=Phase.PAUSED, reason="PausedByUser", paused_at=ts(-5))
     decision = run(hooked(paused, "rollback"), {"rollback": PASS})
     assert decision.status.phase is Phase.ROLLED_BACK
+
+
+def test_rollback_webhook_rolls_back_during_the_bake_too() -> None:
+    """An incident opened after the promotion gate, while the previous version is warm."""
+    baking = rolling(len(STEPS), 95, phase=Phase.BAKING, reason="Baking",
+                     bake_started_at=ts(-60), step_started_at=ts(-60))
+    c = hooked(baking, "rollback", bake=Bake(duration="15m"))
+    assert due(c) == ["rollback"]
+    decision = run(c, {"rollback": PASS})
+    assert (decision.status.phase, decision.status.reason) == (Phase.ROLLED_BACK, "RollbackWebhook")
+    assert workload(decision)[0] == SetWeight(0)
 
 
 def test_load_test_is_called_each_interval_and_only_reported() -> None:
