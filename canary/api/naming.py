@@ -18,6 +18,10 @@ ANNOTATION_REVISION = "canary.dev/revision"
 ANNOTATION_REQUEST = "canary.dev/request"  # manual requests from the CLI, JSON
 # On every owned Deployment: the user's replica count, which routers split by weight.
 ANNOTATION_TOTAL = "canary.dev/total-replicas"
+# On N-primary since its last promotion: the user's template (and its revision) it ran
+# before, which `canary undo` rolls out again once the previous pods are gone.
+ANNOTATION_PREVIOUS_TEMPLATE = "canary.dev/previous-template"
+ANNOTATION_PREVIOUS_REVISION = "canary.dev/previous-revision"
 
 
 def remembered_total(primary: Mapping[str, Any]) -> int:

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-RequestAction = Literal["promote", "abort", "pause", "resume", "retry"]
+RequestAction = Literal["promote", "abort", "pause", "resume", "retry", "undo"]
 
 
 class RequestAnnotation(BaseModel):

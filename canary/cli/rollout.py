@@ -1,5 +1,5 @@
 """The verbs that move a rollout: `deploy` and `wait` for CI; `promote`, `abort`, `pause`,
-`resume` and `retry` to steer one through the controller."""
+`resume`, `retry` and `undo` to steer one through the controller."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # the Kubernetes client and pydantic models load when a comma
 def register(app: typer.Typer) -> None:
     app.command()(deploy)
     app.command()(wait)
-    for verb in (promote, abort, pause, resume, retry):
+    for verb in (promote, abort, pause, resume, retry, undo):
         app.command()(verb)
 
 
@@ -234,3 +234,46 @@ def retry(
 ) -> None:
     """Start a rolled-back or failed rollout again from step 1 with the same revision."""
     _request(name, namespace, "retry", kubeconfig, context)
+
+
+def undo(
+    name: Name, namespace: Namespace = None, kubeconfig: Kubeconfig = None, context: Context = None
+) -> None:
+    """Go back to the previous revision. During a rollout or its bake its pods still
+    serve: one router call, like abort. Once promoted they are gone: your Deployment gets
+    the previous template back (as `kubectl rollout undo` would), and that revision is
+    rolled out like any other, with analysis."""
+    from canary.api import naming
+    from canary.controller.workloads import template_hash
+
+    kube = connect(kubeconfig, context)
+    ns = namespace or kube.namespace
+    canary = get_canary(kube, ns, name)
+    status = canary.get("status") or {}
+    if status.get("phase") != "Succeeded":
+        _request(name, namespace, "undo", kubeconfig, context)
+        return
+    primary = kube.get_deployment(ns, naming.primary(name)) or {"metadata": {}}
+    kept = primary["metadata"].get("annotations") or {}
+    previous = kept.get(naming.ANNOTATION_PREVIOUS_TEMPLATE)
+    if not previous:
+        raise fail(
+            f"undo {ns}/{name}: no previous revision is recorded on {naming.primary(name)} "
+            "(promoted before canary kept one); revert your Deployment's template instead "
+            "(git revert, or kubectl rollout undo)"
+        )
+    try:
+        user = kube.whoami()
+    except CanaryError as exc:
+        raise fail(str(exc)) from None
+    dep = _target(kube, ns, canary)
+    dep["spec"]["template"] = json.loads(previous)
+    was = kept.get(naming.ANNOTATION_PREVIOUS_REVISION, "?")
+    cause = f"canary undo by {user} at {dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+    dep["metadata"].setdefault("annotations", {})["kubernetes.io/change-cause"] = cause
+    revision = template_hash(kube.replace_deployment(ns, dep)["spec"]["template"])
+    print(
+        f"undo {ns}/{name}: Deployment {dep['metadata']['name']} is back at revision "
+        f"{revision} (stable before {status.get('stableRevision')}; recorded as {was}); it "
+        f"rolls out with analysis. Follow it: canary status {name} -n {ns} --watch"
+    )

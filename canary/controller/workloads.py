@@ -158,8 +158,27 @@ def apply_deployment(
         and existing["spec"].get("replicas") == replicas
     ):
         return  # already there: actions repeat every poll, writes should not
+    if variant == "stable":
+        body["metadata"]["annotations"].update(_previous(canary, existing, target.revision))
     body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
     kube.replace_deployment(ns, body)
+
+
+def _previous(canary: Obj, primary: Obj, revision: str) -> dict[str, str]:
+    """What `canary undo` needs once N-primary moves to `revision`: the user's template it
+    ran until now (ours minus the labels we add), or what it already kept."""
+    annotations = primary["metadata"].get("annotations") or {}
+    kept = (naming.ANNOTATION_PREVIOUS_TEMPLATE, naming.ANNOTATION_PREVIOUS_REVISION)
+    if annotations.get(naming.ANNOTATION_REVISION) == revision:  # a scale: keep it
+        return {k: annotations[k] for k in kept if k in annotations}
+    template = copy.deepcopy(primary["spec"]["template"])
+    labels = template.get("metadata", {}).get("labels", {})
+    for key in naming.selector(canary["metadata"]["name"], "stable"):
+        labels.pop(key, None)
+    return {
+        naming.ANNOTATION_PREVIOUS_TEMPLATE: json.dumps(template, sort_keys=True),
+        naming.ANNOTATION_PREVIOUS_REVISION: template_hash(template),
+    }
 
 
 def ensure_services(kube: KubePort, canary: Obj) -> None:

@@ -1,4 +1,4 @@
-"""Manual requests from the CLI: promote, abort, pause, resume, retry.
+"""Manual requests from the CLI: promote, abort, pause, resume, retry, undo.
 
 A request is consumed exactly once (status.last_request_id), and what became of it is
 recorded next to it (last_request_outcome, last_request_message), for the CLI to report.
@@ -27,6 +27,7 @@ from canary.engine.transitions import (
     PAUSED_AT_STEP,
     PAUSED_BY_USER,
     RESUMED,
+    UNDONE,
     Context,
     begin_promotion,
     command,
@@ -92,7 +93,7 @@ def _rejected(draft: Draft, request: RejectedRequest) -> None:
     _consume(draft, request.id, RequestOutcome.REJECTED, request.why)
     message = (
         f"request annotation {ANNOTATION_REQUEST} rejected, nothing changed: {request.why} "
-        "(use `canary promote|abort|pause|resume|retry`, which write it correctly)"
+        "(use `canary promote|abort|pause|resume|retry|undo`, which write it correctly)"
     )
     draft.event("Warning", "RequestRejected", message)
 
@@ -146,6 +147,22 @@ def _abort(ctx: Context, draft: Draft, request: ManualRequest) -> str | None:
     if draft.status.phase not in (*LIVE, Phase.WAITING):
         return _not_running(draft)
     roll_back(ctx, draft, ABORTED, "aborted", request)
+    return None
+
+
+def _undo(ctx: Context, draft: Draft, request: ManualRequest) -> str | None:
+    """Back to the previous revision while its pods still serve (the steps, the bake):
+    one router call. Once promoted, `canary undo` rolls the previous template out again
+    itself (cli/undo.py): that is a Deployment change, not a request."""
+    status = draft.status
+    if status.phase is Phase.PROMOTING:
+        return (
+            "promotion is under way: the previous revision's pods are being replaced; once "
+            f"it is done, {command(ctx, 'undo')} rolls the previous template out again"
+        )
+    if status.phase not in LIVE:
+        return _not_running(draft)
+    roll_back(ctx, draft, UNDONE, "undone", request)
     return None
 
 
@@ -212,4 +229,5 @@ _HANDLERS: dict[str, Handler] = {
     "pause": _pause,
     "resume": _resume,
     "retry": _retry,
+    "undo": _undo,
 }

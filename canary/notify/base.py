@@ -43,7 +43,6 @@ class Trigger(StrEnum):
     ROLLED_BACK = "rolledBack"
     PROMOTED = "promoted"
     BAKE_FINISHED = "bakeFinished"
-    # Named now so that routes may list it; nothing emits it until `canary undo` exists.
     UNDO = "undo"
 
 

@@ -43,6 +43,7 @@ from canary.engine.transitions import (
     PAUSED_BY_USER,
     PROMOTED,
     ROLLOUT_STARTED,
+    UNDONE,
 )
 from canary.notify.base import Notification, Trigger
 
@@ -74,7 +75,7 @@ def trigger_of(event: EmitEvent, after: CanaryStatus) -> Trigger | None:
     if after.phase is Phase.PAUSED and event.reason in PAUSE_REASONS:
         return Trigger.PAUSED
     if after.phase is Phase.ROLLED_BACK:
-        return Trigger.ROLLED_BACK
+        return Trigger.UNDO if event.reason == UNDONE else Trigger.ROLLED_BACK
     if after.phase is Phase.SUCCEEDED and event.reason == PROMOTED:
         return Trigger.PROMOTED
     return None

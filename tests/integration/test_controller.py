@@ -270,3 +270,44 @@ def test_the_status_shows_the_weight_the_pods_carry_next_to_the_weight_desired(
     wide = kubectl("get", "canary", "cart", "-n", namespace, "-o", "wide").stdout.splitlines()
     assert wide[0].split()[:5] == ["NAME", "PHASE", "WEIGHT", "ROUTE", "STEP"]
     assert wide[1].split()[:5] == ["cart", "Paused", "10", "25", "2/2"]
+
+
+def test_undo_after_promotion_rolls_the_previous_template_out_again(
+    kube: Kube, kubectl, kubeconfig: Path, namespace: str
+) -> None:
+    """Once promoted the previous pods are gone: `canary undo` gives the user's Deployment
+    the template N-primary ran before, and the controller rolls it out like any other."""
+    kubectl("apply", "-n", namespace, "-f", "-", input=_deployment("shop"))
+    kubectl("apply", "-n", namespace, "-f", "-", input=_canary("shop", [{"setWeight": 50}]))
+    ctl = Controller(kube)
+
+    def reconcile_until(done, what: str) -> dict:
+        for _ in range(12):
+            ctl.reconcile(kube.get_canary(namespace, "shop"))
+            for name in ("shop-primary", "shop-canary"):
+                if kube.get_deployment(namespace, name) is not None:
+                    _available(kube, namespace, name)
+            status = kube.get_canary(namespace, "shop")["status"]
+            if done(status):
+                return status
+        raise AssertionError(f"{what}; status {status}")
+
+    v1 = reconcile_until(lambda s: s.get("reason") == "Initialized", "never initialized")
+    kubectl("set", "image", "-n", namespace, "deployment/shop", "app=demo/shop:v2")
+    v2 = reconcile_until(lambda s: s.get("phase") == "Succeeded", "v2 never promoted")
+    assert v2["stableRevision"] != v1["stableRevision"]
+
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+    undone = subprocess.run(
+        [sys.executable, "-m", "canary", "undo", "shop", "-n", namespace],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
+    )
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert f"back at revision {v1['stableRevision']}" in undone.stdout, undone.stdout
+    shop = _found(kube.get_deployment(namespace, "shop"))
+    assert shop["spec"]["template"]["spec"]["containers"][0]["image"] == "demo/shop:v1"
+    assert "canary undo by" in shop["metadata"]["annotations"]["kubernetes.io/change-cause"]
+    back = reconcile_until(
+        lambda s: s.get("phase") == "Succeeded" and s.get("stableRevision") == v1["stableRevision"],
+        "the undone revision was never rolled out again")
+    assert back["canaryRevision"] == v1["stableRevision"]

@@ -96,7 +96,7 @@ def test_a_rejected_request_is_consumed_with_a_warning_and_the_rollout_goes_on()
     warnings = [e for e in events(decision) if e.reason == "RequestRejected"]
     assert len(warnings) == 1 and warnings[0].type == "Warning"
     assert "action: Input should be" in warnings[0].message
-    assert "`canary promote|abort|pause|resume|retry`" in warnings[0].message
+    assert "`canary promote|abort|pause|resume|retry|undo`" in warnings[0].message
 
 
 def test_a_corrected_annotation_with_the_same_id_is_a_new_request() -> None:
