@@ -3,6 +3,8 @@ on a free loopback port, configured from the pod template's first container:
 
     env ERROR_RATE    fraction of requests answered 500        (default 0)
     env LATENCY_MS    median latency in milliseconds           (default 20)
+    env ERRORS_WHEN_FILE  ERROR_RATE applies only while this file exists (a regression
+                      that starts late: a cache that fills, a job at :00)
     image tag         the version it reports (demo/checkout:v2 -> v2; no tag -> latest)
 """
 
@@ -29,6 +31,7 @@ class AppSettings:
     version: str
     error_rate: str
     latency_ms: str
+    errors_when_file: str = ""
 
     @classmethod
     def from_template(cls, template: dict[str, Any]) -> AppSettings:
@@ -39,6 +42,7 @@ class AppSettings:
             version=image_version(first.get("image") or ""),
             error_rate=str(env.get("ERROR_RATE") or DEFAULT_ERROR_RATE),
             latency_ms=str(env.get("LATENCY_MS") or DEFAULT_LATENCY_MS),
+            errors_when_file=str(env.get("ERRORS_WHEN_FILE") or ""),
         )
 
 
@@ -103,7 +107,9 @@ def start(
         f"app-{namespace}-{name}-{digest[:6]}",
         [sys.executable, "-m", "canary.sandbox.demo_app", "--port", str(port),
          "--version", settings.version, "--error-rate", settings.error_rate,
-         "--latency-ms", settings.latency_ms],
+         "--latency-ms", settings.latency_ms,
+         *(["--errors-when-file", settings.errors_when_file]
+           if settings.errors_when_file else [])],
         workdir,
         tie_to_parent=True,
         env=env,

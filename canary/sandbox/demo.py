@@ -201,8 +201,11 @@ def wait_initialized(env: DemoEnv, say: Say, timeout: float = 60) -> None:
     )
 
 
-def release(env: DemoEnv, version: str, error_rate: float) -> str:
-    """What CI does: change the Deployment's template (image and config)."""
+def release(
+    env: DemoEnv, version: str, error_rate: float, errors_when_file: Path | None = None
+) -> str:
+    """What CI does: change the Deployment's template (image and config). With
+    `errors_when_file`, the errors start only once that file exists (app_process.py)."""
     for attempt in range(5):
         dep = env.kube.get_deployment(NS, "checkout")
         assert dep is not None
@@ -212,6 +215,8 @@ def release(env: DemoEnv, version: str, error_rate: float) -> str:
             {"name": "ERROR_RATE", "value": str(error_rate)},
             {"name": "LATENCY_MS", "value": "20"},
         ]
+        if errors_when_file is not None:
+            container["env"].append({"name": "ERRORS_WHEN_FILE", "value": str(errors_when_file)})
         try:
             written = env.kube.replace_deployment(NS, dep)
         except Conflict:  # the controller scaled it meanwhile: read it again, as kubectl does

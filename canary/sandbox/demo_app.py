@@ -3,7 +3,8 @@
     python -m canary.sandbox.demo_app --port 8080 --version v2 --error-rate 0.2 --latency-ms 20
 
 GET /         200 "hello from v2", or 500 for `--error-rate` of the requests (at random),
-              after sleeping about `--latency-ms` (log-normal jitter around that median)
+              after sleeping about `--latency-ms` (log-normal jitter around that median);
+              with `--errors-when-file PATH`, errors only while PATH exists
 GET /metrics  Prometheus text: counter `http_requests_total{code, method}` and histogram
               `http_request_duration_seconds` (buckets 5 ms .. 2.5 s)
 GET /healthz  200 "ok", no sleep, not counted: the stand-in kubelet's readiness probe
@@ -23,6 +24,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import prometheus_client
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -33,7 +35,7 @@ JITTER_SIGMA = 0.25  # log-normal sigma: p99 is about 1.8x the median
 
 class App:
     def __init__(self, version: str, error_rate: float, latency_ms: float,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, errors_when: Path | None = None):
         if not 0.0 <= error_rate <= 1.0:
             raise ValueError(f"error rate must be within [0, 1], got {error_rate}")
         if latency_ms < 0:
@@ -41,6 +43,7 @@ class App:
         self.version = version
         self.error_rate = error_rate
         self.latency_ms = latency_ms
+        self.errors_when = errors_when
         self._rng = rng or random.Random()
         self._rng_lock = threading.Lock()
         self.in_flight = 0
@@ -60,6 +63,8 @@ class App:
         with self._rng_lock:
             jitter = self._rng.lognormvariate(0.0, JITTER_SIGMA) if self.latency_ms > 0 else 0.0
             fail = self._rng.random() < self.error_rate
+        if fail and self.errors_when is not None:
+            fail = self.errors_when.exists()
         return self.latency_ms / 1000.0 * jitter, fail
 
 
@@ -130,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default="v1")
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--errors-when-file", type=Path, default=None)
     args = parser.parse_args(argv)
     if not math.isfinite(args.error_rate) or not 0.0 <= args.error_rate <= 1.0:
         parser.error("--error-rate must be within [0, 1]")
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--latency-ms must be >= 0")
     if hasattr(prometheus_client, "disable_created_metrics"):
         prometheus_client.disable_created_metrics()  # no *_created series: less noise
-    app = App(args.version, args.error_rate, args.latency_ms)
+    app = App(args.version, args.error_rate, args.latency_ms, errors_when=args.errors_when_file)
     try:
         server = serve(args.port, app, args.host)
     except OSError as exc:

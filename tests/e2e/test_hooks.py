@@ -1,5 +1,6 @@
-"""Around the rollout, as users run it: a confirm-promotion webhook holding a good release
-until a human says yes, and notifications sent exactly once while the leader changes."""
+"""Around the rollout, as users run it: a bake that rolls back a regression starting after
+the promotion gate, a confirm-promotion webhook holding a good release until a human says
+yes, and notifications sent exactly once while the leader changes."""
 
 from __future__ import annotations
 
@@ -42,6 +43,28 @@ def wait_for(env: DemoEnv, done: Callable[[dict[str, Any]], bool], timeout: floa
 def patch_canary(env: DemoEnv, spec: dict[str, Any]) -> None:
     demo.kubectl(env.kubeconfig, "patch", "canary", "checkout", "-n", NS, "--type=merge",
                  "-p", json.dumps({"spec": spec}))
+
+
+def test_a_bake_rolls_back_a_regression_that_starts_after_the_promotion_gate(
+    env: DemoEnv, tmp_path: Path
+) -> None:
+    patch_canary(env, {"bake": {"duration": "10m", "holdback": 20}})
+    stable = status(env)["stableRevision"]
+    incident = tmp_path / "cache-full"  # the app fails 30% of requests once this exists
+    revision = demo.release(env, "v2", 0.3, errors_when_file=incident)
+    baking = wait_for(env, lambda s: s.get("canaryRevision") == revision
+                      and s.get("phase") == "Baking", 300, "the good-so-far release never baked")
+    assert baking["canaryWeight"] == 80
+    incident.touch()
+    before = env.loadgen.stats()
+    back = wait_for(env, lambda s: s.get("phase") == "RolledBack", 180,
+                    "the regression in the bake was never rolled back")
+    assert (back["reason"], back["stableRevision"]) == ("BakeFailed", stable), back
+    route = env.kube.get_object("gateway.networking.k8s.io", "v1", "httproutes", NS, "checkout")
+    weights = {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
+    assert weights == {"checkout-stable": 100, "checkout-canary": 0}
+    harmed = env.loadgen.stats()["canary"].errors - before["canary"].errors
+    print(f"bake: rolled back {back['message']!r}; {harmed} requests failed on the way")
 
 
 def test_a_confirm_promotion_webhook_holds_a_good_release_then_lets_it_go(env: DemoEnv) -> None:
