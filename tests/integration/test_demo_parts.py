@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import time
 import urllib.request
@@ -19,6 +20,7 @@ import pytest
 from canary.api import naming
 from canary.kube.client import Kube
 from canary.sandbox.app_process import image_version
+from canary.sandbox.demo_app import App
 from canary.sandbox.kubelet import StandInKubelet
 from canary.sandbox.loadgen import LoadGenerator
 from canary.sandbox.procs import alive
@@ -100,6 +102,14 @@ def test_image_tag_is_the_version() -> None:
     assert image_version("registry.local:5000/shop/checkout:1.4.0") == "1.4.0"
     assert image_version("registry.local:5000/checkout") == "latest"
     assert image_version("checkout@sha256:" + "a" * 64) == "sha256:aaaaaaaaaaaa"
+
+
+def test_a_late_regression_fails_requests_only_once_its_file_exists(tmp_path: Path) -> None:
+    incident = tmp_path / "cache-full"
+    app = App("v2", 1.0, 0.0, random.Random(1), errors_when=incident)
+    assert not any(app.draw()[1] for _ in range(50))
+    incident.touch()
+    assert all(app.draw()[1] for _ in range(50))
 
 
 def test_traffic_follows_the_route_and_prometheus_sees_the_variants(
