@@ -95,6 +95,16 @@ def gateway_crds(kubectl) -> Path:
 
 
 @pytest.fixture(scope="session")
+def istio_crds(kubectl) -> str:
+    """The official Istio VirtualService CRD (only that kind), so the API server validates
+    what the Istio router writes."""
+    name = "virtualservices.networking.istio.io"
+    kubectl("apply", "--server-side", "-f", "-", input=crds.one_crd(crds.ISTIO, name))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+    return name
+
+
+@pytest.fixture(scope="session")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     prom = Prometheus(tmp_path_factory.mktemp("prometheus"))
     prom.start()

@@ -29,6 +29,7 @@ class Router:
 ROUTERS: Mapping[str, Router] = MappingProxyType({
     "replicas": Router("canary.routers.replicas:ReplicaRouter", spec_field=None),
     "gatewayAPI": Router("canary.routers.gateway_api:GatewayAPIRouter", spec_field="gatewayAPI"),
+    "istio": Router("canary.routers.istio:IstioRouter", spec_field="istio"),
 })
 
 # The trafficRouting fields a Canary may set; the schema reserves others for later routers.

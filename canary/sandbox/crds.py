@@ -8,6 +8,7 @@ without needing GitHub. The files are copied into the cache once per version.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -76,6 +77,16 @@ def ensure(bundle: CrdBundle, progress: Progress = lambda _: None) -> Path:
 def _is_crd_file(path: Path) -> bool:
     # Gateway API also ships a ValidatingAdmissionPolicy for its own upgrades; not a CRD.
     return "kind: CustomResourceDefinition" in path.read_text()
+
+
+def one_crd(bundle: CrdBundle, name: str, progress: Progress = lambda _: None) -> str:
+    """The YAML of the CRD called `name` in the bundle: Istio ships all its CRDs in one
+    file, and a test or demo installs only the kinds it uses."""
+    for path in sorted(ensure(bundle, progress).glob("*.yaml")):
+        for doc in re.split(r"^---[ \t]*$", path.read_text(), flags=re.MULTILINE):
+            if re.search(rf"^  name: {re.escape(name)}[ \t]*$", doc, flags=re.MULTILINE):
+                return doc
+    raise BuildError(f"{bundle.module}@{bundle.version} has no CRD named {name}")
 
 
 def ensure_all(progress: Progress) -> list[Path]:

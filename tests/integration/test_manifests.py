@@ -77,6 +77,8 @@ CONTROLLER_CALLS = [
     ("patch", "events.k8s.io", "events", None),
     ("get", "gateway.networking.k8s.io", "httproutes", None),
     ("update", "gateway.networking.k8s.io", "httproutes", None),
+    ("get", "networking.istio.io", "virtualservices", None),
+    ("update", "networking.istio.io", "virtualservices", None),
     ("get", "apiextensions.k8s.io", "customresourcedefinitions", None),
 ]
 

@@ -1,8 +1,8 @@
 """One contract every TrafficRouter in the registry passes, against the real API server
 (tests/unit/test_router_contract.py checks the rest without one).
 
-The official Gateway API CRDs are installed, so the server's own validation checks
-every HTTPRoute the router writes.
+The official Gateway API and Istio CRDs are installed, so the server's own validation
+checks every HTTPRoute and VirtualService the routers write.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from canary.errors import PermanentError
 from canary.kube.client import Kube
 from canary.routers import RouteReading, TrafficRouter, router_for
 from canary.routers.gateway_api import GatewayAPIRouter
-from canary.routers.registry import ROUTERS, name_for
+from canary.routers.registry import IMPLEMENTED_ROUTERS, ROUTERS, name_for
 from canary.routers.replicas import ReplicaRouter
 from canary.sandbox.deployment_status import desired_status
 
@@ -56,6 +56,20 @@ ROUTE = {
 }
 
 
+# The user's VirtualService: a route canary splits, and what it must keep byte for byte.
+VIRTUAL_SERVICE = {
+    "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+    "metadata": {"name": "checkout"},
+    "spec": {"hosts": ["checkout"], "gateways": ["mesh"], "http": [
+        {"name": "other", "match": [{"uri": {"prefix": "/other"}}],
+         "route": [{"destination": {"host": "other", "port": {"number": 80}}}]},
+        {"name": "primary", "timeout": "10s", "retries": {"attempts": 3, "perTryTimeout": "2s"},
+         "route": [{"destination": {"host": "checkout", "port": {"number": 80}},
+                    "headers": {"request": {"set": {"x-team": "shop"}}}}]},
+    ], "tcp": [{"route": [{"destination": {"host": "checkout", "port": {"number": 81}}}]}]},
+}
+
+
 # The user's own Service, which their route (if any) sent to before the Canary.
 SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "checkout"},
            "spec": {"selector": {"app": "checkout"}, "ports": [{"port": 80}]}}
@@ -88,6 +102,8 @@ DATA_PLANES = {
     "replicas": DataPlane(None, settle=_pods_ready),
     "gatewayAPI": DataPlane({"gatewayAPI": {"httpRoute": "checkout"}}, (ROUTE,),
                             ("gateway_crds",)),
+    "istio": DataPlane({"istio": {"virtualService": "checkout", "routes": ["primary"]}},
+                       (VIRTUAL_SERVICE,), ("istio_crds",)),
 }
 
 
@@ -250,7 +266,12 @@ def test_replica_router_carries_only_what_ready_pods_serve(
     assert router.get_weight(canary) == 30
 
 
-def test_unknown_router_is_an_error_not_a_default(kubeconfig: Path, namespace: str) -> None:
-    canary = _canary(namespace, {"istio": {"virtualService": "checkout"}})
-    with pytest.raises(PermanentError, match=r"trafficRouting\.istio"):
+RESERVED = {"istio": {"virtualService": "checkout"}, "nginx": {"ingress": "checkout"}}
+
+
+@pytest.mark.parametrize("field", [f for f in RESERVED if f not in IMPLEMENTED_ROUTERS])
+def test_unknown_router_is_an_error_not_a_default(kubeconfig: Path, namespace: str,
+                                                  field: str) -> None:
+    canary = _canary(namespace, {field: RESERVED[field]})
+    with pytest.raises(PermanentError, match=rf"trafficRouting\.{field}"):
         router_for(canary, Kube(kubeconfig))

@@ -279,6 +279,7 @@ CONTROLLER_CALLS = {
     ("", "services"): {"get", "create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
     ("gateway.networking.k8s.io", "httproutes"): {"get", "update"},
+    ("networking.istio.io", "virtualservices"): {"get", "update"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get"},  # Kube.require_crds
 }
 LEADER_ELECTION = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}

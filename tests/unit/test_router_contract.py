@@ -73,7 +73,8 @@ def test_the_registry_loads_no_router_until_one_is_asked_for() -> None:
     code = (
         "import sys, canary.validation, canary.routers.registry; "
         "print(sorted(m for m in sys.modules if m.startswith('kubernetes') "
-        "or m in ('canary.routers.replicas', 'canary.routers.gateway_api')))"
+        "or m in ('canary.routers.replicas', 'canary.routers.gateway_api', "
+        "'canary.routers.istio')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
