@@ -18,6 +18,7 @@ from canary.errors import PermanentError, TransientError
 from canary.kube.errors import NotFound
 from canary.kube.port import KubePort
 from canary.routers.base import RouteReading
+from canary.routers.record import read_record
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
 ANNOTATION_ORIGINAL = "canary.dev/original-backend-refs"  # {"rule index": [backendRef]}
@@ -101,7 +102,7 @@ class GatewayAPIRouter:
         name, port = canary.metadata.name, canary.spec.service.port
         owned = {naming.stable_service(name), naming.canary_service(name)}
         annotations = route["metadata"].get("annotations") or {}
-        recorded = _recorded(annotations.pop(ANNOTATION_ORIGINAL, None))
+        recorded = read_record(annotations.pop(ANNOTATION_ORIGINAL, None))
         changed = recorded is not None
         for i, rule in enumerate(route.get("spec", {}).get("rules") or []):
             if not any(b.get("name") in owned for b in rule.get("backendRefs") or []):
@@ -115,20 +116,3 @@ class GatewayAPIRouter:
             route["metadata"]["annotations"] = annotations
             self.kube.replace_object(GROUP, VERSION, PLURAL, ns, route)
 
-
-def _recorded(text: str | None) -> dict[str, list[dict[str, Any]]] | None:
-    """The backendRefs recorded at the first write; None if absent or not ours to read
-    (someone edited the annotation: fall back to the user's Service N)."""
-    if text is None:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {
-        str(k): [b for b in v if isinstance(b, dict)]
-        for k, v in data.items()
-        if isinstance(v, list)
-    }

@@ -25,6 +25,7 @@ from canary.errors import PermanentError, TransientError
 from canary.kube.errors import NotFound
 from canary.kube.port import KubePort, Obj
 from canary.routers.base import RouteReading
+from canary.routers.record import read_record
 
 GROUP, VERSION, PLURAL = "networking.istio.io", "v1", "virtualservices"
 # {"route key": [HTTPRouteDestination]}; the key is the route's name, or "#index" unnamed.
@@ -37,9 +38,11 @@ def _key(index: int, route: dict[str, Any]) -> str:
     return name if isinstance(name, str) and name else f"#{index}"
 
 
-def _service(host: Any, ns: str) -> str | None:
-    """The Service in `ns` a destination host names, in any of the forms Istio accepts
-    (`svc`, `svc.ns`, `svc.ns.svc.<cluster domain>`); None for anything else."""
+def _service(route_destination: dict[str, Any], ns: str) -> str | None:
+    """The Service in `ns` a route destination's host names, in any of the forms Istio
+    accepts (`svc`, `svc.ns`, `svc.ns.svc.<cluster domain>`); None for anything else."""
+    destination = route_destination.get("destination")
+    host = destination.get("host") if isinstance(destination, dict) else None
     if not isinstance(host, str):
         return None
     parts = host.split(".")
@@ -85,12 +88,7 @@ class IstioRouter:
         if not istio.routes:
             ours = self._owned(canary) | {canary.metadata.name}
             found = [
-                (k, r)
-                for k, r in keyed
-                if any(
-                    _service(d.get("destination", {}).get("host"), ns) in ours
-                    for d in _destinations(r)
-                )
+                (k, r) for k, r in keyed if any(_service(d, ns) in ours for d in _destinations(r))
             ]
             if not found:
                 raise PermanentError(
@@ -169,9 +167,7 @@ class IstioRouter:
             # Istio sends everything to a lone destination whatever its weight says.
             weights = [d.get("weight", 0) if len(dests) > 1 else 100 for d in dests]
             to_canary = sum(
-                w
-                for d, w in zip(dests, weights, strict=True)
-                if _service(d.get("destination", {}).get("host"), ns) == canary_svc
+                w for d, w in zip(dests, weights, strict=True) if _service(d, ns) == canary_svc
             )
             shares.append(to_canary * 100 // max(1, sum(weights)))
         # Routes can disagree after a hand edit: report the most the canary can get.
@@ -195,12 +191,11 @@ class IstioRouter:
         name, port = canary.metadata.name, canary.spec.service.port
         owned = self._owned(canary)
         annotations = vs["metadata"].get("annotations") or {}
-        recorded = _recorded(annotations.pop(ANNOTATION_ORIGINAL, None))
+        recorded = read_record(annotations.pop(ANNOTATION_ORIGINAL, None))
         changed = recorded is not None
         for i, route in enumerate((vs.get("spec") or {}).get("http") or []):
             if not isinstance(route, dict) or not any(
-                _service(d.get("destination", {}).get("host"), ns) in owned
-                for d in _destinations(route)
+                _service(d, ns) in owned for d in _destinations(route)
             ):
                 continue
             # Our own Services are about to go, so a route that sent to N-stable from the
@@ -208,28 +203,10 @@ class IstioRouter:
             before = [
                 d
                 for d in (recorded or {}).get(_key(i, route), [])
-                if _service(d.get("destination", {}).get("host"), ns) not in owned
+                if isinstance(d.get("destination"), dict) and _service(d, ns) not in owned
             ]
             route["route"] = before or [{"destination": {"host": name, "port": {"number": port}}}]
             changed = True
         if changed:
             vs["metadata"]["annotations"] = annotations
             self.kube.replace_object(GROUP, VERSION, PLURAL, ns, vs)
-
-
-def _recorded(text: str | None) -> dict[str, list[dict[str, Any]]] | None:
-    """The destinations recorded at the first write; None if absent, {} if not ours to
-    read (someone edited the annotation: fall back to the user's Service N)."""
-    if text is None:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {
-        str(k): [d for d in v if isinstance(d, dict) and isinstance(d.get("destination"), dict)]
-        for k, v in data.items()
-        if isinstance(v, list)
-    }
