@@ -206,7 +206,7 @@ def _all_met() -> list[dict[str, Any]]:
         _row("flagger-like", "good", **good),
         *(_row("canary", s, **good) for s in ("noisy", "low-traffic", "outage")),
         _row("canary", "late-regression", **{**rate, "rolled_back_rate": 0.95},
-             median_harmed_requests=200.0, rolled_back_in_bake_rate=0.8),
+             median_harmed_requests=200.0, rolled_back_in_bake_rate=0.95),
         _row("flagger-like", "late-regression", **rate, median_harmed_requests=1000.0),
     ]
 
