@@ -224,7 +224,9 @@ def parse_bundle(docs: list[Any], *, source: str = "") -> Bundle:
         canary = Canary.model_validate(canaries[0])
     except ValidationError as exc:  # validate_canary should have said it already
         raise ScenarioError(f"{source}: {exc}") from None
-    spec = canary.spec.model_copy(update={"deploy_window": None})
+    # Neither a calendar nor an outside system is simulated: every rollout starts at once,
+    # and no webhook holds it (it would wait for an answer that never comes).
+    spec = canary.spec.model_copy(update={"deploy_window": None, "webhooks": []})
     canary = canary.model_copy(update={"spec": spec, "status": CanaryStatus()})
     return Bundle(canary, templates, source)
 

@@ -134,6 +134,19 @@ def test_a_pause_waiting_for_a_human_is_still_running_at_the_end(tmp_path: Path)
     assert result.canary_requests == pytest.approx(0.05 * 20 * 300, rel=0.3)
 
 
+def test_webhooks_and_deploy_windows_are_not_simulated(tmp_path: Path) -> None:
+    """A confirm-rollout webhook would hold the rollout for an answer that never comes."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "apiVersion: canary.dev/v1alpha1\nkind: Canary\nmetadata: {name: web}\n"
+        "spec: {targetRef: {name: web}, service: {port: 80}, steps: [{setWeight: 50}],\n"
+        "       webhooks: [{name: freeze, type: confirm-rollout, url: 'http://gate.ops/'}],\n"
+        "       deployWindow: {days: [Sun], start: '00:00', end: '00:01'}}\n"
+    )
+    result = run_engine(load_bundle(path), load_scenario("good"), 1)
+    assert result.outcome == PROMOTED
+
+
 # ---------------------------------------------------------------- the simulated provider
 
 
