@@ -127,14 +127,16 @@ def test_leader_election_follows_replicas(
     assert deployment["spec"].get("strategy", {}).get("type") == strategy
 
 
-def test_watched_namespaces_and_prometheus_become_arguments() -> None:
+def test_watched_namespaces_prometheus_and_notifications_become_arguments() -> None:
     deployment = objects(
         helm_template(
-            "canary-system", "watchNamespaces={shop,payments}", "prometheus.url=http://prom:9090"
+            "canary-system", "watchNamespaces={shop,payments}", "prometheus.url=http://prom:9090",
+            "notifications.configMap=",
         )
     )[("Deployment", "canary-controller")]
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--prometheus-url") + 1] == "http://prom:9090"
+    assert args[args.index("--notifications-configmap") + 1] == ""  # off
     assert [args[i + 1] for i, a in enumerate(args) if a == "--namespace"] == ["shop", "payments"]
 
 
