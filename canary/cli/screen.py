@@ -86,6 +86,19 @@ def blackout_text(canary: Obj, now: dt.datetime) -> str | None:
     return None
 
 
+def scale_down_text(canary: Obj, now: dt.datetime) -> str | None:
+    """When N-canary goes, while traffic has left it but its pods still run for late data
+    planes (spec.scaleDownDelaySeconds); None when no scale-down is pending."""
+    at = (canary.get("status") or {}).get("canaryScaleDownAt")
+    if not at:
+        return None
+    name = f"{canary['metadata']['name']}-canary"
+    left = -seconds_since(at, now)
+    if left <= 0:
+        return f"{name} now"
+    return f"{name} in {_rough(left)}: its pods outlive its traffic for late data planes"
+
+
 def _images(deployment: Obj) -> str:
     containers = deployment["spec"]["template"]["spec"].get("containers") or []
     return ",".join(c.get("image", "?") for c in containers) or "-"
@@ -252,7 +265,10 @@ def status_view(
     blackout = blackout_text(canary, now)
     if blackout:
         rows.append(["blackout", blackout])
-    # "blackout" is the one label longer than "message"; widen both tables when it shows.
+    scale_down = scale_down_text(canary, now)
+    if scale_down:
+        rows.append(["scale-down", scale_down])
+    # Labels longer than "message" widen both tables when they show.
     width = max(LABEL, *(len(row[0]) for row in rows if isinstance(row[0], str)))
     for block in (variants, rows):
         lines += ["  " + line for line in table(_labelled(block, width), colour)]

@@ -265,3 +265,12 @@ def test_a_bake_shows_as_its_phase_with_the_time_it_has_left(
     listed = run(monkeypatch, baking(), "list")
     assert listed.stdout.splitlines()[1].split()[:5] == ["checkout", "Baking", "95%", "6/6",
                                                          "(baking"]
+
+
+def test_a_pending_scale_down_says_when_the_canary_pods_go() -> None:
+    rolled_back = rollout(phase="RolledBack", canaryWeight=0, canaryScaleDownAt=ts(-25))
+    lines = status_view(rolled_back, [], WORKLOADS, NOW, False)
+    assert ("  scale-down  checkout-canary in 25s: its pods outlive its traffic for late data "
+            "planes") in lines
+    assert not [line for line in status_view(rollout(), [], WORKLOADS, NOW, False)
+                if "scale-down" in line]
