@@ -9,7 +9,8 @@ import itertools
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -85,13 +86,22 @@ def gateway_crds(kubectl) -> Path:
     """The official Gateway API CRDs, installed so the API server validates HTTPRoutes."""
     path = crds.ensure(crds.GATEWAY_API)
     kubectl("apply", "--server-side", "-f", str(path))
-    kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/httproutes.gateway.networking.k8s.io",
-    )
+    _established(kubectl, "httproutes.gateway.networking.k8s.io")
     return path
+
+
+def _established(kubectl: Callable[..., subprocess.CompletedProcess[str]], name: str) -> None:
+    """Wait until the API server serves the CRD. `kubectl wait` fails at once, instead of
+    waiting, while the new CRD has no status conditions at all yet: ask again."""
+    deadline = time.monotonic() + 60
+    while True:
+        out = kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}",
+                      check=False)
+        if out.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"CRD {name} never became Established:\n{out.stderr}")
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +110,7 @@ def istio_crds(kubectl) -> str:
     what the Istio router writes."""
     name = "virtualservices.networking.istio.io"
     kubectl("apply", "--server-side", "-f", "-", input=crds.one_crd(crds.ISTIO, name))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+    _established(kubectl, name)
     return name
 
 
