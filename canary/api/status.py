@@ -23,6 +23,11 @@ class Phase(StrEnum):
     FAILED = "Failed"
 
 
+# Phases in which the canary Deployment is scaled up and may carry traffic. Kept next to
+# Phase so that every engine module reads one list (two copies drifted once).
+LIVE = (Phase.PROGRESSING, Phase.PAUSED, Phase.BAKING)
+
+
 class Verdict(StrEnum):
     PASS = "Pass"
     FAIL = "Fail"

@@ -30,7 +30,7 @@ from typing import Any
 from canary.api.analysis_template import AnalysisTemplateSpec
 from canary.api.canary import Canary
 from canary.api.durations import parse_duration
-from canary.api.status import CanaryStatus, Phase, Verdict, WebhookStatus
+from canary.api.status import LIVE, CanaryStatus, Phase, Verdict, WebhookStatus
 from canary.api.webhooks import Webhook
 from canary.engine.clock import seconds_since
 from canary.engine.limits import usable
@@ -38,7 +38,6 @@ from canary.engine.tasks import background_tasks, statuses_by_key, weight_before
 
 WAITING_FOR_CONFIRMATION = "WaitingForConfirmation"
 HOOK_INTERVAL_SECONDS = 30.0
-_LIVE = (Phase.PROGRESSING, Phase.PAUSED, Phase.BAKING)  # transitions.LIVE (it imports us)
 _ENDED = (Phase.SUCCEEDED, Phase.ROLLED_BACK)
 
 
@@ -156,7 +155,7 @@ def _pending(
             for w in unconfirmed(canary, status, "pre-rollout")
             if w.name not in results or results[w.name].verdict is not Verdict.FAIL
         ]
-    if status.phase in _LIVE:
+    if status.phase in LIVE:
         repeat += of_type(canary, "rollback") + of_type(canary, "load-test")
     if promotion_earned(canary, templates, now):
         repeat += unconfirmed(canary, status, "confirm-promotion")

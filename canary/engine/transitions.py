@@ -16,6 +16,7 @@ from canary.api.canary import Canary, Step
 from canary.api.durations import format_duration
 from canary.api.naming import cli_command
 from canary.api.status import (
+    LIVE,
     CanaryStatus,
     MetricStatus,
     Phase,
@@ -58,8 +59,6 @@ TARGET_MISSING = "TargetMissing"
 ABANDONED = "Abandoned"
 REVERTED = "Reverted"
 
-# Phases in which the canary Deployment is scaled up and may carry traffic.
-LIVE = (Phase.PROGRESSING, Phase.PAUSED, Phase.BAKING)
 
 
 def initializing(status: CanaryStatus) -> bool:
